@@ -1,0 +1,400 @@
+"""Which functions can pause, and why.
+
+A function must be instrumented when a call it makes can unwind the stack:
+a call to an import that may pause, to the in-wasm asyncify runtime, to a
+function that can pause, or an indirect call that can reach one. This is a
+reachability question on the reversed call graph, answered by one
+multi-source breadth-first search:
+
+* seeds are the pausing imports (the `--imports` patterns, default: every
+  import) and the asyncify runtime imports `start_unwind` / `stop_rewind`;
+* an edge runs from a callee to each caller, through direct calls and,
+  when narrowing is on, from every function an indirect call site can reach
+  to the function holding the site;
+* a function that calls `asyncify.stop_unwind` / `start_rewind` is the
+  bottom of the stack: it is never instrumented and the search stops there;
+  one that calls `start_unwind` / `stop_rewind` can pause but is not itself
+  instrumented (it *is* the pause), its callers are.
+
+Because the search is breadth-first from all seeds at once, the node a
+function was discovered from is the next hop on a *shortest* path to a
+seed; following those hops gives the reason we print for every decision.
+
+Indirect calls are narrowed rather than assumed (Binaryen instruments every
+function holding one; its issue #2218). A `call_indirect` of signature S on
+table T can reach the functions of signature S placed in T by active element
+segments. A table that the host can see or that code writes (imported,
+exported, `table.set`, `table.grow`) is open: it can hold any function of
+signature S whose reference escapes (in a segment, `ref.func`, exported) and
+any import of signature S. A `call_ref` can reach escaping functions of its
+signature. `narrow_indirect=False` restores Binaryen's rule (every indirect
+call may pause), which is how the tests compare the two.
+
+The lists (remove, add, only) follow Binaryen's asyncify pass arguments of
+the same names. Everything here is a pure function of `ModuleFacts` and
+`AnalysisOptions`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asyncpy.errors import AsyncpyError
+
+ASYNCIFY = "asyncify"
+# asyncify.* imports a program may use to drive the stack from inside wasm.
+TOP_MOST = ("start_unwind", "stop_rewind")        # callers pause, are not instrumented
+BOTTOM_MOST = ("stop_unwind", "start_rewind")     # callers are never instrumented
+RUNTIME_QUERIES = ("get_state",)                  # no effect on the analysis
+
+
+# ---------------------------------------------------------------------------
+# Facts about a module: what the analysis reads
+
+@dataclass(frozen=True)
+class IndirectSite:
+    table: str | None            # None for call_ref
+    signature: tuple[int, int] | None
+    is_return: bool = False
+
+
+@dataclass(frozen=True)
+class FunctionFacts:
+    name: str
+    signature: tuple[int, int]
+    import_module: str | None = None
+    import_base: str | None = None
+    calls: tuple[str, ...] = ()          # unique direct callees, in order
+    return_calls: tuple[str, ...] = ()
+    indirect: tuple[IndirectSite, ...] = ()
+    has_try: bool = False
+
+    @property
+    def imported(self) -> bool:
+        return self.import_module is not None
+
+    @property
+    def import_name(self) -> str:
+        return f"{self.import_module}.{self.import_base}"
+
+
+@dataclass(frozen=True)
+class ModuleFacts:
+    functions: dict[str, FunctionFacts]
+    table_contents: dict[str, frozenset[str]]     # closed view: active segments
+    open_tables: frozenset[str]
+    escaping: frozenset[str]                        # in a segment, ref.func'd, or exported
+    signature_names: dict[tuple[int, int], str] = field(default_factory=dict)
+
+
+def collect_facts(module) -> ModuleFacts:
+    """Read the facts from a `binaryen.Module`."""
+    from asyncpy import binaryen as b
+
+    functions: dict[str, FunctionFacts] = {}
+    ref_funcs: set[str] = set(module.global_init_ref_funcs())
+    written: set[str] = set()
+    sig_names: dict[tuple[int, int], str] = {}
+
+    def sig_name(sig):
+        if sig is not None and sig not in sig_names:
+            p, r = sig
+            sig_names[sig] = f"({', '.join(b.type_name(t) for t in b.expand_type(p))}) -> " \
+                             f"({', '.join(b.type_name(t) for t in b.expand_type(r))})"
+
+    for info in module.functions():
+        sig = info.signature
+        sig_name(sig)
+        if info.imported:
+            functions[info.name] = FunctionFacts(info.name, sig, info.import_module, info.import_base)
+            continue
+        body = module.scan_function(info.name)
+        sites = tuple(IndirectSite(t, s, r) for t, s, r in body.indirect) + \
+            tuple(IndirectSite(None, s, r) for s, r in body.call_refs)
+        for s in sites:
+            sig_name(s.signature)
+        ref_funcs.update(body.ref_funcs)
+        written.update(body.table_writes)
+        functions[info.name] = FunctionFacts(
+            info.name, sig, calls=tuple(dict.fromkeys(body.calls)),
+            return_calls=tuple(dict.fromkeys(body.return_calls)),
+            indirect=sites, has_try=body.has_try)
+
+    contents: dict[str, set[str]] = {t.name: set() for t in module.tables()}
+    in_segments: set[str] = set()
+    for seg in module.element_segments():
+        in_segments.update(seg.functions)
+        if seg.table is not None:
+            contents.setdefault(seg.table, set()).update(seg.functions)
+    exports = module.exports()
+    open_tables = {t.name for t in module.tables() if t.imported}
+    open_tables |= {e.value for e in exports if e.kind == "table"}
+    open_tables |= written
+    exported_funcs = {e.value for e in exports if e.kind == "function"}
+    return ModuleFacts(
+        functions=functions,
+        table_contents={k: frozenset(v) for k, v in contents.items()},
+        open_tables=frozenset(open_tables),
+        escaping=frozenset(in_segments | ref_funcs | exported_funcs),
+        signature_names=sig_names,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Options
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    imports: tuple[str, ...] | None = None     # None: every import may pause
+    ignore_imports: bool = False
+    ignore_indirect: bool = False
+    remove_list: tuple[str, ...] = ()
+    add_list: tuple[str, ...] = ()
+    propagate_add_list: bool = False
+    only_list: tuple[str, ...] = ()
+    narrow_indirect: bool = True
+
+    def __post_init__(self):
+        if self.only_list and (self.remove_list or self.add_list):
+            raise AsyncpyError("--only-list cannot be combined with --remove-list or --add-list")
+
+
+def split_list(values) -> tuple[str, ...]:
+    """Expand list arguments: each value is split on commas and newlines, and
+    a value `@path` is replaced by the contents of that file."""
+    out: list[str] = []
+    for value in values:
+        if value.startswith("@"):
+            path = Path(value[1:])
+            try:
+                value = path.read_text()
+            except OSError as e:
+                raise AsyncpyError(f"cannot read list file {path}: {e.strerror or e}") from None
+        out.extend(p.strip() for p in re.split(r"[,\n]", value) if p.strip())
+    return tuple(out)
+
+
+def wildcard(pattern: str) -> re.Pattern:
+    """`*` matches any run of characters (Binaryen's wildcardMatch)."""
+    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$", re.S)
+
+
+# ---------------------------------------------------------------------------
+# Result
+
+@dataclass(frozen=True)
+class Reason:
+    """Why one function (or import) can pause.
+
+    kind: "import" (an import matched), "runtime" (an asyncify runtime
+    import), "call" (calls `via`), "indirect" (an indirect call can reach
+    `via`), "indirect-unknown" (an indirect call, narrowing off), "add-list",
+    "only-list".
+    """
+    kind: str
+    via: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class Analysis:
+    facts: ModuleFacts
+    options: AnalysisOptions
+    reasons: dict[str, Reason]              # every function or import that can pause
+    instrument: list[str]                   # defined functions to instrument, module order
+    top_most: set[str]
+    bottom_most: set[str]
+    warnings: list[str]
+
+    @property
+    def defined_count(self) -> int:
+        return sum(1 for f in self.facts.functions.values() if not f.imported)
+
+    def due_to_indirect(self) -> list[str]:
+        """Instrumented functions whose shortest path starts with an indirect call."""
+        return [f for f in self.instrument if self.reasons[f].kind.startswith("indirect")]
+
+    def path(self, name: str) -> list[tuple[str, Reason]]:
+        """The chain of reasons from `name` to what makes it pause."""
+        chain: list[tuple[str, Reason]] = []
+        seen = set()
+        while name in self.reasons and name not in seen:
+            seen.add(name)
+            r = self.reasons[name]
+            chain.append((name, r))
+            if r.via is None:
+                break
+            name = r.via
+        return chain
+
+    def explain(self, name: str) -> str:
+        fn = self.facts.functions.get(name)
+        if fn is None:
+            return f"{name}: no such function"
+        if name not in self.reasons:
+            why = "it cannot reach any pausing import"
+            if name in self.bottom_most:
+                why = "it calls asyncify.stop_unwind/start_rewind (bottom of the stack)"
+            elif matches_any(name, self.options.remove_list):
+                why = "it is on the remove-list"
+            elif self.options.only_list:
+                why = "it is not on the only-list"
+            return f"{name} does not pause: {why}"
+        parts = []
+        for fname, r in self.path(name):
+            if r.kind == "import":
+                parts.append(f"{fname} is import {self.facts.functions[fname].import_name}"
+                             f" ({r.detail})")
+            elif r.kind == "runtime":
+                parts.append(f"{fname} is the asyncify runtime import "
+                             f"{self.facts.functions[fname].import_name}")
+            elif r.kind == "call":
+                parts.append(f"{fname} calls {r.via}")
+            elif r.kind == "indirect":
+                parts.append(f"{fname} has an indirect call ({r.detail}) that can reach {r.via}")
+            elif r.kind == "indirect-unknown":
+                parts.append(f"{fname} has an indirect call ({r.detail}) and indirect calls are "
+                             "assumed to pause (narrowing off)")
+            else:
+                parts.append(f"{fname} is on the {r.kind}")
+        head = name + (" pauses" if name in self.instrument else " can pause")
+        if name in self.top_most:
+            head += " (it calls asyncify.start_unwind/stop_rewind, so it is not instrumented; its callers are)"
+        return head + ":\n  " + "\n  ".join(parts)
+
+
+def matches_any(name: str, patterns) -> bool:
+    return any(wildcard(p).match(name) for p in patterns)
+
+
+# ---------------------------------------------------------------------------
+# The analysis
+
+def _site_label(site: IndirectSite, facts: ModuleFacts) -> str:
+    sig = facts.signature_names.get(site.signature, "?") if site.signature else "unknown type"
+    return f"call_indirect {sig} on table {site.table}" if site.table is not None else f"call_ref {sig}"
+
+
+def indirect_targets(site: IndirectSite, facts: ModuleFacts, by_sig: dict) -> list[str]:
+    """Functions an indirect call site can reach."""
+    same_sig = by_sig.get(site.signature, ()) if site.signature is not None else list(facts.functions)
+    if site.table is None:  # call_ref: anything whose reference escapes
+        return [f for f in same_sig if f in facts.escaping]
+    if site.table in facts.open_tables:
+        return [f for f in same_sig if f in facts.escaping or facts.functions[f].imported]
+    contents = facts.table_contents.get(site.table, frozenset())
+    return [f for f in same_sig if f in contents]
+
+
+def _check_lists(facts: ModuleFacts, options: AnalysisOptions, warnings: list[str]) -> None:
+    names = list(facts.functions)
+    for label, patterns in (("remove-list", options.remove_list), ("add-list", options.add_list),
+                            ("only-list", options.only_list)):
+        for p in patterns:
+            rx = wildcard(p)
+            hits = [n for n in names if rx.match(n)]
+            if not hits:
+                warnings.append(f"{label} entry '{p}' matches no function")
+            imported = [n for n in hits if facts.functions[n].imported]
+            if imported and "*" not in p:
+                raise AsyncpyError(f"{label} entry '{p}' names an import; lists take defined "
+                                   "functions (use --imports for imports)")
+    if options.imports is not None:
+        import_names = [f.import_name for f in facts.functions.values() if f.imported]
+        for p in options.imports:
+            if not any(wildcard(p).match(n) for n in import_names):
+                warnings.append(f"--imports pattern '{p}' matches no import")
+
+
+def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) -> Analysis:
+    warnings: list[str] = []
+    _check_lists(facts, options, warnings)
+    funcs = facts.functions
+    import_rx = [wildcard(p) for p in options.imports] if options.imports is not None else None
+
+    # Runtime roles from the asyncify.* imports a function calls.
+    runtime = {n: f.import_base for n, f in funcs.items() if f.import_module == ASYNCIFY}
+    top_most, bottom_most = set(), set()
+    for f in funcs.values():
+        for callee in f.calls + f.return_calls:
+            role = runtime.get(callee)
+            if role in TOP_MOST:
+                top_most.add(f.name)
+            elif role in BOTTOM_MOST:
+                bottom_most.add(f.name)
+    removed = {n for n, f in funcs.items() if not f.imported and matches_any(n, options.remove_list)}
+    blocked = bottom_most | removed
+
+    # Reversed edges: callee -> [(caller, Reason-of-caller)].
+    by_sig: dict[tuple[int, int], list[str]] = {}
+    for f in funcs.values():
+        by_sig.setdefault(f.signature, []).append(f.name)
+    callers: dict[str, list[tuple[str, Reason]]] = {}
+    seeds: list[tuple[str, Reason]] = []
+    targets_of: dict = {}
+    for f in funcs.values():
+        if f.imported:
+            if f.import_module == ASYNCIFY:
+                if f.import_base in TOP_MOST:
+                    seeds.append((f.name, Reason("runtime")))
+            elif not options.ignore_imports:
+                if import_rx is None:
+                    seeds.append((f.name, Reason("import", detail="every import may pause")))
+                else:
+                    hit = next((p for p, rx in zip(options.imports, import_rx)
+                                if rx.match(f.import_name)), None)
+                    if hit is not None:
+                        seeds.append((f.name, Reason("import", detail=f"matches '{hit}'")))
+            continue
+        for callee in f.calls + f.return_calls:
+            callers.setdefault(callee, []).append((f.name, Reason("call", callee)))
+        if options.ignore_indirect:
+            continue
+        for site in f.indirect:
+            label = _site_label(site, facts)
+            if not options.narrow_indirect:
+                seeds.append((f.name, Reason("indirect-unknown", detail=label)))
+                continue
+            key = (site.table, site.signature)
+            if key not in targets_of:
+                targets_of[key] = indirect_targets(site, facts, by_sig)
+            for target in targets_of[key]:
+                callers.setdefault(target, []).append((f.name, Reason("indirect", target, label)))
+
+    if options.propagate_add_list:
+        for n, f in funcs.items():
+            if not f.imported and matches_any(n, options.add_list) and n not in removed:
+                seeds.append((n, Reason("add-list")))
+
+    # Multi-source BFS over reversed edges; the first reason found is the
+    # one on a shortest path.
+    reasons: dict[str, Reason] = {}
+    queue: deque[str] = deque()
+    for name, reason in seeds:
+        if name not in reasons and name not in blocked:
+            reasons[name] = reason
+            queue.append(name)
+    while queue:
+        callee = queue.popleft()
+        for caller, reason in callers.get(callee, ()):
+            if caller not in reasons and caller not in blocked:
+                reasons[caller] = reason
+                queue.append(caller)
+
+    if options.add_list and not options.propagate_add_list:
+        for n, f in funcs.items():
+            if not f.imported and n not in reasons and matches_any(n, options.add_list):
+                reasons[n] = Reason("add-list")
+    if options.only_list:
+        reasons = {n: r for n, r in reasons.items() if funcs[n].imported}
+        for n, f in funcs.items():
+            if not f.imported and matches_any(n, options.only_list):
+                reasons[n] = Reason("only-list")
+
+    instrument = [n for n, f in funcs.items()
+                  if not f.imported and n in reasons and n not in top_most]
+    return Analysis(facts=facts, options=options, reasons=reasons, instrument=instrument,
+                    top_most=top_most, bottom_most=bottom_most, warnings=warnings)

@@ -1,0 +1,544 @@
+"""The one layer that talks to libbinaryen (116, bundled in `icpp-binaryen`).
+
+Everything above this module speaks wasm: names, value types, expression
+kinds. Everything cffi (pointers, C strings, the process-global pass
+arguments) stays here.
+
+Two rules keep libbinaryen from killing the process, since its reader and
+validator call `Fatal()` (exit) on input they cannot handle:
+
+* a module reaches `Module.read` only after wasmtime's validator accepted
+  it (see `asyncpy.loader`);
+* validation output from Binaryen goes to the process's stdout, so callers
+  that need it quiet use `quiet()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cffi import FFI
+
+from asyncpy._cdef import CDEF
+
+_ffi = FFI()
+_ffi.cdef(CDEF)
+
+
+def _library_path() -> str:
+    import icpp_binaryen  # only for its location: we load the library ourselves
+
+    return str(Path(icpp_binaryen.__file__).parent / "lib" / "libbinaryen.so")
+
+
+_lib = _ffi.dlopen(_library_path())
+_lib.BinaryenSetColorsEnabled(False)
+NULL = _ffi.NULL
+
+# ---------------------------------------------------------------------------
+# Value types
+
+NONE = _lib.BinaryenTypeNone()
+I32 = _lib.BinaryenTypeInt32()
+I64 = _lib.BinaryenTypeInt64()
+F32 = _lib.BinaryenTypeFloat32()
+F64 = _lib.BinaryenTypeFloat64()
+V128 = _lib.BinaryenTypeVec128()
+UNREACHABLE = _lib.BinaryenTypeUnreachable()
+AUTO = _lib.BinaryenTypeAuto()
+
+_BASIC_NAMES = {NONE: "none", I32: "i32", I64: "i64", F32: "f32", F64: "f64",
+                V128: "v128", UNREACHABLE: "unreachable"}
+VALUE_SIZE = {I32: 4, I64: 8, F32: 4, F64: 8, V128: 16}
+
+
+def expand_type(t: int) -> tuple[int, ...]:
+    """The components of a (possibly tuple) type; () for none."""
+    if t == NONE:
+        return ()
+    n = _lib.BinaryenTypeArity(t)
+    if n == 1:
+        return (t,)
+    buf = _ffi.new("BinaryenType[]", n)
+    _lib.BinaryenTypeExpand(t, buf)
+    return tuple(buf)
+
+
+def make_type(components) -> int:
+    components = list(components)
+    if not components:
+        return NONE
+    if len(components) == 1:
+        return components[0]
+    return _lib.BinaryenTypeCreate(_ffi.new("BinaryenType[]", components), len(components))
+
+
+def type_name(t: int) -> str:
+    name = _BASIC_NAMES.get(t)
+    if name is not None:
+        return name
+    parts = expand_type(t)
+    if len(parts) > 1:
+        return "(" + " ".join(type_name(p) for p in parts) + ")"
+    return "ref"
+
+
+def is_reference(t: int) -> bool:
+    return t not in _BASIC_NAMES and _lib.BinaryenTypeArity(t) == 1
+
+
+def signature_of_heap_type(ht: int) -> tuple[int, int] | None:
+    if not _lib.BinaryenHeapTypeIsSignature(ht):
+        return None
+    return (_lib.BinaryenSignatureTypeGetParams(ht), _lib.BinaryenSignatureTypeGetResults(ht))
+
+
+def call_ref_signature(expr) -> tuple[int, int] | None:
+    target = _lib.BinaryenCallRefGetTarget(expr)
+    return signature_of_heap_type(_lib.BinaryenTypeGetHeapType(_lib.BinaryenExpressionGetType(target)))
+
+
+# ---------------------------------------------------------------------------
+# Features
+
+FEATURES = {
+    "sign-ext": _lib.BinaryenFeatureSignExt(),
+    "mutable-globals": _lib.BinaryenFeatureMutableGlobals(),
+    "nontrapping-float-to-int": _lib.BinaryenFeatureNontrappingFPToInt(),
+    "bulk-memory": _lib.BinaryenFeatureBulkMemory(),
+    "simd": _lib.BinaryenFeatureSIMD128(),
+    "relaxed-simd": _lib.BinaryenFeatureRelaxedSIMD(),
+    "multivalue": _lib.BinaryenFeatureMultivalue(),
+    "reference-types": _lib.BinaryenFeatureReferenceTypes(),
+    "threads": _lib.BinaryenFeatureAtomics(),
+    "exception-handling": _lib.BinaryenFeatureExceptionHandling(),
+    "tail-call": _lib.BinaryenFeatureTailCall(),
+    "memory64": _lib.BinaryenFeatureMemory64(),
+    "multimemory": _lib.BinaryenFeatureMultiMemory(),
+    "extended-const": _lib.BinaryenFeatureExtendedConst(),
+    "gc": _lib.BinaryenFeatureGC(),
+    "strings": _lib.BinaryenFeatureStrings(),
+}
+FEATURES_ALL = _lib.BinaryenFeatureAll()
+
+
+def feature_mask(names) -> int:
+    mask = _lib.BinaryenFeatureMVP()
+    for n in names:
+        mask |= FEATURES[n]
+    return mask
+
+
+# ---------------------------------------------------------------------------
+# Expression kinds
+
+class Kind:
+    """Expression ids, named. Values come from the library at import time."""
+
+
+for _name in ("Nop Block If Loop Break Switch Call CallIndirect LocalGet LocalSet "
+              "GlobalGet GlobalSet Load Store AtomicRMW AtomicCmpxchg AtomicWait "
+              "AtomicNotify AtomicFence SIMDExtract SIMDReplace SIMDShuffle SIMDTernary "
+              "SIMDShift SIMDLoad SIMDLoadStoreLane MemoryInit DataDrop MemoryCopy "
+              "MemoryFill Const Unary Binary Select Drop Return MemorySize MemoryGrow "
+              "Unreachable Pop RefNull RefIsNull RefFunc RefEq RefAs TableGet TableSet "
+              "TableSize TableGrow Try Throw Rethrow TupleMake TupleExtract CallRef").split():
+    setattr(Kind, _name, getattr(_lib, f"Binaryen{_name}Id")())
+
+KIND_NAMES = {v: k for k, v in vars(Kind).items() if not k.startswith("_")}
+
+
+def _single(*getters):
+    return tuple(getattr(_lib, g) for g in getters)
+
+
+# Children in evaluation order, for every kind we understand. Variadic kinds
+# (block, call...) are listed in _VARIADIC with their count/at getters and
+# the single children evaluated *after* the list (call_indirect's target).
+_SINGLE: dict[int, tuple] = {
+    Kind.Nop: (), Kind.LocalGet: (), Kind.GlobalGet: (), Kind.Const: (),
+    Kind.Unreachable: (), Kind.MemorySize: (), Kind.AtomicFence: (), Kind.DataDrop: (),
+    Kind.Pop: (), Kind.RefNull: (), Kind.RefFunc: (), Kind.TableSize: (), Kind.Rethrow: (),
+    Kind.If: _single("BinaryenIfGetCondition", "BinaryenIfGetIfTrue", "BinaryenIfGetIfFalse"),
+    Kind.Loop: _single("BinaryenLoopGetBody"),
+    Kind.Break: _single("BinaryenBreakGetValue", "BinaryenBreakGetCondition"),
+    Kind.Switch: _single("BinaryenSwitchGetValue", "BinaryenSwitchGetCondition"),
+    Kind.LocalSet: _single("BinaryenLocalSetGetValue"),
+    Kind.GlobalSet: _single("BinaryenGlobalSetGetValue"),
+    Kind.Load: _single("BinaryenLoadGetPtr"),
+    Kind.Store: _single("BinaryenStoreGetPtr", "BinaryenStoreGetValue"),
+    Kind.AtomicRMW: _single("BinaryenAtomicRMWGetPtr", "BinaryenAtomicRMWGetValue"),
+    Kind.AtomicCmpxchg: _single("BinaryenAtomicCmpxchgGetPtr", "BinaryenAtomicCmpxchgGetExpected",
+                                "BinaryenAtomicCmpxchgGetReplacement"),
+    Kind.AtomicWait: _single("BinaryenAtomicWaitGetPtr", "BinaryenAtomicWaitGetExpected",
+                             "BinaryenAtomicWaitGetTimeout"),
+    Kind.AtomicNotify: _single("BinaryenAtomicNotifyGetPtr", "BinaryenAtomicNotifyGetNotifyCount"),
+    Kind.SIMDExtract: _single("BinaryenSIMDExtractGetVec"),
+    Kind.SIMDReplace: _single("BinaryenSIMDReplaceGetVec", "BinaryenSIMDReplaceGetValue"),
+    Kind.SIMDShuffle: _single("BinaryenSIMDShuffleGetLeft", "BinaryenSIMDShuffleGetRight"),
+    Kind.SIMDTernary: _single("BinaryenSIMDTernaryGetA", "BinaryenSIMDTernaryGetB", "BinaryenSIMDTernaryGetC"),
+    Kind.SIMDShift: _single("BinaryenSIMDShiftGetVec", "BinaryenSIMDShiftGetShift"),
+    Kind.SIMDLoad: _single("BinaryenSIMDLoadGetPtr"),
+    Kind.SIMDLoadStoreLane: _single("BinaryenSIMDLoadStoreLaneGetPtr", "BinaryenSIMDLoadStoreLaneGetVec"),
+    Kind.MemoryInit: _single("BinaryenMemoryInitGetDest", "BinaryenMemoryInitGetOffset", "BinaryenMemoryInitGetSize"),
+    Kind.MemoryCopy: _single("BinaryenMemoryCopyGetDest", "BinaryenMemoryCopyGetSource", "BinaryenMemoryCopyGetSize"),
+    Kind.MemoryFill: _single("BinaryenMemoryFillGetDest", "BinaryenMemoryFillGetValue", "BinaryenMemoryFillGetSize"),
+    Kind.Unary: _single("BinaryenUnaryGetValue"),
+    Kind.Binary: _single("BinaryenBinaryGetLeft", "BinaryenBinaryGetRight"),
+    Kind.Select: _single("BinaryenSelectGetIfTrue", "BinaryenSelectGetIfFalse", "BinaryenSelectGetCondition"),
+    Kind.Drop: _single("BinaryenDropGetValue"),
+    Kind.Return: _single("BinaryenReturnGetValue"),
+    Kind.MemoryGrow: _single("BinaryenMemoryGrowGetDelta"),
+    Kind.RefIsNull: _single("BinaryenRefIsNullGetValue"),
+    Kind.RefAs: _single("BinaryenRefAsGetValue"),
+    Kind.RefEq: _single("BinaryenRefEqGetLeft", "BinaryenRefEqGetRight"),
+    Kind.TableGet: _single("BinaryenTableGetGetIndex"),
+    Kind.TableSet: _single("BinaryenTableSetGetIndex", "BinaryenTableSetGetValue"),
+    Kind.TableGrow: _single("BinaryenTableGrowGetValue", "BinaryenTableGrowGetDelta"),
+    Kind.TupleExtract: _single("BinaryenTupleExtractGetTuple"),
+}
+_VARIADIC: dict[int, tuple] = {
+    Kind.Block: (_lib.BinaryenBlockGetNumChildren, _lib.BinaryenBlockGetChildAt, ()),
+    Kind.Call: (_lib.BinaryenCallGetNumOperands, _lib.BinaryenCallGetOperandAt, ()),
+    Kind.CallIndirect: (_lib.BinaryenCallIndirectGetNumOperands, _lib.BinaryenCallIndirectGetOperandAt,
+                        _single("BinaryenCallIndirectGetTarget")),
+    Kind.CallRef: (_lib.BinaryenCallRefGetNumOperands, _lib.BinaryenCallRefGetOperandAt,
+                   _single("BinaryenCallRefGetTarget")),
+    Kind.Throw: (_lib.BinaryenThrowGetNumOperands, _lib.BinaryenThrowGetOperandAt, ()),
+    Kind.TupleMake: (_lib.BinaryenTupleMakeGetNumOperands, _lib.BinaryenTupleMakeGetOperandAt, ()),
+}
+
+
+def _try_children(e):
+    out = [_lib.BinaryenTryGetBody(e)]
+    for i in range(_lib.BinaryenTryGetNumCatchBodies(e)):
+        out.append(_lib.BinaryenTryGetCatchBodyAt(e, i))
+    return out
+
+
+class UnsupportedExpression(Exception):
+    """An expression kind outside what asyncpy understands (GC, strings...)."""
+
+
+def children(e) -> list:
+    """Children of `e` in evaluation order (absent optional children left out)."""
+    k = _lib.BinaryenExpressionGetId(e)
+    single = _SINGLE.get(k)
+    if single is not None:
+        out = [g(e) for g in single]
+        return [c for c in out if c != NULL]
+    var = _VARIADIC.get(k)
+    if var is not None:
+        count, at, after = var
+        out = [at(e, i) for i in range(count(e))]
+        out.extend(g(e) for g in after)
+        return out
+    if k == Kind.Try:
+        return _try_children(e)
+    raise UnsupportedExpression(KIND_NAMES.get(k, f"expression kind {k}"))
+
+
+def cstr(p) -> str | None:
+    return None if p == NULL else _ffi.string(p).decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------
+# Function facts, for the call-graph analysis
+
+@dataclass
+class BodyFacts:
+    """What the call-graph analysis needs from one function body."""
+    calls: list[str] = field(default_factory=list)          # direct, in order, may repeat
+    return_calls: list[str] = field(default_factory=list)   # return_call targets
+    indirect: list[tuple[str, tuple[int, int], bool]] = field(default_factory=list)  # (table, sig, is_return)
+    call_refs: list[tuple[tuple[int, int] | None, bool]] = field(default_factory=list)
+    ref_funcs: list[str] = field(default_factory=list)
+    table_writes: list[str] = field(default_factory=list)
+    has_try: bool = False
+    node_count: int = 0
+
+
+def scan_body(body) -> BodyFacts:
+    """One pass over an expression tree collecting call-graph facts."""
+    facts = BodyFacts()
+    if body == NULL:
+        return facts
+    get_id = _lib.BinaryenExpressionGetId
+    single_tab, var_tab = _SINGLE, _VARIADIC
+    K = Kind
+    call_target, call_is_return = _lib.BinaryenCallGetTarget, _lib.BinaryenCallIsReturn
+    string = _ffi.string
+    stack = [body]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    n = 0
+    while stack:
+        e = pop()
+        n += 1
+        k = get_id(e)
+        single = single_tab.get(k)
+        if single is not None:
+            for g in single:
+                c = g(e)
+                if c != NULL:
+                    push(c)
+            if k == K.RefFunc:
+                facts.ref_funcs.append(string(_lib.BinaryenRefFuncGetFunc(e)).decode())
+            elif k == K.TableSet:
+                facts.table_writes.append(string(_lib.BinaryenTableSetGetTable(e)).decode())
+            elif k == K.TableGrow:
+                facts.table_writes.append(string(_lib.BinaryenTableGrowGetTable(e)).decode())
+            continue
+        var = var_tab.get(k)
+        if var is not None:
+            count, at, after = var
+            extend([at(e, i) for i in range(count(e))])
+            for g in after:
+                push(g(e))
+            if k == K.Call:
+                name = string(call_target(e)).decode()
+                (facts.return_calls if call_is_return(e) else facts.calls).append(name)
+            elif k == K.CallIndirect:
+                sig = (_lib.BinaryenCallIndirectGetParams(e), _lib.BinaryenCallIndirectGetResults(e))
+                facts.indirect.append((string(_lib.BinaryenCallIndirectGetTable(e)).decode(), sig,
+                                       bool(_lib.BinaryenCallIndirectIsReturn(e))))
+            elif k == K.CallRef:
+                facts.call_refs.append((call_ref_signature(e), bool(_lib.BinaryenCallRefIsReturn(e))))
+            continue
+        if k == K.Try:
+            facts.has_try = True
+            extend(_try_children(e))
+            continue
+        if k == K.MemoryInit:  # pragma: no cover - listed in _SINGLE
+            continue
+        raise UnsupportedExpression(KIND_NAMES.get(k, f"expression kind {k}"))
+    facts.node_count = n
+    return facts
+
+
+# ---------------------------------------------------------------------------
+# Modules
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    name: str
+    params: tuple[int, ...]
+    results: tuple[int, ...]
+    import_module: str | None
+    import_base: str | None
+
+    @property
+    def imported(self) -> bool:
+        return self.import_module is not None
+
+    @property
+    def signature(self) -> tuple[int, int]:
+        return (make_type(self.params), make_type(self.results))
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    imported: bool
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    table: str | None          # None for passive segments
+    functions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    name: str
+    kind: str                  # "function" | "table" | "memory" | "global" | "tag"
+    value: str
+
+
+_EXPORT_KINDS = {
+    _lib.BinaryenExternalFunction(): "function",
+    _lib.BinaryenExternalTable(): "table",
+    _lib.BinaryenExternalMemory(): "memory",
+    _lib.BinaryenExternalGlobal(): "global",
+    _lib.BinaryenExternalTag(): "tag",
+}
+
+
+class BinaryenError(Exception):
+    pass
+
+
+class Module:
+    """A Binaryen module we own; dispose() (or `with`) frees it."""
+
+    def __init__(self, ref):
+        if ref == NULL:
+            raise BinaryenError("Binaryen could not read the module")
+        self.ref = ref
+
+    # -- life cycle
+    @classmethod
+    def read(cls, data: bytes, features: int | None = None) -> "Module":
+        buf = _ffi.from_buffer("char[]", data)
+        m = cls(_lib.BinaryenModuleRead(buf, len(data)))
+        if features is not None:
+            m.features = features
+        return m
+
+    @classmethod
+    def parse_text(cls, text: str) -> "Module":
+        return cls(_lib.BinaryenModuleParse(text.encode()))
+
+    def dispose(self) -> None:
+        if self.ref is not None:
+            _lib.BinaryenModuleDispose(self.ref)
+            self.ref = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.dispose()
+
+    # -- whole-module operations
+    @property
+    def features(self) -> int:
+        return _lib.BinaryenModuleGetFeatures(self.ref)
+
+    @features.setter
+    def features(self, mask: int) -> None:
+        _lib.BinaryenModuleSetFeatures(self.ref, mask)
+
+    def validate(self) -> bool:
+        with quiet():
+            return bool(_lib.BinaryenModuleValidate(self.ref))
+
+    def write(self) -> bytes:
+        res = _lib.BinaryenModuleAllocateAndWrite(self.ref, NULL)
+        try:
+            return bytes(_ffi.buffer(res.binary, res.binaryBytes))
+        finally:
+            _lib.free(res.binary)
+            if res.sourceMap != NULL:
+                _lib.free(res.sourceMap)
+
+    def text(self) -> str:
+        p = _lib.BinaryenModuleAllocateAndWriteText(self.ref)
+        try:
+            return _ffi.string(p).decode("utf-8", "replace")
+        finally:
+            _lib.free(p)
+
+    def run_passes(self, passes, *, optimize: int = 2, shrink: int = 0,
+                   args: dict[str, str] | None = None, debug_info: bool = False) -> None:
+        """Run named Binaryen passes. Pass arguments are process-global in
+        libbinaryen, so they are set for this call only and cleared after."""
+        _lib.BinaryenSetOptimizeLevel(optimize)
+        _lib.BinaryenSetShrinkLevel(shrink)
+        _lib.BinaryenSetDebugInfo(debug_info)
+        _lib.BinaryenClearPassArguments()
+        try:
+            for k, v in (args or {}).items():
+                _lib.BinaryenSetPassArgument(k.encode(), v.encode())
+            names = [_ffi.new("char[]", p.encode()) for p in passes]
+            arr = _ffi.new("const char*[]", names)
+            _lib.BinaryenModuleRunPasses(self.ref, arr, len(names))
+        finally:
+            _lib.BinaryenClearPassArguments()
+
+    def run_function_passes(self, func_name: str, passes, *, optimize: int = 2, shrink: int = 0) -> None:
+        _lib.BinaryenSetOptimizeLevel(optimize)
+        _lib.BinaryenSetShrinkLevel(shrink)
+        names = [_ffi.new("char[]", p.encode()) for p in passes]
+        arr = _ffi.new("const char*[]", names)
+        f = _lib.BinaryenGetFunction(self.ref, func_name.encode())
+        _lib.BinaryenFunctionRunPasses(f, self.ref, arr, len(names))
+
+    # -- contents
+    def functions(self) -> list[FunctionInfo]:
+        out = []
+        for i in range(_lib.BinaryenGetNumFunctions(self.ref)):
+            f = _lib.BinaryenGetFunctionByIndex(self.ref, i)
+            mod = cstr(_lib.BinaryenFunctionImportGetModule(f))
+            base = cstr(_lib.BinaryenFunctionImportGetBase(f))
+            imported = bool(mod) or bool(base)
+            out.append(FunctionInfo(
+                name=cstr(_lib.BinaryenFunctionGetName(f)),
+                params=expand_type(_lib.BinaryenFunctionGetParams(f)),
+                results=expand_type(_lib.BinaryenFunctionGetResults(f)),
+                import_module=mod if imported else None,
+                import_base=base if imported else None,
+            ))
+        return out
+
+    def function_ref(self, name: str):
+        f = _lib.BinaryenGetFunction(self.ref, name.encode())
+        if f == NULL:
+            raise KeyError(name)
+        return f
+
+    def scan_function(self, name: str) -> BodyFacts:
+        return scan_body(_lib.BinaryenFunctionGetBody(self.function_ref(name)))
+
+    def global_init_ref_funcs(self) -> list[str]:
+        """Functions whose reference escapes through a global's initializer."""
+        out = []
+        for i in range(_lib.BinaryenGetNumGlobals(self.ref)):
+            g = _lib.BinaryenGetGlobalByIndex(self.ref, i)
+            init = _lib.BinaryenGlobalGetInitExpr(g)
+            if init != NULL:
+                out.extend(scan_body(init).ref_funcs)
+        return out
+
+    def tables(self) -> list[TableInfo]:
+        out = []
+        for i in range(_lib.BinaryenGetNumTables(self.ref)):
+            t = _lib.BinaryenGetTableByIndex(self.ref, i)
+            out.append(TableInfo(name=cstr(_lib.BinaryenTableGetName(t)),
+                                 imported=bool(cstr(_lib.BinaryenTableImportGetModule(t)))))
+        return out
+
+    def element_segments(self) -> list[SegmentInfo]:
+        out = []
+        for i in range(_lib.BinaryenGetNumElementSegments(self.ref)):
+            s = _lib.BinaryenGetElementSegmentByIndex(self.ref, i)
+            passive = bool(_lib.BinaryenElementSegmentIsPassive(s))
+            funcs = []
+            for j in range(_lib.BinaryenElementSegmentGetLength(s)):
+                name = cstr(_lib.BinaryenElementSegmentGetData(s, j))
+                if name:
+                    funcs.append(name)
+            out.append(SegmentInfo(table=None if passive else cstr(_lib.BinaryenElementSegmentGetTable(s)),
+                                   functions=tuple(funcs)))
+        return out
+
+    def exports(self) -> list[ExportInfo]:
+        out = []
+        for i in range(_lib.BinaryenGetNumExports(self.ref)):
+            e = _lib.BinaryenGetExportByIndex(self.ref, i)
+            out.append(ExportInfo(name=cstr(_lib.BinaryenExportGetName(e)),
+                                  kind=_EXPORT_KINDS.get(_lib.BinaryenExportGetKind(e), "other"),
+                                  value=cstr(_lib.BinaryenExportGetValue(e))))
+        return out
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence what libbinaryen prints on the C stdout/stderr (validation
+    reports, warnings); Python's own streams are flushed around it."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)

@@ -1,0 +1,184 @@
+"""The `asyncpy` command line.
+
+Every command reads a module (`.wasm` or `.wat`), reports problems as one
+line on stderr with exit status 1, and offers `--json` for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from asyncpy.errors import AsyncpyError
+
+_EPILOG_LISTS = """\b
+Lists (same meaning as Binaryen's asyncify pass arguments):
+  patterns use * as a wildcard; a value may hold several entries separated
+  by commas or newlines, and @FILE reads the entries from FILE.
+"""
+
+
+def analysis_options(f):
+    """Options shared by every command that runs the analysis."""
+    opts = [
+        click.option("--imports", "imports", multiple=True, metavar="PATTERNS",
+                     help="Imports that may pause, as module.base patterns "
+                          "(e.g. 'env.sleep,wasi_snapshot_preview1.poll_oneoff'). "
+                          "Default: every import may pause."),
+        click.option("--ignore-imports", is_flag=True, help="Assume no import pauses."),
+        click.option("--ignore-indirect", is_flag=True,
+                     help="Assume no indirect call (call_indirect, call_ref) pauses."),
+        click.option("--no-narrow", is_flag=True,
+                     help="Assume every indirect call may pause, as Binaryen's pass does, "
+                          "instead of narrowing by type and table contents."),
+        click.option("--remove-list", multiple=True, metavar="NAMES",
+                     help="Functions that never pause (not instrumented, not propagated through)."),
+        click.option("--add-list", multiple=True, metavar="NAMES",
+                     help="Functions to instrument even if the analysis says they cannot pause."),
+        click.option("--propagate-add-list", is_flag=True,
+                     help="Also instrument the callers of --add-list functions."),
+        click.option("--only-list", multiple=True, metavar="NAMES",
+                     help="Instrument exactly these functions (excludes the other lists)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def build_analysis_options(kw) -> "AnalysisOptions":
+    from asyncpy.analysis import AnalysisOptions, split_list
+
+    return AnalysisOptions(
+        imports=split_list(kw["imports"]) if kw["imports"] else None,
+        ignore_imports=kw["ignore_imports"],
+        ignore_indirect=kw["ignore_indirect"],
+        remove_list=split_list(kw["remove_list"]),
+        add_list=split_list(kw["add_list"]),
+        propagate_add_list=kw["propagate_add_list"],
+        only_list=split_list(kw["only_list"]),
+        narrow_indirect=not kw["no_narrow"],
+    )
+
+
+def fail(message: str) -> None:
+    click.echo(f"asyncpy: error: {message}", err=True)
+    sys.exit(1)
+
+
+class Group(click.Group):
+    """Turns every expected failure into one line and exit status 1."""
+
+    def invoke(self, ctx):
+        from asyncpy.binaryen import UnsupportedExpression
+
+        try:
+            return super().invoke(ctx)
+        except AsyncpyError as e:
+            fail(str(e))
+        except UnsupportedExpression as e:
+            fail(f"unsupported expression kind: {e} (asyncpy handles core wasm with SIMD, "
+                 "bulk memory, reference types and multi-value)")
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted")
+        except Exception as e:  # a bug of ours: still one line, unless debugging
+            if os.environ.get("ASYNCPY_DEBUG"):
+                raise
+            fail(f"internal error: {type(e).__name__}: {e} (set ASYNCPY_DEBUG=1 for a traceback)")
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="asyncpy")
+def main():
+    """asyncpy makes WebAssembly modules pausable.
+
+    \b
+    It finds the functions that can reach a blocking import (analyze), and
+    instruments them so their call stack can be unwound into a buffer and
+    rewound later (transform), with the runtime ABI of `wasm-opt --asyncify`.
+
+    \b
+    Examples:
+      asyncpy analyze app.wasm --imports 'env.sleep'
+      asyncpy analyze app.wasm --why main --imports 'env.*'
+      asyncpy analyze app.wasm --json | jq .instrumented
+    """
+
+
+def _analysis_json(path: str, a, seconds: float) -> dict:
+    facts = a.facts
+    pausing_imports = sorted(f.import_name for n, f in facts.functions.items()
+                             if f.imported and n in a.reasons)
+    return {
+        "schema": "asyncpy.analysis/1",
+        "input": path,
+        "functions": {"defined": a.defined_count,
+                      "imported": len(facts.functions) - a.defined_count},
+        "instrumented_count": len(a.instrument),
+        "due_to_indirect_count": len(a.due_to_indirect()),
+        "pausing_imports": pausing_imports,
+        "instrumented": a.instrument,
+        "top_most_runtime": sorted(a.top_most),
+        "bottom_most_runtime": sorted(a.bottom_most),
+        "reasons": {n: {"kind": r.kind, "via": r.via, "detail": r.detail}
+                    for n, r in a.reasons.items()},
+        "narrowed": a.options.narrow_indirect,
+        "warnings": a.warnings,
+        "seconds": round(seconds, 3),
+    }
+
+
+@main.command(epilog=_EPILOG_LISTS)
+@click.argument("module", type=click.Path(dir_okay=True, path_type=Path))
+@analysis_options
+@click.option("--why", "why", multiple=True, metavar="NAME",
+              help="Explain why NAME can (or cannot) pause: a shortest call path to the cause.")
+@click.option("--list", "list_", is_flag=True, help="List the functions that will be instrumented.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON document (schema asyncpy.analysis/1).")
+def analyze(module, why, list_, as_json, **kw):
+    """Report which functions of MODULE can pause, and why.
+
+    \b
+    The first line is a summary: how many defined functions can pause and
+    how many of those only because of indirect calls. Use --why NAME for the
+    call path behind one decision, --list for all names, --json for tools.
+    """
+    from asyncpy.pipeline import analyze_file
+
+    options = build_analysis_options(kw)
+    t0 = time.perf_counter()
+    a = analyze_file(module, options)
+    seconds = time.perf_counter() - t0
+    for w in a.warnings:
+        click.echo(f"asyncpy: warning: {w}", err=True)
+    if as_json:
+        doc = _analysis_json(str(module), a, seconds)
+        if why:
+            doc["why"] = {n: a.explain(n) for n in why}
+        click.echo(json.dumps(doc, indent=2))
+        return
+    n_ind = len(a.due_to_indirect())
+    click.echo(f"{module}: {len(a.instrument)} of {a.defined_count} functions can pause "
+               f"({n_ind} because of indirect calls; {seconds:.2f}s)")
+    pausing_imports = sorted({f.import_name for n, f in a.facts.functions.items()
+                              if f.imported and n in a.reasons})
+    if pausing_imports:
+        shown = ", ".join(pausing_imports[:8]) + (" ..." if len(pausing_imports) > 8 else "")
+        click.echo(f"  pausing imports: {shown}")
+    if a.top_most:
+        click.echo(f"  runtime (pause points, not instrumented): {', '.join(sorted(a.top_most))}")
+    if list_:
+        for name in a.instrument:
+            click.echo(f"  {name}")
+    for name in why:
+        click.echo(a.explain(name))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
