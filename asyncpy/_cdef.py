@@ -234,7 +234,6 @@ bool BinaryenMemoryIs64(BinaryenModuleRef module, const char* name);
 BinaryenIndex BinaryenMemoryGetInitial(BinaryenModuleRef module, const char* name);
 bool BinaryenMemoryIsShared(BinaryenModuleRef module, const char* name);
 const char* BinaryenMemoryImportGetModule(BinaryenModuleRef module, const char* name);
-void BinaryenSetMemory(BinaryenModuleRef module, BinaryenIndex initial, BinaryenIndex maximum, const char* exportName, const char** segments, bool* segmentPassive, BinaryenExpressionRef* segmentOffsets, BinaryenIndex* segmentSizes, BinaryenIndex numSegments, bool shared, bool memory64, const char* name);
 
 /* tables and element segments */
 BinaryenIndex BinaryenGetNumTables(BinaryenModuleRef module);
@@ -287,6 +286,7 @@ bool BinaryenLocalSetIsTee(BinaryenExpressionRef expr);
 BinaryenIndex BinaryenLocalSetGetIndex(BinaryenExpressionRef expr);
 BinaryenExpressionRef BinaryenLocalSetGetValue(BinaryenExpressionRef expr);
 const char* BinaryenGlobalGetGetName(BinaryenExpressionRef expr);
+const char* BinaryenGlobalSetGetName(BinaryenExpressionRef expr);
 BinaryenExpressionRef BinaryenGlobalSetGetValue(BinaryenExpressionRef expr);
 BinaryenExpressionRef BinaryenMemoryGrowGetDelta(BinaryenExpressionRef expr);
 BinaryenExpressionRef BinaryenLoadGetPtr(BinaryenExpressionRef expr);

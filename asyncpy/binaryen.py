@@ -483,6 +483,30 @@ class Module:
     def scan_function(self, name: str) -> BodyFacts:
         return scan_body(_lib.BinaryenFunctionGetBody(self.function_ref(name)))
 
+    def functions_touching_global(self, global_name: str) -> list[str]:
+        """Defined functions that read or write the named global."""
+        get, gget, gset = _lib.BinaryenExpressionGetId, Kind.GlobalGet, Kind.GlobalSet
+        out = []
+        for info in self.functions():
+            if info.imported:
+                continue
+            stack = [_lib.BinaryenFunctionGetBody(self.function_ref(info.name))]
+            while stack:
+                e = stack.pop()
+                k = get(e)
+                if k == gget:
+                    name = _lib.BinaryenGlobalGetGetName(e)
+                elif k == gset:
+                    name = _lib.BinaryenGlobalSetGetName(e)
+                else:
+                    stack.extend(children(e))
+                    continue
+                if _ffi.string(name).decode() == global_name:
+                    out.append(info.name)
+                    break
+                stack.extend(children(e))
+        return out
+
     def global_init_ref_funcs(self) -> list[str]:
         """Functions whose reference escapes through a global's initializer."""
         out = []

@@ -1,0 +1,1 @@
+"""Benchmarks of asyncpy against Binaryen's asyncify pass (`python -m bench`)."""
