@@ -23,16 +23,13 @@ typedef struct BinaryenExport* BinaryenExportRef;
 typedef struct BinaryenTable* BinaryenTableRef;
 typedef struct BinaryenElementSegment* BinaryenElementSegmentRef;
 
+/* binaryen-c.h declares the value as an anonymous union of i32, i64, f32,
+   f64, v128 and func; cffi cannot pass such a struct by value in ABI mode.
+   The same 24 bytes with the union as raw bytes have the same layout, and we
+   fill them ourselves (see Builder.const). */
 struct BinaryenLiteral {
   uintptr_t type;
-  union {
-    int32_t i32;
-    int64_t i64;
-    float f32;
-    double f64;
-    uint8_t v128[16];
-    const char* func;
-  };
+  uint8_t bytes[16];
 };
 
 typedef struct BinaryenModuleAllocateAndWriteResult {
@@ -386,12 +383,6 @@ BinaryenExpressionRef BinaryenTupleMake(BinaryenModuleRef module, BinaryenExpres
 BinaryenExpressionRef BinaryenTupleExtract(BinaryenModuleRef module, BinaryenExpressionRef tuple, BinaryenIndex index);
 BinaryenExpressionRef BinaryenRefNull(BinaryenModuleRef module, BinaryenType type);
 
-/* in-place edits of existing expressions */
-void BinaryenBlockSetChildAt(BinaryenExpressionRef expr, BinaryenIndex index, BinaryenExpressionRef childExpr);
-void BinaryenIfSetCondition(BinaryenExpressionRef expr, BinaryenExpressionRef condExpr);
-void BinaryenIfSetIfTrue(BinaryenExpressionRef expr, BinaryenExpressionRef ifTrueExpr);
-void BinaryenIfSetIfFalse(BinaryenExpressionRef expr, BinaryenExpressionRef ifFalseExpr);
-void BinaryenLoopSetBody(BinaryenExpressionRef expr, BinaryenExpressionRef bodyExpr);
 
 /* ops we build */
 BinaryenOp BinaryenAddInt32(void);
@@ -410,9 +401,28 @@ BinaryenOp BinaryenLtUInt32(void);
 BinaryenOp BinaryenLtUInt64(void);
 BinaryenOp BinaryenExtendUInt32(void);
 
-struct BinaryenLiteral BinaryenLiteralInt32(int32_t x);
-struct BinaryenLiteral BinaryenLiteralInt64(int64_t x);
-struct BinaryenLiteral BinaryenLiteralFloat32(float x);
-struct BinaryenLiteral BinaryenLiteralFloat64(double x);
-struct BinaryenLiteral BinaryenLiteralVec128(const uint8_t x[16]);
 """
+
+# Child setters all have one of two shapes in binaryen-c.h:
+#   void Binaryen<Kind>Set<Child>(BinaryenExpressionRef expr, BinaryenExpressionRef child);
+#   void Binaryen<Kind>Set<Child>At(BinaryenExpressionRef expr, BinaryenIndex index, BinaryenExpressionRef child);
+CHILD_SETTERS = """
+If:Condition,IfTrue,IfFalse Loop:Body Break:Value,Condition Switch:Value,Condition
+LocalSet:Value GlobalSet:Value Load:Ptr Store:Ptr,Value AtomicRMW:Ptr,Value
+AtomicCmpxchg:Ptr,Expected,Replacement AtomicWait:Ptr,Expected,Timeout
+AtomicNotify:Ptr,NotifyCount SIMDExtract:Vec SIMDReplace:Vec,Value SIMDShuffle:Left,Right
+SIMDTernary:A,B,C SIMDShift:Vec,Shift SIMDLoad:Ptr SIMDLoadStoreLane:Ptr,Vec
+MemoryInit:Dest,Offset,Size MemoryCopy:Dest,Source,Size MemoryFill:Dest,Value,Size
+Unary:Value Binary:Left,Right Select:IfTrue,IfFalse,Condition Drop:Value Return:Value
+MemoryGrow:Delta RefIsNull:Value RefAs:Value RefEq:Left,Right TableGet:Index
+TableSet:Index,Value TableGrow:Value,Delta TupleExtract:Tuple CallIndirect:Target CallRef:Target
+""".split()
+INDEXED_SETTERS = ["BlockSetChildAt", "CallSetOperandAt", "CallIndirectSetOperandAt",
+                   "CallRefSetOperandAt", "ThrowSetOperandAt", "TupleMakeSetOperandAt"]
+
+CDEF += "".join(
+    f"void Binaryen{kind}Set{child}(BinaryenExpressionRef expr, BinaryenExpressionRef child);\n"
+    for entry in CHILD_SETTERS for kind, children in [entry.split(":")] for child in children.split(","))
+CDEF += "".join(
+    f"void Binaryen{name}(BinaryenExpressionRef expr, BinaryenIndex index, BinaryenExpressionRef child);\n"
+    for name in INDEXED_SETTERS)

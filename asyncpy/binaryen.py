@@ -213,6 +213,46 @@ _VARIADIC: dict[int, tuple] = {
 }
 
 
+def _setter_table():
+    from asyncpy._cdef import CHILD_SETTERS
+    table = {}
+    for entry in CHILD_SETTERS:
+        kind, names = entry.split(":")
+        table[getattr(Kind, kind)] = tuple(
+            (getattr(_lib, f"Binaryen{kind}Get{c}"), getattr(_lib, f"Binaryen{kind}Set{c}"))
+            for c in names.split(","))
+    return table
+
+
+_SETTERS = _setter_table()
+_INDEXED_SETTERS = {
+    Kind.Block: _lib.BinaryenBlockSetChildAt, Kind.Call: _lib.BinaryenCallSetOperandAt,
+    Kind.CallIndirect: _lib.BinaryenCallIndirectSetOperandAt, Kind.CallRef: _lib.BinaryenCallRefSetOperandAt,
+    Kind.Throw: _lib.BinaryenThrowSetOperandAt, Kind.TupleMake: _lib.BinaryenTupleMakeSetOperandAt,
+}
+
+
+def set_children(e, new_kids) -> None:
+    """Replace the children of `e` (same order and count as `children(e)`)
+    in place, then recompute its type. Keeping the node keeps its opcode,
+    immediates and debug location exactly."""
+    k = _lib.BinaryenExpressionGetId(e)
+    slots = []
+    var = _VARIADIC.get(k)
+    if var is not None:
+        count = var[0](e)
+        at = _INDEXED_SETTERS[k]
+        slots.extend((lambda e, c, i=i: at(e, i, c)) for i in range(count))
+    for get, set_ in _SETTERS.get(k, ()):
+        if get(e) != NULL:
+            slots.append(set_)
+    if len(slots) != len(new_kids):
+        raise UnsupportedExpression(f"cannot rewrite {KIND_NAMES.get(k, k)}")
+    for set_, c in zip(slots, new_kids):
+        set_(e, c)
+    _lib.BinaryenExpressionFinalize(e)
+
+
 def _try_children(e):
     out = [_lib.BinaryenTryGetBody(e)]
     for i in range(_lib.BinaryenTryGetNumCatchBodies(e)):
@@ -383,7 +423,8 @@ class Module:
     @classmethod
     def read(cls, data: bytes, features: int | None = None) -> "Module":
         buf = _ffi.from_buffer("char[]", data)
-        m = cls(_lib.BinaryenModuleRead(buf, len(data)))
+        with quiet():  # the reader warns on stderr about name subsections it skips
+            m = cls(_lib.BinaryenModuleRead(buf, len(data)))
         if features is not None:
             m.features = features
         return m
@@ -416,7 +457,10 @@ class Module:
         with quiet():
             return bool(_lib.BinaryenModuleValidate(self.ref))
 
-    def write(self) -> bytes:
+    def write(self, *, names: bool = True) -> bytes:
+        """The module as a binary; `names` keeps the name section (Binaryen
+        writes it only in its debug-info mode)."""
+        _lib.BinaryenSetDebugInfo(names)
         res = _lib.BinaryenModuleAllocateAndWrite(self.ref, NULL)
         try:
             return bytes(_ffi.buffer(res.binary, res.binaryBytes))
@@ -566,3 +610,264 @@ def quiet():
         os.dup2(saved[1], 2)
         for fd in (*saved, devnull):
             os.close(fd)
+
+
+# ---------------------------------------------------------------------------
+# Whole-function trees, for the transform
+
+class Node:
+    """One expression of a function body, read into Python once.
+
+    `kids` are in evaluation order. `index` is the local of a local.get/set,
+    `name` the label of a block/loop, the target of a break, or the callee
+    of a call; `names` the targets of a br_table. The transform annotates
+    `lo`/`hi` (the pause sites in this subtree) in place.
+    """
+    __slots__ = ("ref", "kind", "kids", "index", "name", "names", "tee", "lo", "hi")
+
+    def __init__(self, ref, kind):
+        self.ref = ref
+        self.kind = kind
+        self.kids = ()
+        self.index = -1
+        self.name = None
+        self.names = None
+        self.tee = False
+        self.lo = 0
+        self.hi = -1
+
+    @property
+    def type(self) -> int:
+        return _lib.BinaryenExpressionGetType(self.ref)
+
+
+def read_tree(func_ref) -> Node:
+    """Read a function body into `Node`s (iteratively: bodies nest deeply)."""
+    body = _lib.BinaryenFunctionGetBody(func_ref)
+    get_id = _lib.BinaryenExpressionGetId
+    string = _ffi.string
+    K = Kind
+    root = Node(body, get_id(body))
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        e, k = n.ref, n.kind
+        if k == K.LocalGet:
+            n.index = _lib.BinaryenLocalGetGetIndex(e)
+            continue
+        if k == K.LocalSet:
+            n.index = _lib.BinaryenLocalSetGetIndex(e)
+            n.tee = bool(_lib.BinaryenLocalSetIsTee(e))
+        elif k == K.Block or k == K.Loop:
+            p = (_lib.BinaryenBlockGetName if k == K.Block else _lib.BinaryenLoopGetName)(e)
+            n.name = None if p == NULL else string(p).decode()
+        elif k == K.Break:
+            n.name = string(_lib.BinaryenBreakGetName(e)).decode()
+        elif k == K.Switch:
+            n.names = [string(_lib.BinaryenSwitchGetNameAt(e, i)).decode()
+                       for i in range(_lib.BinaryenSwitchGetNumNames(e))]
+            n.name = string(_lib.BinaryenSwitchGetDefaultName(e)).decode()
+        elif k == K.Call:
+            n.name = string(_lib.BinaryenCallGetTarget(e)).decode()
+        kids = children(e)
+        if kids:
+            n.kids = [Node(c, get_id(c)) for c in kids]
+            stack.extend(n.kids)
+    return root
+
+
+def side_effects(module: "Module", ref) -> int:
+    return _lib.BinaryenExpressionGetSideEffects(ref, module.ref)
+
+
+EFFECT_READS_LOCAL = _lib.BinaryenSideEffectReadsLocal()
+EFFECT_READS_GLOBAL = _lib.BinaryenSideEffectReadsGlobal()
+
+
+class Builder:
+    """Makes expressions in one module. Thin: names and Python values in,
+    expression refs out."""
+
+    def __init__(self, module: "Module"):
+        self.m = module.ref
+        self._keep = []  # C strings must outlive the call that takes them
+
+    def _s(self, s: str | None):
+        if s is None:
+            return NULL
+        b = _ffi.new("char[]", s.encode())
+        self._keep.append(b)
+        return b
+
+    def block(self, name, kids, type_=AUTO):
+        arr = _ffi.new("BinaryenExpressionRef[]", kids)
+        return _lib.BinaryenBlock(self.m, self._s(name), arr, len(kids), type_)
+
+    def if_(self, cond, then, else_=NULL):
+        return _lib.BinaryenIf(self.m, cond, then, else_)
+
+    def loop(self, name, body):
+        return _lib.BinaryenLoop(self.m, self._s(name), body)
+
+    def br(self, name, cond=NULL, value=NULL):
+        return _lib.BinaryenBreak(self.m, self._s(name), cond, value)
+
+    def call(self, target, operands, result_type):
+        arr = _ffi.new("BinaryenExpressionRef[]", operands)
+        return _lib.BinaryenCall(self.m, self._s(target), arr, len(operands), result_type)
+
+    def local_get(self, index, type_):
+        return _lib.BinaryenLocalGet(self.m, index, type_)
+
+    def local_set(self, index, value):
+        return _lib.BinaryenLocalSet(self.m, index, value)
+
+    def global_get(self, name, type_):
+        return _lib.BinaryenGlobalGet(self.m, self._s(name), type_)
+
+    def global_set(self, name, value):
+        return _lib.BinaryenGlobalSet(self.m, self._s(name), value)
+
+    def load(self, type_, ptr, offset=0, memory=None):
+        size = VALUE_SIZE[type_]
+        return _lib.BinaryenLoad(self.m, size, False, offset, min(size, 8) if type_ != V128 else 16,
+                                 type_, ptr, self._s(memory))
+
+    def store(self, type_, ptr, value, offset=0, memory=None):
+        size = VALUE_SIZE[type_]
+        return _lib.BinaryenStore(self.m, size, offset, min(size, 8) if type_ != V128 else 16,
+                                  ptr, value, type_, self._s(memory))
+
+    def const(self, type_: int, raw: bytes):
+        """A constant of `type_` whose little-endian bytes are `raw`."""
+        lit = _ffi.new("struct BinaryenLiteral*")
+        lit.type = type_
+        _ffi.memmove(lit.bytes, raw, len(raw))
+        return _lib.BinaryenConst(self.m, lit[0])
+
+    def i32(self, v):
+        return self.const(I32, (v & 0xFFFFFFFF).to_bytes(4, "little"))
+
+    def i64(self, v):
+        return self.const(I64, (v & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+
+    def zero(self, type_):
+        """The zero value of a value type (tuples by component; refs are null)."""
+        size = VALUE_SIZE.get(type_)
+        if size is not None:
+            return self.const(type_, bytes(size))
+        parts = expand_type(type_)
+        if len(parts) > 1:
+            return self.tuple_make([self.zero(p) for p in parts])
+        return _lib.BinaryenRefNull(self.m, type_)
+
+    def tuple_make(self, items):
+        arr = _ffi.new("BinaryenExpressionRef[]", items)
+        return _lib.BinaryenTupleMake(self.m, arr, len(items))
+
+    def tuple_extract(self, value, index):
+        return _lib.BinaryenTupleExtract(self.m, value, index)
+
+    def unary(self, op, value):
+        return _lib.BinaryenUnary(self.m, op, value)
+
+    def binary(self, op, left, right):
+        return _lib.BinaryenBinary(self.m, op, left, right)
+
+    def drop(self, value):
+        return _lib.BinaryenDrop(self.m, value)
+
+    def return_(self, value=NULL):
+        return _lib.BinaryenReturn(self.m, value)
+
+    def nop(self):
+        return _lib.BinaryenNop(self.m)
+
+    def unreachable(self):
+        return _lib.BinaryenUnreachable(self.m)
+
+
+class Op:
+    """Operators the transform builds."""
+    add32 = _lib.BinaryenAddInt32()
+    sub32 = _lib.BinaryenSubInt32()
+    add64 = _lib.BinaryenAddInt64()
+    sub64 = _lib.BinaryenSubInt64()
+    eq32 = _lib.BinaryenEqInt32()
+    ne32 = _lib.BinaryenNeInt32()
+    eqz32 = _lib.BinaryenEqZInt32()
+    le_u32 = _lib.BinaryenLeUInt32()
+    gt_u32 = _lib.BinaryenGtUInt32()
+    gt_u64 = _lib.BinaryenGtUInt64()
+
+
+def function_locals(func_ref) -> tuple[list[int], list[int]]:
+    """(param types, var types) of a function."""
+    params = list(expand_type(_lib.BinaryenFunctionGetParams(func_ref)))
+    vars_ = [_lib.BinaryenFunctionGetVar(func_ref, i) for i in range(_lib.BinaryenFunctionGetNumVars(func_ref))]
+    return params, vars_
+
+
+def local_names(func_ref) -> dict[int, str]:
+    out = {}
+    for i in range(_lib.BinaryenFunctionGetNumLocals(func_ref)):
+        if _lib.BinaryenFunctionHasLocalName(func_ref, i):
+            out[i] = _ffi.string(_lib.BinaryenFunctionGetLocalName(func_ref, i)).decode()
+    return out
+
+
+def replace_function(module: "Module", name: str, var_types: list[int], body, names: dict[int, str]) -> None:
+    """Give function `name` a new body and locals. Binaryen 116 has no C call
+    to add a local, so the function is removed and added again under the same
+    name (expressions belong to the module, not the function, so the body
+    survives). Exports, tables and calls refer to it by name."""
+    f = module.function_ref(name)
+    params = _lib.BinaryenFunctionGetParams(f)
+    results = _lib.BinaryenFunctionGetResults(f)
+    _lib.BinaryenRemoveFunction(module.ref, name.encode())
+    arr = _ffi.new("BinaryenType[]", var_types)
+    nf = _lib.BinaryenAddFunction(module.ref, name.encode(), params, results, arr, len(var_types), body)
+    for i, n in names.items():
+        _lib.BinaryenFunctionSetLocalName(nf, i, n.encode())
+
+
+def function_results(module: "Module", name: str) -> int:
+    return _lib.BinaryenFunctionGetResults(module.function_ref(name))
+
+
+def add_global(module: "Module", name: str, type_: int, mutable: bool, init) -> None:
+    _lib.BinaryenAddGlobal(module.ref, name.encode(), type_, mutable, init)
+
+
+def add_global_import(module: "Module", name: str, mod: str, base: str, type_: int, mutable: bool) -> None:
+    _lib.BinaryenAddGlobalImport(module.ref, name.encode(), mod.encode(), base.encode(), type_, mutable)
+
+
+def has_global(module: "Module", name: str) -> bool:
+    return _lib.BinaryenGetGlobal(module.ref, name.encode()) != NULL
+
+
+def add_function(module: "Module", name: str, params, results, var_types, body) -> None:
+    arr = _ffi.new("BinaryenType[]", list(var_types))
+    _lib.BinaryenAddFunction(module.ref, name.encode(), make_type(params), make_type(results),
+                             arr, len(var_types), body)
+
+
+def add_function_export(module: "Module", internal: str, external: str) -> None:
+    _lib.BinaryenAddFunctionExport(module.ref, internal.encode(), external.encode())
+
+
+def add_global_export(module: "Module", internal: str, external: str) -> None:
+    _lib.BinaryenAddGlobalExport(module.ref, internal.encode(), external.encode())
+
+
+def remove_function(module: "Module", name: str) -> None:
+    _lib.BinaryenRemoveFunction(module.ref, name.encode())
+
+
+def has_memory(module: "Module") -> bool:
+    return bool(_lib.BinaryenHasMemory(module.ref))
+
+
+def memory_is_64(module: "Module", name: str | None = None) -> bool:
+    return bool(_lib.BinaryenMemoryIs64(module.ref, NULL if name is None else name.encode()))

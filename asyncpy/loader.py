@@ -89,7 +89,7 @@ def strip_custom_sections(data: bytes) -> bytes:
     for sid, start, end, payload in sections(data):
         if sid == 0:
             nlen, p = _leb(data, payload)
-            if data[p:p + nlen] not in _KEEP_CUSTOM:
+            if bytes(data[p:p + nlen]) not in _KEEP_CUSTOM:
                 continue
         out.append(data[start:end])
     return b"".join(out)
@@ -100,7 +100,7 @@ def to_binary(raw: bytes, path: str) -> bytes:
         if raw[4:8] != b"\x01\0\0\0":
             raise InputError(f"{path}: not a core wasm module (a component or an unknown version); "
                              "asyncpy works on core modules")
-        return raw
+        return bytes(raw)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -108,7 +108,7 @@ def to_binary(raw: bytes, path: str) -> bytes:
     if not text.lstrip().startswith("("):
         raise InputError(f"{path}: neither a wasm binary (no \\0asm header) nor WAT text")
     try:
-        return wasmtime.wat2wasm(text)
+        return bytes(wasmtime.wat2wasm(text))
     except wasmtime.WasmtimeError as e:
         raise InputError(f"{path}: cannot parse WAT: {_first_line(str(e))}") from None
 

@@ -1,0 +1,619 @@
+"""Unwind/rewind instrumentation, with the runtime ABI of `wasm-opt --asyncify`.
+
+A paused call stack is saved frame by frame into a buffer: when a pausing
+call returns with the state "unwinding", the caller writes its frame and
+returns too; to resume, the runtime sets the state to "rewinding" and calls
+the bottom function again, which reloads its frame and goes straight back
+into the same call, and so on up to the pause point.
+
+How we differ from Binaryen's pass, which flattens every instrumented
+function and guards every statement:
+
+* Only the *spine* of a function is touched: the expressions that contain a
+  pause site (a call that can pause). Code that contains none is kept as is,
+  node for node; a statement that precedes a site in its block is wrapped
+  in one `if` that skips it while rewinding, consecutive ones together.
+* While rewinding, the local `$idx` holds the index of the site to return
+  to, and is 0 otherwise. Sites are numbered in evaluation order, so every
+  spine node covers a contiguous range [lo, hi] of sites; a statement is
+  entered while rewinding iff `idx <= hi` (unsigned), an `if` picks its arm
+  by comparing `idx` with the then-arm's range instead of re-evaluating the
+  condition, and a loop is simply entered. Invariant: while rewinding,
+  execution reaches only the site it is looking for, and after that call
+  returns `idx` is 0 and the function runs normally.
+* Values computed before a site but used after it (an operand evaluated
+  before a pausing sibling) are moved into locals; nothing else is
+  flattened. A site's own operands are recomputed while rewinding only when
+  that is free of effects; otherwise they too are computed once, before.
+* Frames hold only the locals live after some site (a backward liveness
+  pass over the structured body), plus the spilled values above.
+
+Frame layout (DESIGN section 3): an i32 site index, then the saved locals in
+index order at their natural sizes. All sites of a function save the same
+set of locals, so a frame has a fixed size and the rewinding prologue can
+load every field at a constant offset.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+from asyncpy import binaryen as B
+from asyncpy.analysis import ASYNCIFY, BOTTOM_MOST, TOP_MOST, Analysis, AnalysisOptions, IndirectSite
+from asyncpy.binaryen import Kind as K, Node, Op
+from asyncpy.errors import AsyncpyError, UnsupportedError
+
+STATE = "__asyncify_state"
+DATA = "__asyncify_data"
+UNWIND_LABEL = "__asyncify_unwind"
+NORMAL, UNWINDING, REWINDING = 0, 1, 2
+CONTROL_EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind",
+                   "asyncify_stop_rewind", "asyncify_get_state")
+
+
+@dataclass(frozen=True)
+class TransformOptions:
+    analysis: AnalysisOptions = AnalysisOptions()
+    check_bounds: bool = False      # trap before an unwind writes past `end`
+    relocatable: bool = False       # import the two globals from env
+    export_globals: bool = False
+    asserts: bool = False           # trap in uninstrumented code that sees the state change
+    memory: str | None = None       # export name of the memory for the buffer (multi-memory)
+
+
+@dataclass
+class FunctionStats:
+    name: str
+    sites: int
+    saved_locals: int
+    frame_bytes: int
+
+
+@dataclass
+class TransformReport:
+    instrumented: list[FunctionStats] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def sites(self) -> int:
+        return sum(f.sites for f in self.instrumented)
+
+
+# ---------------------------------------------------------------------------
+# Layout of the data struct and frames
+
+@dataclass(frozen=True)
+class Layout:
+    ptr: int                        # B.I32 or B.I64
+    memory: str | None              # None: the module's only memory
+
+    @property
+    def end_offset(self) -> int:
+        return 8 if self.ptr == B.I64 else 4
+
+    def add(self):
+        return Op.add64 if self.ptr == B.I64 else Op.add32
+
+    def const(self, b: B.Builder, v: int):
+        return b.i64(v) if self.ptr == B.I64 else b.i32(v)
+
+
+def _saveable(t: int, func: str, local: int) -> tuple[int, ...]:
+    parts = B.expand_type(t)
+    for p in parts:
+        if p not in B.VALUE_SIZE:
+            raise UnsupportedError(f"function {func}: local {local} of reference type "
+                                   f"{B.type_name(t)} is live across a pause; references cannot be "
+                                   "saved to linear memory")
+    return parts
+
+
+# ---------------------------------------------------------------------------
+# One function
+
+class _Instrumenter:
+    """Rewrites one function. See the module docstring for the scheme."""
+
+    def __init__(self, module: B.Module, b: B.Builder, layout: Layout, name: str, is_site,
+                 check_bounds: bool = False):
+        self.m, self.b, self.layout, self.name = module, b, layout, name
+        self.check_bounds = check_bounds
+        self.is_site = is_site
+        self.fref = module.function_ref(name)
+        self.params, self.vars = B.function_locals(self.fref)
+        self.local_types = self.params + self.vars
+        self.extra_saved = 0        # bitmask of locals that must be saved besides live ones
+        self.nsites = 0
+        self._label = 0
+
+    # -- locals
+    def new_local(self, t: int) -> int:
+        self.vars.append(t)
+        self.local_types.append(t)
+        return len(self.local_types) - 1
+
+    def label(self) -> str:
+        self._label += 1
+        return f"__asyncify_site{self._label}"
+
+    # -- pass 1: number the sites in evaluation order, annotate ranges
+    def number(self, root: Node) -> None:
+        # Iterative post-order: bodies nest thousands deep (br_table dispatch).
+        stack = [(root, False)]
+        while stack:
+            n, done = stack.pop()
+            if not done:
+                stack.append((n, True))
+                stack.extend((c, False) for c in reversed(n.kids))
+                continue
+            lo, hi = 0, -1
+            for c in n.kids:
+                if c.hi >= c.lo:
+                    if hi < lo:
+                        lo = c.lo
+                    hi = c.hi
+            if self.is_site(n):
+                self.nsites += 1
+                if hi < lo:
+                    lo = self.nsites
+                hi = self.nsites
+            n.lo, n.hi = lo, hi
+            if hi >= lo:
+                if n.kind == K.Try:
+                    raise UnsupportedError(f"function {self.name}: a pause can happen inside "
+                                           "try/catch; exceptions on a pause path are not supported")
+                if n.kind in (K.Call, K.CallIndirect, K.CallRef) and self.is_site(n) and \
+                        self._is_return_call(n):
+                    raise UnsupportedError(f"function {self.name}: a tail call (return_call) that may "
+                                           "pause; tail calls on a pause path are not supported")
+
+    def _is_return_call(self, n: Node) -> bool:
+        f = {K.Call: B._lib.BinaryenCallIsReturn, K.CallIndirect: B._lib.BinaryenCallIndirectIsReturn,
+             K.CallRef: B._lib.BinaryenCallRefIsReturn}[n.kind]
+        return bool(f(n.ref))
+
+    # -- pass 2: liveness, to know which locals a frame must hold
+    def live_across_sites(self, root: Node) -> int:
+        """Bitmask of locals that may be read after some site returns,
+        before being written. Structured backward dataflow; loops start from
+        a safe over-approximation (everything read in the loop or live
+        after it) so one pass suffices and stays sound."""
+        labels: dict[str, int] = {}
+        across = 0
+        is_site = self.is_site
+
+        def reads(n: Node) -> int:
+            mask, stack = 0, [n]
+            while stack:
+                x = stack.pop()
+                if x.kind == K.LocalGet:
+                    mask |= 1 << x.index
+                stack.extend(x.kids)
+            return mask
+
+        def live(n: Node, after: int) -> int:
+            nonlocal across
+            k = n.kind
+            if k == K.LocalGet:
+                return after | (1 << n.index)
+            if k == K.LocalSet:
+                return live(n.kids[0], after & ~(1 << n.index))
+            if k == K.Block or k == K.Loop:
+                name = n.name
+                saved = labels.get(name) if name else None
+                if name:
+                    # A loop's label is its head; start from a safe upper bound.
+                    labels[name] = after if k == K.Block else \
+                        after | reads(n) | self._outer_labels(labels)
+                cur = after
+                for c in reversed(n.kids):
+                    cur = live(c, cur)
+                if name:
+                    if saved is None:
+                        del labels[name]
+                    else:
+                        labels[name] = saved
+                return cur
+            if k == K.If:
+                arms = live(n.kids[1], after)
+                arms |= live(n.kids[2], after) if len(n.kids) > 2 else after
+                return live(n.kids[0], arms)
+            if k == K.Break:
+                target = labels.get(n.name, 0)
+                cur = target | after if self._has_condition(n) else target
+            elif k == K.Switch:
+                cur = 0
+                for t in n.names + [n.name]:
+                    cur |= labels.get(t, 0)
+            elif k == K.Return or k == K.Unreachable:
+                cur = 0
+            elif k == K.Try:
+                # Any point of the body may jump to a catch: keep it simple and safe.
+                return after | reads(n)
+            else:
+                cur = after
+            if n.hi >= n.lo and is_site(n):
+                across |= after
+            for c in reversed(n.kids):
+                cur = live(c, cur)
+            return cur
+
+        live(root, 0)
+        return across
+
+    @staticmethod
+    def _outer_labels(labels: dict[str, int]) -> int:
+        mask = 0
+        for v in labels.values():
+            mask |= v
+        return mask
+
+    @staticmethod
+    def _has_condition(n: Node) -> bool:
+        return B._lib.BinaryenBreakGetCondition(n.ref) != B.NULL
+
+    # -- pass 3: rewrite the spine
+    def idx_get(self):
+        return self.b.local_get(self.idx, B.I32)
+
+    def rewinding_past(self, hi: int):
+        """True in normal mode, and while rewinding to a site <= hi."""
+        return self.b.binary(Op.le_u32, self.idx_get(), self.b.i32(hi))
+
+    def normal_only(self, stmts):
+        if not stmts:
+            return []
+        body = stmts[0] if len(stmts) == 1 else self.b.block(None, stmts, B.NONE)
+        return [self.b.if_(self.b.unary(Op.eqz32, self.idx_get()), body)]
+
+    def emit(self, n: Node):
+        """Rewrite a node whose subtree holds sites [n.lo, n.hi]. Normal mode:
+        behaves as before. Rewinding to k in [lo, hi]: goes to site k."""
+        if n.hi < n.lo:
+            return n.ref
+        k = n.kind
+        if k == K.Block:
+            return self.emit_block(n)
+        if k == K.Loop:
+            B.set_children(n.ref, [self.emit(n.kids[0])])
+            return n.ref
+        if k == K.If:
+            return self.emit_if(n)
+        return self.emit_expression(n)
+
+    def emit_block(self, n: Node):
+        kids = n.kids
+        last_hot = max(i for i, c in enumerate(kids) if c.hi >= c.lo)
+        out, pending = [], []
+        for i, c in enumerate(kids):
+            if i > last_hot:
+                out.append(c.ref)
+            elif c.hi < c.lo:
+                pending.append(c.ref)
+            else:
+                out.extend(self.normal_only(pending))
+                pending = []
+                new = self.emit(c)
+                out.append(new if i == last_hot else self.b.if_(self.rewinding_past(c.hi), new))
+        t = n.type
+        return self.b.block(n.name, out, B.AUTO if t == B.UNREACHABLE else t)
+
+    def emit_if(self, n: Node):
+        cond, then = n.kids[0], n.kids[1]
+        other = n.kids[2] if len(n.kids) > 2 else None
+        arms_hot = then.hi >= then.lo or (other is not None and other.hi >= other.lo)
+        if not arms_hot:  # only the condition pauses; the arms run after it
+            B.set_children(n.ref, [self.emit(cond)] + [c.ref for c in n.kids[1:]])
+            return n.ref
+        prelude = []
+        if cond.hi >= cond.lo:
+            # The condition pauses too: compute it first, as its own statement.
+            c = self.new_local(B.I32)
+            prelude.append(self.b.if_(self.rewinding_past(cond.hi), self.b.local_set(c, self.emit(cond))))
+            cond_ref = self.b.local_get(c, B.I32)
+        else:
+            cond_ref = cond.ref
+        choose_then = self.b.binary(Op.le_u32, self.idx_get(), self.b.i32(then.hi)) \
+            if then.hi >= then.lo else self.b.i32(0)
+        new_cond = self.b.if_(self.idx_get(), choose_then, cond_ref)
+        new_kids = [new_cond, self.emit(then)] + ([self.emit(other)] if other is not None else [])
+        B.set_children(n.ref, new_kids)
+        if not prelude:
+            return n.ref
+        t = n.type
+        return self.b.block(None, prelude + [n.ref], B.AUTO if t == B.UNREACHABLE else t)
+
+    def emit_expression(self, n: Node):
+        """A non-control expression on the spine: a site itself, or an
+        expression with a site somewhere in its operands."""
+        kids = n.kids
+        site = self.is_site(n)
+        hot = [i for i, c in enumerate(kids) if c.hi >= c.lo]
+        # Operands evaluated before the last pausing thing must not be
+        # evaluated again while rewinding: keep them in locals.
+        last = len(kids) if site else hot[-1]
+        prelude, pending, new_kids = [], [], []
+        for i, c in enumerate(kids):
+            if i >= last:
+                new_kids.append(self.emit(c) if i == last else c.ref)
+                continue
+            t = c.type
+            if c.hi >= c.lo:
+                prelude.extend(self.normal_only(pending))
+                pending = []
+                new = self.emit(c)
+                if t == B.UNREACHABLE or t == B.NONE:
+                    prelude.append(self.b.if_(self.rewinding_past(c.hi), new))
+                    new_kids.append(self.b.unreachable())
+                    continue
+                tmp = self.new_local(t)
+                prelude.append(self.b.if_(self.rewinding_past(c.hi), self.b.local_set(tmp, new)))
+                if not site:
+                    self.extra_saved |= 1 << tmp
+                new_kids.append(self.b.local_get(tmp, t))
+            elif self.rewind_safe(c, n, i, last):
+                if c.kind == K.LocalGet and not site:
+                    self.extra_saved |= 1 << c.index
+                new_kids.append(c.ref)
+            elif t == B.UNREACHABLE or t == B.NONE:
+                pending.append(c.ref)
+                new_kids.append(self.b.unreachable())
+            else:
+                tmp = self.new_local(t)
+                pending.append(self.b.local_set(tmp, c.ref))
+                if not site:
+                    self.extra_saved |= 1 << tmp
+                new_kids.append(self.b.local_get(tmp, t))
+        prelude.extend(self.normal_only(pending))
+        B.set_children(n.ref, new_kids)
+        expr = self.wrap_site(n) if site else n.ref
+        if not prelude:
+            return expr
+        t = B._lib.BinaryenExpressionGetType(expr)
+        return self.b.block(None, prelude + [expr], B.AUTO if t == B.UNREACHABLE else t)
+
+    def rewind_safe(self, c: Node, parent: Node, i: int, last: int) -> bool:
+        """May operand `c` simply be evaluated again while rewinding?"""
+        if self.is_site(parent):
+            # A site's own operands only need *some* value while rewinding
+            # (the callee restores its own locals), so anything without
+            # effects beyond reading locals and globals can be recomputed.
+            if c.kind == K.Const or c.kind == K.LocalGet:
+                return True
+            effects = B.side_effects(self.m, c.ref)
+            return effects & ~(B.EFFECT_READS_LOCAL | B.EFFECT_READS_GLOBAL) == 0
+        if c.kind == K.Const:
+            return True
+        if c.kind == K.LocalGet:  # its value must be the one from before the pause
+            bit = 1 << c.index
+            return not any(self._writes(parent.kids[j]) & bit for j in range(i + 1, last + 1))
+        return False
+
+    @staticmethod
+    def _writes(n: Node) -> int:
+        mask, stack = 0, [n]
+        while stack:
+            x = stack.pop()
+            if x.kind == K.LocalSet:
+                mask |= 1 << x.index
+            stack.extend(x.kids)
+        return mask
+
+    def wrap_site(self, n: Node):
+        """The call, then: if it started unwinding, leave with our index;
+        else we are (again) in normal mode."""
+        b = self.b
+        index = n.hi
+        t = n.type
+        check = b.if_(b.binary(Op.eq32, b.global_get(STATE, B.I32), b.i32(UNWINDING)),
+                      b.br(UNWIND_LABEL, value=b.i32(index)))
+        reset = b.local_set(self.idx, b.i32(0))
+        if t == B.NONE or t == B.UNREACHABLE:
+            return b.block(None, [n.ref, check, reset], B.NONE if t == B.NONE else B.AUTO)
+        r = self.new_local(t)
+        return b.block(None, [b.local_set(r, n.ref), check, reset, b.local_get(r, t)], t)
+
+    # -- the whole function
+    def run(self) -> FunctionStats | None:
+        root = B.read_tree(self.fref)
+        self.number(root)
+        if self.nsites == 0:
+            return None
+        live = self.live_across_sites(root)
+        names = B.local_names(self.fref)
+        self.idx = self.new_local(B.I32)
+        body = self.emit(root)
+        saved_mask = live | self.extra_saved
+        saved = [i for i in range(len(self.local_types)) if saved_mask >> i & 1 and i != self.idx]
+        fields, offset = [], 4
+        for i in saved:
+            for j, part in enumerate(_saveable(self.local_types[i], self.name, i)):
+                fields.append((i, j, part, offset))
+                offset += B.VALUE_SIZE[part]
+        frame = offset
+        results = B.function_results(self.m, self.name)
+        b = self.b
+        ptr_local = self.new_local(self.layout.ptr)
+        unwind_at = self.new_local(B.I32)
+        inner = b.return_(body if results != B.NONE else B.NULL) if results != B.NONE else \
+            b.block(None, [body, b.return_()], B.NONE)
+        new_body = b.block(None, [
+            b.if_(b.binary(Op.eq32, b.global_get(STATE, B.I32), b.i32(REWINDING)),
+                  self.restore(fields, frame, ptr_local)),
+            b.local_set(unwind_at, b.block(UNWIND_LABEL, [inner], B.I32)),
+            self.save(fields, frame, ptr_local, unwind_at),
+        ] + ([b.zero(results)] if results != B.NONE else []), results)
+        B.replace_function(self.m, self.name, self.vars, new_body, names)
+        return FunctionStats(self.name, self.nsites, len(saved), frame)
+
+    def restore(self, fields, frame: int, p: int):
+        b, L = self.b, self.layout
+        pt = L.ptr
+        sub = Op.sub64 if pt == B.I64 else Op.sub32
+        out = [
+            b.local_set(p, b.binary(sub, b.load(pt, b.global_get(DATA, pt), memory=L.memory), L.const(b, frame))),
+            b.store(pt, b.global_get(DATA, pt), b.local_get(p, pt), memory=L.memory),
+            b.local_set(self.idx, b.load(B.I32, b.local_get(p, pt), memory=L.memory)),
+        ]
+        by_local: dict[int, list] = {}
+        for i, j, part, off in fields:
+            by_local.setdefault(i, []).append(b.load(part, b.local_get(p, pt), offset=off, memory=L.memory))
+        for i, loads in by_local.items():
+            value = loads[0] if len(loads) == 1 else b.tuple_make(loads)
+            out.append(b.local_set(i, value))
+        return b.block(None, out, B.NONE)
+
+    def save(self, fields, frame: int, p: int, unwind_at: int):
+        b, L = self.b, self.layout
+        pt = L.ptr
+        out = [b.local_set(p, b.load(pt, b.global_get(DATA, pt), memory=L.memory))]
+        if self.check_bounds:
+            end = b.load(pt, b.global_get(DATA, pt), offset=L.end_offset, memory=L.memory)
+            over = b.binary(Op.gt_u64 if pt == B.I64 else Op.gt_u32,
+                            b.binary(L.add(), b.local_get(p, pt), L.const(b, frame)), end)
+            out.append(b.if_(over, b.unreachable()))
+        out.append(b.store(B.I32, b.local_get(p, pt), b.local_get(unwind_at, B.I32), memory=L.memory))
+        for i, j, part, off in fields:
+            t = self.local_types[i]
+            value = b.local_get(i, t)
+            if part != t:
+                value = b.tuple_extract(value, j)
+            out.append(b.store(part, b.local_get(p, pt), value, offset=off, memory=L.memory))
+        out.append(b.store(pt, b.global_get(DATA, pt),
+                           b.binary(L.add(), b.local_get(p, pt), L.const(b, frame)), memory=L.memory))
+        return b.block(None, out, B.NONE)
+
+
+# ---------------------------------------------------------------------------
+# The module
+
+def _site_predicate(analysis: Analysis):
+    reasons = analysis.reasons
+    facts = analysis.facts
+    opts = analysis.options
+    by_sig: dict = {}
+    for f in facts.functions.values():
+        by_sig.setdefault(f.signature, []).append(f.name)
+    from asyncpy.analysis import indirect_targets
+
+    cache: dict = {}
+
+    def indirect_pauses(site: IndirectSite) -> bool:
+        if opts.ignore_indirect:
+            return False
+        if not opts.narrow_indirect:
+            return True
+        key = (site.table, site.signature)
+        if key not in cache:
+            cache[key] = any(t in reasons for t in indirect_targets(site, facts, by_sig))
+        return cache[key]
+
+    def is_site(n: Node) -> bool:
+        k = n.kind
+        if k == K.Call:
+            return n.name in reasons
+        if k == K.CallIndirect:
+            e = n.ref
+            sig = (B._lib.BinaryenCallIndirectGetParams(e), B._lib.BinaryenCallIndirectGetResults(e))
+            table = B.cstr(B._lib.BinaryenCallIndirectGetTable(e))
+            return indirect_pauses(IndirectSite(table, sig))
+        if k == K.CallRef:
+            return indirect_pauses(IndirectSite(None, B.call_ref_signature(n.ref)))
+        return False
+
+    # Node.name holds the callee of a call: look it up once per node.
+    return is_site
+
+
+def _layout(module: B.Module, options: TransformOptions) -> Layout:
+    if not B.has_memory(module):
+        raise UnsupportedError("the module has no memory to hold the asyncify buffer")
+    memory = None
+    if options.memory is not None:
+        exp = next((e for e in module.exports() if e.kind == "memory" and e.name == options.memory), None)
+        if exp is None:
+            raise AsyncpyError(f"--memory {options.memory}: no memory is exported under that name")
+        memory = exp.value
+    return Layout(ptr=B.I64 if B.memory_is_64(module, memory) else B.I32, memory=memory)
+
+
+def _add_globals(module: B.Module, b: B.Builder, layout: Layout, options: TransformOptions) -> None:
+    for name, t in ((STATE, B.I32), (DATA, layout.ptr)):
+        if B.has_global(module, name):
+            raise AsyncpyError(f"the module already has a global {name}: is it instrumented already?")
+        if options.relocatable:
+            B.add_global_import(module, name, "env", name, t, True)
+        else:
+            B.add_global(module, name, t, True, b.zero(t))
+        if options.export_globals:
+            B.add_global_export(module, name, name)
+
+
+def _add_control_functions(module: B.Module, b: B.Builder, layout: Layout) -> None:
+    """The five exports every asyncify runtime calls. The four that change
+    the state trap if the data struct says current > end."""
+    pt = layout.ptr
+
+    def checked(state: int, with_ptr: bool):
+        data = b.global_get(DATA, pt)
+        cur = b.load(pt, data, memory=layout.memory)
+        end = b.load(pt, b.global_get(DATA, pt), offset=layout.end_offset, memory=layout.memory)
+        over = b.binary(Op.gt_u64 if pt == B.I64 else Op.gt_u32, cur, end)
+        stmts = [b.global_set(STATE, b.i32(state))]
+        if with_ptr:
+            stmts.append(b.global_set(DATA, b.local_get(0, pt)))
+        stmts.append(b.if_(over, b.unreachable()))
+        return b.block(None, stmts, B.NONE)
+
+    for name, state, with_ptr in (("asyncify_start_unwind", UNWINDING, True),
+                                  ("asyncify_stop_unwind", NORMAL, False),
+                                  ("asyncify_start_rewind", REWINDING, True),
+                                  ("asyncify_stop_rewind", NORMAL, False)):
+        B.add_function(module, name, [pt] if with_ptr else [], [], [], checked(state, with_ptr))
+        B.add_function_export(module, name, name)
+    B.add_function(module, "asyncify_get_state", [], [B.I32], [], b.global_get(STATE, B.I32))
+    B.add_function_export(module, "asyncify_get_state", "asyncify_get_state")
+
+
+def _resolve_runtime_imports(module: B.Module, b: B.Builder, analysis: Analysis, layout: Layout) -> None:
+    """`asyncify.start_unwind` etc. imported by an in-wasm runtime become
+    functions of the same internal name that call ours."""
+    for f in analysis.facts.functions.values():
+        if f.import_module != ASYNCIFY:
+            continue
+        target = f"asyncify_{f.import_base}"
+        if target not in CONTROL_EXPORTS:
+            raise AsyncpyError(f"unknown asyncify runtime import asyncify.{f.import_base}")
+        params, results = B.expand_type(f.signature[0]), B.expand_type(f.signature[1])
+        B.remove_function(module, f.name)
+        args = [b.local_get(i, t) for i, t in enumerate(params)]
+        B.add_function(module, f.name, params, results, [],
+                       b.call(target, args, B.make_type(results)))
+
+
+def _check_names_free(module: B.Module) -> None:
+    taken = {e.name for e in module.exports()} & set(CONTROL_EXPORTS)
+    if taken:
+        raise AsyncpyError(f"the module already exports {sorted(taken)[0]}: is it instrumented already?")
+
+
+def instrument(module: B.Module, analysis: Analysis, options: TransformOptions) -> TransformReport:
+    """Instrument `module` in place for the functions `analysis` selected."""
+    t0 = time.perf_counter()
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 1_000_000))
+    _check_names_free(module)
+    layout = _layout(module, options)
+    b = B.Builder(module)
+    _add_globals(module, b, layout, options)
+    report = TransformReport()
+    is_site = _site_predicate(analysis)
+    for name in analysis.instrument:
+        stats = _Instrumenter(module, b, layout, name, is_site, options.check_bounds).run()
+        if stats is not None:
+            report.instrumented.append(stats)
+    _add_control_functions(module, b, layout)
+    _resolve_runtime_imports(module, b, analysis, layout)
+    report.seconds = time.perf_counter() - t0
+    return report
