@@ -144,6 +144,7 @@ BinaryenModuleRef BinaryenModuleParse(const char* text);
 bool BinaryenModuleValidate(BinaryenModuleRef module);
 BinaryenFeatures BinaryenModuleGetFeatures(BinaryenModuleRef module);
 void BinaryenModuleSetFeatures(BinaryenModuleRef module, BinaryenFeatures features);
+void BinaryenModuleOptimize(BinaryenModuleRef module);
 void BinaryenModuleRunPasses(BinaryenModuleRef module, const char** passes, BinaryenIndex numPasses);
 void BinaryenFunctionRunPasses(BinaryenFunctionRef func, BinaryenModuleRef module, const char** passes, BinaryenIndex numPasses);
 BinaryenModuleAllocateAndWriteResult BinaryenModuleAllocateAndWrite(BinaryenModuleRef module, const char* sourceMapUrl);
@@ -400,6 +401,20 @@ BinaryenOp BinaryenGtUInt64(void);
 BinaryenOp BinaryenLtUInt32(void);
 BinaryenOp BinaryenLtUInt64(void);
 BinaryenOp BinaryenExtendUInt32(void);
+BinaryenOp BinaryenExtendS8Int32(void);
+BinaryenOp BinaryenExtendS16Int32(void);
+BinaryenOp BinaryenExtendS8Int64(void);
+BinaryenOp BinaryenExtendS16Int64(void);
+BinaryenOp BinaryenExtendS32Int64(void);
+BinaryenOp BinaryenTruncSatSFloat32ToInt32(void);
+BinaryenOp BinaryenTruncSatSFloat32ToInt64(void);
+BinaryenOp BinaryenTruncSatSFloat64ToInt32(void);
+BinaryenOp BinaryenTruncSatSFloat64ToInt64(void);
+BinaryenOp BinaryenTruncSatUFloat32ToInt32(void);
+BinaryenOp BinaryenTruncSatUFloat32ToInt64(void);
+BinaryenOp BinaryenTruncSatUFloat64ToInt32(void);
+BinaryenOp BinaryenTruncSatUFloat64ToInt64(void);
+BinaryenIndex BinaryenGetNumMemorySegments(BinaryenModuleRef module);
 
 """
 

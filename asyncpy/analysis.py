@@ -88,6 +88,7 @@ class ModuleFacts:
     open_tables: frozenset[str]
     escaping: frozenset[str]                        # in a segment, ref.func'd, or exported
     signature_names: dict[tuple[int, int], str] = field(default_factory=dict)
+    features: frozenset[str] = frozenset()          # wasm features the module uses
 
 
 def collect_facts(module) -> ModuleFacts:
@@ -98,6 +99,7 @@ def collect_facts(module) -> ModuleFacts:
     ref_funcs: set[str] = set(module.global_init_ref_funcs())
     written: set[str] = set()
     sig_names: dict[tuple[int, int], str] = {}
+    bodies = []
 
     def sig_name(sig):
         if sig is not None and sig not in sig_names:
@@ -112,6 +114,7 @@ def collect_facts(module) -> ModuleFacts:
             functions[info.name] = FunctionFacts(info.name, sig, info.import_module, info.import_base)
             continue
         body = module.scan_function(info.name)
+        bodies.append(body)
         sites = tuple(IndirectSite(t, s, r) for t, s, r in body.indirect) + \
             tuple(IndirectSite(None, s, r) for s, r in body.call_refs)
         for s in sites:
@@ -140,6 +143,7 @@ def collect_facts(module) -> ModuleFacts:
         open_tables=frozenset(open_tables),
         escaping=frozenset(in_segments | ref_funcs | exported_funcs),
         signature_names=sig_names,
+        features=frozenset(b.detect_features(module, bodies)),
     )
 
 

@@ -126,6 +126,14 @@ FEATURES = {
 FEATURES_ALL = _lib.BinaryenFeatureAll()
 
 
+_SIGN_EXT_OPS = frozenset(getattr(_lib, f"Binaryen{o}")() for o in (
+    "ExtendS8Int32", "ExtendS16Int32", "ExtendS8Int64", "ExtendS16Int64", "ExtendS32Int64"))
+_SAT_TRUNC_OPS = frozenset(getattr(_lib, f"Binaryen{o}")() for o in (
+    "TruncSatSFloat32ToInt32", "TruncSatSFloat32ToInt64", "TruncSatSFloat64ToInt32",
+    "TruncSatSFloat64ToInt64", "TruncSatUFloat32ToInt32", "TruncSatUFloat32ToInt64",
+    "TruncSatUFloat64ToInt32", "TruncSatUFloat64ToInt64"))
+
+
 def feature_mask(names) -> int:
     mask = _lib.BinaryenFeatureMVP()
     for n in names:
@@ -300,6 +308,9 @@ class BodyFacts:
     table_writes: list[str] = field(default_factory=list)
     has_try: bool = False
     node_count: int = 0
+    kinds: set[int] = field(default_factory=set)     # expression kinds present
+    unary_ops: set[int] = field(default_factory=set)
+    v128: bool = False                                # a v128 constant or load
 
 
 def scan_body(body) -> BodyFacts:
@@ -315,10 +326,17 @@ def scan_body(body) -> BodyFacts:
     stack = [body]
     pop, push, extend = stack.pop, stack.append, stack.extend
     n = 0
+    kinds, unary_ops = facts.kinds, facts.unary_ops
+    add_kind = kinds.add
     while stack:
         e = pop()
         n += 1
         k = get_id(e)
+        add_kind(k)
+        if k == K.Unary:
+            unary_ops.add(_lib.BinaryenUnaryGetOp(e))
+        elif (k == K.Const or k == K.Load) and _lib.BinaryenExpressionGetType(e) == V128:
+            facts.v128 = True
         single = single_tab.get(k)
         if single is not None:
             for g in single:
@@ -492,6 +510,14 @@ class Module:
             _lib.BinaryenModuleRunPasses(self.ref, arr, len(names))
         finally:
             _lib.BinaryenClearPassArguments()
+
+    def optimize(self, level: int, shrink: int) -> None:
+        """Binaryen's default pipeline at -O<level> (shrink 1 = -Os, 2 = -Oz)."""
+        _lib.BinaryenSetOptimizeLevel(level)
+        _lib.BinaryenSetShrinkLevel(shrink)
+        _lib.BinaryenSetDebugInfo(True)
+        _lib.BinaryenClearPassArguments()
+        _lib.BinaryenModuleOptimize(self.ref)
 
     def run_function_passes(self, func_name: str, passes, *, optimize: int = 2, shrink: int = 0) -> None:
         _lib.BinaryenSetOptimizeLevel(optimize)
@@ -871,3 +897,76 @@ def has_memory(module: "Module") -> bool:
 
 def memory_is_64(module: "Module", name: str | None = None) -> bool:
     return bool(_lib.BinaryenMemoryIs64(module.ref, NULL if name is None else name.encode()))
+
+
+def detect_features(module: Module, bodies: list[BodyFacts]) -> set[str]:
+    """The features a module uses, from its code, types and sections, plus
+    any it declares in a target_features section. Binaryen's writer encodes
+    some constructs differently when a feature is on, and wasmtime rejects
+    modules written with every feature enabled, so the output declares
+    exactly these (and mutable-globals, which `--export-globals` needs)."""
+    found = {name for name, bit in FEATURES.items() if module.features & bit}
+    found.add("mutable-globals")
+    kinds: set[int] = set()
+    unary: set[int] = set()
+    for f in bodies:
+        kinds |= f.kinds
+        unary |= f.unary_ops
+        if f.v128:
+            found.add("simd")
+        if f.return_calls or any(r for _, _, r in f.indirect) or any(r for _, r in f.call_refs):
+            found.add("tail-call")
+    if unary & _SIGN_EXT_OPS:
+        found.add("sign-ext")
+    if unary & _SAT_TRUNC_OPS:
+        found.add("nontrapping-float-to-int")
+    K = Kind
+    simd_kinds = {K.SIMDExtract, K.SIMDReplace, K.SIMDShuffle, K.SIMDTernary, K.SIMDShift,
+                  K.SIMDLoad, K.SIMDLoadStoreLane}
+    if kinds & simd_kinds:
+        found.add("simd")
+    if kinds & {K.MemoryCopy, K.MemoryFill, K.MemoryInit, K.DataDrop}:
+        found.add("bulk-memory")
+    if kinds & {K.AtomicRMW, K.AtomicCmpxchg, K.AtomicWait, K.AtomicNotify, K.AtomicFence}:
+        found.add("threads")
+    if kinds & {K.Try, K.Throw, K.Rethrow}:
+        found.add("exception-handling")
+    if kinds & {K.TupleMake, K.TupleExtract}:
+        found.add("multivalue")
+    if kinds & {K.RefNull, K.RefIsNull, K.RefFunc, K.RefEq, K.RefAs, K.TableGet, K.TableSet,
+                K.TableSize, K.TableGrow, K.CallRef}:
+        found.add("reference-types")
+    if _lib.BinaryenGetNumTables(module.ref) > 1:
+        found.add("reference-types")
+    for i in range(_lib.BinaryenGetNumElementSegments(module.ref)):
+        if _lib.BinaryenElementSegmentIsPassive(_lib.BinaryenGetElementSegmentByIndex(module.ref, i)):
+            found.update(("bulk-memory", "reference-types"))
+    if _lib.BinaryenHasMemory(module.ref):
+        if _lib.BinaryenMemoryIs64(module.ref, NULL):
+            found.add("memory64")
+        if _lib.BinaryenMemoryIsShared(module.ref, NULL):
+            found.add("threads")
+    for info in module.functions():
+        for t in info.params + info.results:
+            _note_type(t, found)
+        if len(info.results) > 1:
+            found.add("multivalue")
+        if not info.imported:
+            for t in function_locals(module.function_ref(info.name))[1]:
+                _note_type(t, found)
+    for i in range(_lib.BinaryenGetNumGlobals(module.ref)):
+        _note_type(_lib.BinaryenGlobalGetType(_lib.BinaryenGetGlobalByIndex(module.ref, i)), found)
+    return found
+
+
+def _note_type(t: int, found: set[str]) -> None:
+    if t == V128:
+        found.add("simd")
+    elif t not in _BASIC_NAMES:
+        parts = expand_type(t)
+        if len(parts) > 1:
+            found.add("multivalue")
+            for p in parts:
+                _note_type(p, found)
+        else:
+            found.add("reference-types")

@@ -180,5 +180,117 @@ def analyze(module, why, list_, as_json, **kw):
         click.echo(a.explain(name))
 
 
+def transform_options(f):
+    opts = [
+        click.option("--check-bounds", is_flag=True,
+                     help="Trap before an unwind writes past the buffer's end (Binaryen traps after)."),
+        click.option("--relocatable", is_flag=True,
+                     help="Import __asyncify_state and __asyncify_data from env instead of defining them."),
+        click.option("--export-globals", is_flag=True, help="Export the two globals."),
+        click.option("--memory", metavar="EXPORT",
+                     help="With several memories: the exported memory that holds the buffer."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def build_transform_options(kw):
+    from asyncpy.transform import TransformOptions
+
+    return TransformOptions(analysis=build_analysis_options(kw), check_bounds=kw["check_bounds"],
+                            relocatable=kw["relocatable"], export_globals=kw["export_globals"],
+                            memory=kw["memory"])
+
+
+def _opt_level(kw) -> tuple[int, int] | None:
+    from asyncpy.pipeline import OPT_LEVELS
+
+    chosen = [k for k in OPT_LEVELS if kw.get(k)]
+    if len(chosen) > 1:
+        raise AsyncpyError(f"choose one optimisation level, not {' and '.join('-' + c for c in chosen)}")
+    return OPT_LEVELS[chosen[0]] if chosen else None
+
+
+def optimize_options(f):
+    for name, help_ in reversed([("O", "Optimise like wasm-opt -O (= -Os) before and after."),
+                                 ("O1", "Binaryen -O1 before and after."),
+                                 ("O2", "Binaryen -O2 before and after."),
+                                 ("O3", "Binaryen -O3 before and after."),
+                                 ("O4", "Binaryen -O4 before and after."),
+                                 ("Os", "Binaryen -Os before and after."),
+                                 ("Oz", "Binaryen -Oz before and after.")]):
+        f = click.option(f"-{name}", name, is_flag=True, help=help_)(f)
+    return f
+
+
+@main.command(epilog=_EPILOG_LISTS)
+@click.argument("module", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Where to write the result (default: MODULE with .async.wasm, or .async.wat with --text). "
+                   "'-' writes to stdout.")
+@analysis_options
+@transform_options
+@optimize_options
+@click.option("--text", is_flag=True, help="Write the text format instead of a binary.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (schema asyncpy.transform/1).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no summary line.")
+def transform(module, output, text, as_json, quiet, **kw):
+    """Instrument MODULE so its call stack can be unwound and rewound.
+
+    \b
+    The output has the runtime ABI of `wasm-opt --asyncify`: the globals
+    __asyncify_state and __asyncify_data, and the exports
+    asyncify_start_unwind(ptr), asyncify_stop_unwind(), asyncify_start_rewind(ptr),
+    asyncify_stop_rewind() and asyncify_get_state(). The data struct at ptr
+    is {current, end} (i32 each; i64 on memory64); frames grow up from current.
+
+    \b
+    Examples:
+      asyncpy transform app.wasm --imports env.sleep -o app.async.wasm
+      asyncpy transform app.wasm --imports 'wasi_snapshot_preview1.poll_oneoff' -O2
+      asyncpy transform app.wat --text -o - | less
+    """
+    from asyncpy.pipeline import transform_file, write_atomically
+
+    options = build_transform_options(kw)
+    level = _opt_level(kw)
+    if output is None:
+        output = module.with_suffix(".async.wat" if text else ".async.wasm")
+    if str(output) != "-" and output.resolve() == module.resolve():
+        raise AsyncpyError("the output would overwrite the input; choose another -o")
+    progress = None if quiet or as_json else (lambda msg: click.echo(f"asyncpy: {msg}...", err=True))
+    result = transform_file(module, options, optimize=level, text=text, progress=progress)
+    for w in result.analysis.warnings:
+        click.echo(f"asyncpy: warning: {w}", err=True)
+    if str(output) == "-":
+        sys.stdout.buffer.write(result.wasm)
+        sys.stdout.flush()
+    else:
+        write_atomically(output, result.wasm)
+    rep = result.report
+    if as_json:
+        click.echo(json.dumps({
+            "schema": "asyncpy.transform/1",
+            "input": str(module),
+            "output": str(output),
+            "input_bytes": result.input_bytes,
+            "output_bytes": result.output_bytes,
+            "instrumented_count": len(rep.instrumented),
+            "pause_sites": rep.sites,
+            "functions": {f.name: {"sites": f.sites, "saved_locals": f.saved_locals,
+                                   "frame_bytes": f.frame_bytes} for f in rep.instrumented},
+            "features": sorted(result.features),
+            "warnings": result.analysis.warnings,
+            "seconds": round(result.seconds, 3),
+        }, indent=2), err=str(output) == "-")
+    elif not quiet:
+        a = result.analysis
+        click.echo(f"{module} -> {output}: instrumented {len(rep.instrumented)} of {a.defined_count} "
+                   f"functions ({rep.sites} pause sites), {result.input_bytes} -> {result.output_bytes} bytes "
+                   f"({(result.output_bytes - result.input_bytes) / max(result.input_bytes, 1):+.1%}), "
+                   f"{result.seconds:.2f}s", err=str(output) == "-")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

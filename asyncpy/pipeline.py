@@ -1,14 +1,25 @@
 """The steps every command shares: load a file safely, read it into
-Binaryen, collect facts, analyse. Kept apart from the CLI so tests and the
-host driver call the same code."""
+Binaryen with the features it uses, analyse, instrument, optimise, check,
+write. Kept apart from the CLI so that tests, the wasm-opt entry point and
+the host driver run exactly the same code."""
 
 from __future__ import annotations
 
 import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from asyncpy import binaryen
 from asyncpy.analysis import Analysis, AnalysisOptions, analyze, collect_facts
-from asyncpy.loader import Loaded, load
+from asyncpy.errors import AsyncpyError
+from asyncpy.loader import Loaded, check, load
+from asyncpy.transform import TransformOptions, TransformReport, instrument
+
+# -O levels as (optimize, shrink), with wasm-opt's meaning (-O is -Os).
+OPT_LEVELS = {"O0": None, "O": (2, 1), "O1": (1, 0), "O2": (2, 0), "O3": (3, 0), "O4": (4, 0),
+              "Os": (2, 1), "Oz": (2, 2)}
 
 
 def read_module(loaded: Loaded) -> binaryen.Module:
@@ -19,3 +30,71 @@ def analyze_file(path: str | os.PathLike, options: AnalysisOptions = AnalysisOpt
     loaded = load(path)
     with read_module(loaded) as module:
         return analyze(collect_facts(module), options)
+
+
+@dataclass
+class TransformResult:
+    wasm: bytes
+    analysis: Analysis
+    report: TransformReport
+    input_bytes: int
+    seconds: float
+    features: frozenset[str]
+
+    @property
+    def output_bytes(self) -> int:
+        return len(self.wasm)
+
+
+def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOptions(), *,
+                     optimize: tuple[int, int] | None = None, text: bool = False,
+                     progress=None) -> TransformResult:
+    """Instrument a loaded module. With `optimize`, Binaryen's pipeline at
+    that level runs before and after, the way builds pair asyncify with
+    wasm-opt. The result has passed Binaryen's and wasmtime's validators."""
+    say = progress or (lambda msg: None)
+    t0 = time.perf_counter()
+    with read_module(loaded) as module:
+        say("analysing")
+        facts = collect_facts(module)
+        module.features = binaryen.feature_mask(facts.features)
+        if optimize is not None:
+            say(f"optimising before (-O{optimize[0]}, shrink {optimize[1]})")
+            module.optimize(*optimize)
+            facts = collect_facts(module)  # inlining and DCE change the call graph
+        analysis = analyze(facts, options.analysis)
+        say(f"instrumenting {len(analysis.instrument)} functions")
+        report = instrument(module, analysis, options)
+        if optimize is not None:
+            say("optimising after")
+            module.optimize(*optimize)
+        if not module.validate():
+            raise AsyncpyError("internal error: the instrumented module does not validate in Binaryen "
+                               "(please report it with the input)")
+        wasm = module.text().encode() if text else module.write()
+    if not text:
+        check(wasm, "output")
+    return TransformResult(wasm=wasm, analysis=analysis, report=report, input_bytes=loaded.original_size,
+                           seconds=time.perf_counter() - t0, features=facts.features)
+
+
+def transform_file(path: str | os.PathLike, options: TransformOptions = TransformOptions(),
+                   **kw) -> TransformResult:
+    return transform_loaded(load(path), options, **kw)
+
+
+def write_atomically(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename over it: an
+    existing output is replaced only by a complete new one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
