@@ -378,7 +378,9 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
     reasons: dict[str, Reason] = {}
     queue: deque[str] = deque()
     for name, reason in seeds:
-        if name not in reasons and name not in blocked:
+        # The add-list wins over the runtime and remove-list rules, as in
+        # Binaryen (it is applied after them); they still stop propagation.
+        if name not in reasons and (name not in blocked or reason.kind == "add-list"):
             reasons[name] = reason
             queue.append(name)
     while queue:

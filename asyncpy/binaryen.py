@@ -708,6 +708,8 @@ def side_effects(module: "Module", ref) -> int:
 
 EFFECT_READS_LOCAL = _lib.BinaryenSideEffectReadsLocal()
 EFFECT_READS_GLOBAL = _lib.BinaryenSideEffectReadsGlobal()
+EFFECT_WRITES_GLOBAL = _lib.BinaryenSideEffectWritesGlobal()
+EFFECT_CALLS = _lib.BinaryenSideEffectCalls()
 
 
 class Builder:

@@ -154,6 +154,10 @@ def analyze(module, why, list_, as_json, **kw):
     options = build_analysis_options(kw)
     t0 = time.perf_counter()
     a = analyze_file(module, options)
+    unknown = [n for n in why if n not in a.facts.functions]
+    if unknown:
+        raise AsyncpyError(f"--why {unknown[0]}: no function of that name (names come from the "
+                           "name section; see --list)")
     seconds = time.perf_counter() - t0
     for w in a.warnings:
         click.echo(f"asyncpy: warning: {w}", err=True)

@@ -20,6 +20,7 @@ What comes out is a `Loaded` record: the cleaned bytes, ready for
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ import wasmtime
 from asyncpy.errors import InputError
 
 _KEEP_CUSTOM = {b"name", b"target_features"}
+# WAT starts with "(" after white space, ";;" line comments and "(; ;)" blocks.
+_WAT_START = re.compile(r"\A(?:\s+|;;[^\n]*\n?|\(;.*?;\))*\(", re.S)
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ def to_binary(raw: bytes, path: str) -> bytes:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: neither a wasm binary (no \\0asm header) nor WAT text") from None
-    if not text.lstrip().startswith("("):
+    if not _WAT_START.match(text):
         raise InputError(f"{path}: neither a wasm binary (no \\0asm header) nor WAT text")
     try:
         return bytes(wasmtime.wat2wasm(text))

@@ -331,14 +331,23 @@ class _Instrumenter:
         kids = n.kids
         site = self.is_site(n)
         hot = [i for i, c in enumerate(kids) if c.hi >= c.lo]
-        # Operands evaluated before the last pausing thing must not be
-        # evaluated again while rewinding: keep them in locals.
-        last = len(kids) if site else hot[-1]
+        last_hot = hot[-1] if hot else -1
+        # Operands evaluated before the last pausing thing (the last pausing
+        # operand, or the site itself) must not be evaluated again while
+        # rewinding: they move into locals, computed once, before.
+        last = len(kids) if site else last_hot
+        target = len(kids) - 1 if site and n.kind in (K.CallIndirect, K.CallRef) else -1
         prelude, pending, new_kids = [], [], []
         for i, c in enumerate(kids):
             if i >= last:
                 new_kids.append(self.emit(c) if i == last else c.ref)
                 continue
+            # Does the value have to be the true one after a rewind? Yes when
+            # a pausing operand comes later (we may resume inside it, then
+            # use this value), and for the callee of an indirect site (the
+            # rewind must call the same function). A site's other operands
+            # only need *some* value: the callee restores its own locals.
+            keep = i < last_hot or i == target or not site
             t = c.type
             if c.hi >= c.lo:
                 prelude.extend(self.normal_only(pending))
@@ -350,11 +359,11 @@ class _Instrumenter:
                     continue
                 tmp = self.new_local(t)
                 prelude.append(self.b.if_(self.rewinding_past(c.hi), self.b.local_set(tmp, new)))
-                if not site:
+                if keep:
                     self.extra_saved |= 1 << tmp
                 new_kids.append(self.b.local_get(tmp, t))
-            elif self.rewind_safe(c, n, i, last):
-                if c.kind == K.LocalGet and not site:
+            elif self.can_stay(c, n, i, last, keep):
+                if c.kind == K.LocalGet and keep:
                     self.extra_saved |= 1 << c.index
                 new_kids.append(c.ref)
             elif t == B.UNREACHABLE or t == B.NONE:
@@ -363,7 +372,7 @@ class _Instrumenter:
             else:
                 tmp = self.new_local(t)
                 pending.append(self.b.local_set(tmp, c.ref))
-                if not site:
+                if keep:
                     self.extra_saved |= 1 << tmp
                 new_kids.append(self.b.local_get(tmp, t))
         prelude.extend(self.normal_only(pending))
@@ -374,22 +383,36 @@ class _Instrumenter:
         t = B._lib.BinaryenExpressionGetType(expr)
         return self.b.block(None, prelude + [expr], B.AUTO if t == B.UNREACHABLE else t)
 
-    def rewind_safe(self, c: Node, parent: Node, i: int, last: int) -> bool:
-        """May operand `c` simply be evaluated again while rewinding?"""
-        if self.is_site(parent):
-            # A site's own operands only need *some* value while rewinding
-            # (the callee restores its own locals), so anything without
-            # effects beyond reading locals and globals can be recomputed.
-            if c.kind == K.Const or c.kind == K.LocalGet:
-                return True
-            effects = B.side_effects(self.m, c.ref)
-            return effects & ~(B.EFFECT_READS_LOCAL | B.EFFECT_READS_GLOBAL) == 0
+    def can_stay(self, c: Node, parent: Node, i: int, last: int, keep: bool) -> bool:
+        """May cold operand `c` stay where it is, although the siblings after
+        it (up to `last`) may move before it, and it is evaluated again
+        while rewinding? With `keep`, its value must also be the true one
+        after a rewind, which only constants and saved locals give."""
+        later = parent.kids[i + 1:last + 1]
         if c.kind == K.Const:
             return True
-        if c.kind == K.LocalGet:  # its value must be the one from before the pause
-            bit = 1 << c.index
-            return not any(self._writes(parent.kids[j]) & bit for j in range(i + 1, last + 1))
-        return False
+        if c.kind == K.LocalGet:
+            return not any(self._writes(x) >> c.index & 1 for x in later)
+        if keep:
+            return False
+        effects = B.side_effects(self.m, c.ref)
+        if effects & ~(B.EFFECT_READS_LOCAL | B.EFFECT_READS_GLOBAL):
+            return False
+        if effects & B.EFFECT_READS_GLOBAL:
+            if any(B.side_effects(self.m, x.ref) & (B.EFFECT_WRITES_GLOBAL | B.EFFECT_CALLS) for x in later):
+                return False
+        reads = self._reads(c)
+        return not any(self._writes(x) & reads for x in later)
+
+    @staticmethod
+    def _reads(n: Node) -> int:
+        mask, stack = 0, [n]
+        while stack:
+            x = stack.pop()
+            if x.kind == K.LocalGet:
+                mask |= 1 << x.index
+            stack.extend(x.kids)
+        return mask
 
     @staticmethod
     def _writes(n: Node) -> int:

@@ -176,13 +176,14 @@ def go(name: str, buildmode: str | None = None) -> Path:
     gocache = cache_dir() / "gocache"
     env = dict(os.environ, GOOS="wasip1", GOARCH="wasm", GOTOOLCHAIN="local",
                GOCACHE=str(gocache / "build"), GOPATH=str(gocache / "path"),
-               GOFLAGS="-mod=mod", CGO_ENABLED="0", GO111MODULE="on", GOPROXY="off")
+               XDG_CONFIG_HOME=str(gocache / "config"),  # go's telemetry counters
+               CGO_ENABLED="0", GO111MODULE="on", GOPROXY="off")
 
     def build(out: Path) -> None:
         _run([gobin, "build", *flags, "-o", str(out), "."], cwd=srcdir, env=env)
 
-    note = "first time, ~1-2 min" if not gocache.exists() else ""
-    return _cached(f"go-{name}" + ("-reactor" if buildmode else ""), key, build, note)
+    note = "first time, ~15 s" if not gocache.exists() else ""
+    return _cached(f"go-{name}" + (f"-{buildmode}" if buildmode else ""), key, build, note)
 
 
 def quickjs() -> Path:

@@ -1,0 +1,154 @@
+"""One transform, measured in a fresh process: `python -m bench.worker SIDE IN OUT`.
+
+SIDE is `ours` (asyncpy's pipeline, no optimisation) or `theirs` (Binaryen's
+asyncify pass, the way `wasm-opt --asyncify -O2` runs it) or `features` (only
+report the input's feature set). IN holds the module bytes as the loader
+cleaned them; the worker writes OUT.json (the measurements) and, for a
+transform, OUT.o2.wasm (the output after Binaryen's -O2).
+
+Each transform gets a process of its own so that its peak memory can be read
+from /proc (VmHWM, the high-water mark of the resident set) against the
+resident set just before it starts, and so that a crash in libbinaryen is a
+line in the table instead of the end of the run.
+
+What the timed part covers, side by side:
+
+* ours:   transform_loaded(...): read into Binaryen, detect features, analyse,
+          instrument, validate in Binaryen, write, validate in wasmtime;
+* theirs: read into Binaryen, set the same features, run the `asyncify` pass
+          with optimize level 2 (its own local clean-up, as under `wasm-opt
+          --asyncify -O2`), validate in Binaryen, write.
+
+Then, untimed for the transform figure but reported: the output is read back
+and Binaryen's -O2 pipeline (optimize 2, shrink 0) runs on it, the same for
+both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+IMPORTS = ("env.pause",)
+STATE_GLOBAL = "__asyncify_state"
+
+
+def proc_status() -> dict[str, int]:
+    """VmRSS / VmHWM of this process, in bytes."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+def _ours(data: bytes, path: str) -> dict:
+    from asyncpy import binaryen
+    from asyncpy.analysis import AnalysisOptions
+    from asyncpy.loader import Loaded
+    from asyncpy.pipeline import transform_loaded
+    from asyncpy.transform import TransformOptions
+
+    loaded = Loaded(path=path, data=data, original_size=len(data))
+    options = TransformOptions(analysis=AnalysisOptions(imports=IMPORTS))
+    before = proc_status()
+    t0 = time.perf_counter()
+    result = transform_loaded(loaded, options)
+    seconds = time.perf_counter() - t0
+    after = proc_status()
+    return {
+        "seconds": seconds,
+        "rss_before": before["VmRSS"], "hwm_after": after["VmHWM"],
+        "wasm": result.wasm,
+        "instrumented": len(result.report.instrumented),
+        "defined": result.analysis.defined_count,
+        "pause_sites": result.report.sites,
+        "features": sorted(result.features),
+        "feature_mask": binaryen.feature_mask(result.features),
+    }
+
+
+def _theirs(data: bytes, mask: int) -> dict:
+    from asyncpy import binaryen
+    from asyncpy.analysis import AnalysisOptions
+    from bench.reference import run_asyncify
+
+    options = AnalysisOptions(imports=IMPORTS)
+    before = proc_status()
+    t0 = time.perf_counter()
+    module = binaryen.Module.read(data)
+    try:
+        module.features = mask
+        run_asyncify(module, options, optimize=2)
+        if not module.validate():
+            raise RuntimeError("Binaryen's asyncify output does not validate")
+        wasm = module.write()
+        seconds = time.perf_counter() - t0
+        after = proc_status()
+        # untimed: which functions the pass instrumented (those that touch the
+        # state global, besides the asyncify_* control functions it adds)
+        instrumented = [n for n in module.functions_touching_global(STATE_GLOBAL)
+                        if not n.startswith("asyncify_")]
+        defined = sum(1 for f in module.functions() if not f.imported and not f.name.startswith("asyncify_"))
+    finally:
+        module.dispose()
+    return {
+        "seconds": seconds,
+        "rss_before": before["VmRSS"], "hwm_after": after["VmHWM"],
+        "wasm": wasm, "instrumented": len(instrumented), "defined": defined,
+        "feature_mask": mask,
+    }
+
+
+def _features(data: bytes) -> dict:
+    from asyncpy import binaryen
+    from asyncpy.analysis import collect_facts
+
+    with binaryen.Module.read(data) as m:
+        names = collect_facts(m).features
+    return {"features": sorted(names), "feature_mask": binaryen.feature_mask(names)}
+
+
+def _optimize(wasm: bytes, mask: int) -> tuple[bytes, float]:
+    from asyncpy import binaryen
+
+    t0 = time.perf_counter()
+    with binaryen.Module.read(wasm) as m:
+        m.features = mask
+        m.optimize(2, 0)
+        out = m.write()
+    return out, time.perf_counter() - t0
+
+
+def main(argv: list[str]) -> int:
+    side, src, out = argv[0], Path(argv[1]), Path(argv[2])
+    mask = int(argv[3]) if len(argv) > 3 else None
+    report: dict = {"side": side}
+    try:
+        data = src.read_bytes()
+        if side == "features":
+            report.update(_features(data))
+        else:
+            r = _ours(data, str(src)) if side == "ours" else _theirs(data, mask)
+            wasm = r.pop("wasm")
+            report.update(r)
+            report["peak_bytes"] = max(0, r["hwm_after"] - r["rss_before"])
+            report["raw_bytes"] = len(wasm)
+            o2, o2_seconds = _optimize(wasm, r["feature_mask"])
+            report["o2_bytes"] = len(o2)
+            report["o2_seconds"] = o2_seconds
+            out.with_suffix(".o2.wasm").write_bytes(o2)
+    except Exception as e:  # reported in the table, never fatal to the run
+        report["error"] = f"{type(e).__name__}: {e}".strip()
+        report["traceback"] = traceback.format_exc(limit=6)
+    out.with_suffix(".json").write_text(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

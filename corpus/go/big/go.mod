@@ -1,0 +1,3 @@
+module corpus/big
+
+go 1.24

@@ -1,0 +1,3 @@
+module corpus/hello
+
+go 1.24

@@ -1,0 +1,3 @@
+module corpus/reactor
+
+go 1.24
