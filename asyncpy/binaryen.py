@@ -740,6 +740,10 @@ class Builder:
     def br(self, name, cond=NULL, value=NULL):
         return _lib.BinaryenBreak(self.m, self._s(name), cond, value)
 
+    def switch(self, names, default, condition, value=NULL):
+        arr = _ffi.new("const char*[]", [self._s(n) for n in names])
+        return _lib.BinaryenSwitch(self.m, arr, len(names), self._s(default), condition, value)
+
     def call(self, target, operands, result_type):
         arr = _ffi.new("BinaryenExpressionRef[]", operands)
         return _lib.BinaryenCall(self.m, self._s(target), arr, len(operands), result_type)

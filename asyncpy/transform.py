@@ -268,14 +268,17 @@ class _Instrumenter:
         body = stmts[0] if len(stmts) == 1 else self.b.block(None, stmts, B.NONE)
         return [self.b.if_(self.b.unary(Op.eqz32, self.idx_get()), body)]
 
-    def emit(self, n: Node):
+    def emit(self, n: Node, outer=()):
         """Rewrite a node whose subtree holds sites [n.lo, n.hi]. Normal mode:
-        behaves as before. Rewinding to k in [lo, hi]: goes to site k."""
+        behaves as before. Rewinding to k in [lo, hi]: goes to site k.
+        `outer` (blocks only) are rewind targets of enclosing blocks that this
+        block's dispatch takes over; see emit_block."""
         if n.hi < n.lo:
             return n.ref
         k = n.kind
         if k == K.Block:
-            return self.emit_block(n)
+            return self.emit_block(n, outer)
+        assert not outer
         if k == K.Loop:
             B.set_children(n.ref, [self.emit(n.kids[0])])
             return n.ref
@@ -283,22 +286,62 @@ class _Instrumenter:
             return self.emit_if(n)
         return self.emit_expression(n)
 
-    def emit_block(self, n: Node):
+    def emit_block(self, n: Node, outer=()):
+        """A block on the spine becomes a nest of segments, one ending just
+        before each pausing child:
+
+            (block $P (block $s2 (block $s1 DISPATCH cold...) hot1 cold...) hot2 cold...)
+
+        While rewinding, DISPATCH (`if idx: br_table`) branches to the end of
+        the segment before the child that holds the target site, skipping
+        everything in between at once; in normal mode it is one test of
+        `idx`. When the first child is itself such a block, the dispatch
+        moves into it (taking our targets along), so a chain of nested
+        blocks, the shape of a switch, pays for one test, not one per level.
+        """
         kids = n.kids
-        last_hot = max(i for i, c in enumerate(kids) if c.hi >= c.lo)
-        out, pending = [], []
-        for i, c in enumerate(kids):
-            if i > last_hot:
-                out.append(c.ref)
-            elif c.hi < c.lo:
-                pending.append(c.ref)
-            else:
-                out.extend(self.normal_only(pending))
-                pending = []
-                new = self.emit(c)
-                out.append(new if i == last_hot else self.b.if_(self.rewinding_past(c.hi), new))
+        b = self.b
+        hot = [i for i, c in enumerate(kids) if c.hi >= c.lo]
+        labels = [self.label() for _ in hot]
+        targets = list(outer) + [(kids[i].lo, kids[i].hi, lab) for i, lab in zip(hot, labels)]
+        first = hot[0]
+        delegate = first == 0 and kids[0].kind == K.Block
+        inner = []
+        if delegate:
+            inner_targets = [t for t in targets if t[2] != labels[0]]
+            first_new = self.emit(kids[0], inner_targets)
+        else:
+            inner.extend(self.dispatch(targets, labels[0], has_prefix=first > 0))
+            inner.extend(c.ref for c in kids[:first])
+            first_new = self.emit(kids[first])
+        cur = b.block(labels[0], inner, B.NONE) if inner else None
         t = n.type
-        return self.b.block(n.name, out, B.AUTO if t == B.UNREACHABLE else t)
+        for j, i in enumerate(hot):
+            stmts = ([cur] if cur is not None else []) + [first_new if j == 0 else self.emit(kids[i])]
+            if j + 1 < len(hot):
+                stmts.extend(c.ref for c in kids[i + 1:hot[j + 1]])
+                cur = b.block(labels[j + 1], stmts, B.NONE)
+            else:
+                stmts.extend(c.ref for c in kids[i + 1:])
+                return b.block(n.name, stmts, B.AUTO if t == B.UNREACHABLE else t)
+
+    def dispatch(self, targets, first_label: str, has_prefix: bool) -> list:
+        """Code that, while rewinding to k, branches to the label of the
+        target range holding k; nothing at all when there is nothing to skip."""
+        b = self.b
+        if len(targets) == 1:
+            # Only our first pausing child can hold k: skip the cold prefix.
+            return [b.br(first_label, cond=self.idx_get())] if has_prefix else []
+        base = min(lo for lo, _, _ in targets)
+        top = max(hi for _, hi, _ in targets)
+        table = [None] * (top - base + 1)
+        for lo, hi, lab in targets:
+            for k in range(lo, hi + 1):
+                table[k - base] = lab
+        default = targets[-1][2]
+        table = [lab or default for lab in table]
+        index = b.binary(Op.sub32, self.idx_get(), b.i32(base)) if base else self.idx_get()
+        return [b.if_(self.idx_get(), b.switch(table, default, index))]
 
     def emit_if(self, n: Node):
         cond, then = n.kids[0], n.kids[1]

@@ -33,6 +33,7 @@ from bench.host import Program, make_engine, median
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 WORKER_TIMEOUT = 900
+SLOW_RUN = 1.0  # seconds: a program this slow gets 3 runs and 2 pausing runs
 
 # Order: small to large, so that a slow machine shows the cheap rows first.
 ORDER = ["wat/", "c/", "lua", "quickjs", "go/hello", "go/big"]
@@ -103,10 +104,19 @@ def load_input(name: str, path: Path, errors: list[str]):
     try:
         return load(path)
     except Exception as e:
-        errors.append(f"asyncpy load: {type(e).__name__}: {e}")
+        first = f"asyncpy load: {type(e).__name__}: {e}"
         if path.suffix != ".wat":
             raise
-        return load_bytes(bytes(wasmtime.wat2wasm(path.read_text())), str(path))
+        try:
+            loaded = load_bytes(bytes(wasmtime.wat2wasm(path.read_text())), str(path))
+        except Exception:
+            raise LoadError(first) from None  # the same refusal: report it once
+        errors.append(first + " (measured from wasmtime's wat2wasm instead)")
+        return loaded
+
+
+class LoadError(Exception):
+    pass
 
 
 # --------------------------------------------------------------------------- runs
@@ -133,7 +143,8 @@ def measure_runs(name: str, variants: dict[str, bytes], runs: int, pause_runs: i
     want = expected_output(name)
     reference = None
     plain: dict[str, list[float]] = {k: [] for k in programs}
-    for i in range(runs):
+    i = 0
+    while i < runs:
         for label, prog in list(programs.items()):
             r = prog.run(False)
             if i == 0:
@@ -153,11 +164,16 @@ def measure_runs(name: str, variants: dict[str, bytes], runs: int, pause_runs: i
                     del programs[label]
                     continue
             plain[label].append(r.seconds)
+        if i == 0 and max((xs[0] for xs in plain.values() if xs), default=0) > SLOW_RUN:
+            runs, pause_runs = min(runs, 3), min(pause_runs, 2)  # keep the whole run in budget
+            row["runs_reduced"] = True
+        i += 1
     for label, xs in plain.items():
         if xs:
             row["run"][label]["seconds"] = xs
             row["run"][label]["median_seconds"] = median(xs)
 
+    row["runs"], row["pause_runs"] = runs, pause_runs
     pausers = {k: p for k, p in programs.items() if p.instrumented and p.has_pause}
     paused: dict[str, list] = {k: [] for k in pausers}
     for i in range(pause_runs):
@@ -201,8 +217,9 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
         row["build_seconds"] = time.perf_counter() - t0
         loaded = load_input(name, path, row["errors"])
     except Exception as e:
-        where = "load (wasmtime's wat2wasm, after the asyncpy loader failed)" if row["errors"] else "build/load"
-        row["errors"].append(f"{where}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        msg = str(e) if isinstance(e, LoadError) else \
+            f"build/load: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        row["errors"].append(msg)
         log(f"{tag}: FAILED to build or load: {row['errors'][-1]}")
         return row
     row["path"] = str(path)
@@ -265,7 +282,13 @@ def environment() -> dict:
                 break
     except OSError:
         pass
+    try:
+        rev = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        rev = None
     return {
+        "revision": rev,
         "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
         "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
         "binaryen": version("icpp-binaryen"), "wasmtime": version("wasmtime"),

@@ -114,7 +114,8 @@ def markdown(results: dict) -> str:
     out = [f"# asyncpy vs Binaryen {env.get('binaryen')} asyncify — {results['date']}",
            "",
            f"{env.get('cpu')} ({env.get('cpus')} cpus, load {', '.join(f'{x:.1f}' for x in env.get('load_average', []))}),"
-           f" Python {env.get('python')}, wasmtime {env.get('wasmtime')}; {results['runs']} runs, "
+           f" Python {env.get('python')}, wasmtime {env.get('wasmtime')}, asyncpy at {env.get('revision')};"
+           f" {results['runs']} runs, "
            f"{results['pause_runs']} pausing runs; {results['total_seconds']:.0f} s in all"
            + (" (--quick)" if results.get("quick") else ""),
            "", "## Transform", ""]

@@ -16,7 +16,7 @@ Toolchains (all from PyPI, nothing else is downloaded):
 * C: the ``ziglang`` package (``python -m ziglang cc``). Always ``-O2 -s``: the
   strip matters, DWARF sections make libbinaryen abort.
 * QuickJS sources: the sdist of the PyPI ``quickjs`` package (``upstream-quickjs/``),
-  Lua sources: the sdist of ``lupa`` (``third-party/lua54/``), both fetched with
+  Lua 5.4 sources: the sdist of ``lupa`` (``third-party/lua54/``), both fetched with
   ``pip download --no-binary :all:`` into the cache.
 
 Cache: ``$ASYNCPY_CACHE`` or ``~/.cache/asyncpy``, subfolder ``corpus/``. Each output
@@ -39,7 +39,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 QUICKJS_VERSION = "1.19.2"  # PyPI quickjs whose sdist carries upstream QuickJS 2021-03-27
-LUPA_VERSION = "2.8"  # PyPI lupa whose sdist carries Lua 5.4 in third-party/lua54
+# PyPI lupa whose sdist carries Lua 5.4.4 in third-party/lua54. Later sdists build
+# LuaJIT while pip prepares their metadata, so `pip download` takes minutes.
+LUPA_VERSION = "2.0"
 CFLAGS = ("--target=wasm32-wasi", "-O2", "-s")
 
 
@@ -130,8 +132,10 @@ def _sdist(package: str, version: str, member: str) -> Path:
                   f"{package}=={version}", "-d", tmp])
             (archive,) = Path(tmp).glob(f"*{version}.tar.gz")
             with tarfile.open(archive) as tf:
-                tf.extractall(tmp, filter="data") if hasattr(tarfile, "data_filter") \
-                    else tf.extractall(tmp)
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 / 3.12
+                    tf.extractall(tmp, filter="data")
+                else:
+                    tf.extractall(tmp)
             unpacked = Path(tmp) / archive.name[: -len(".tar.gz")]
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
