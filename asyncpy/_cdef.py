@@ -233,6 +233,8 @@ BinaryenIndex BinaryenMemoryGetInitial(BinaryenModuleRef module, const char* nam
 bool BinaryenMemoryIsShared(BinaryenModuleRef module, const char* name);
 const char* BinaryenMemoryImportGetModule(BinaryenModuleRef module, const char* name);
 
+void BinaryenAddMemoryImport(BinaryenModuleRef module, const char* internalName, const char* externalModuleName, const char* externalBaseName, uint8_t shared);
+
 /* tables and element segments */
 BinaryenIndex BinaryenGetNumTables(BinaryenModuleRef module);
 BinaryenTableRef BinaryenGetTableByIndex(BinaryenModuleRef module, BinaryenIndex index);

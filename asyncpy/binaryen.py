@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -976,3 +977,29 @@ def _note_type(t: int, found: set[str]) -> None:
                 _note_type(p, found)
         else:
             found.add("reference-types")
+
+
+def with_added_memory(module: Module, name: str, pages: int, export: str, init: bytes) -> Module:
+    """A copy of `module` with one more memory `name` (defined, exported,
+    initialised with `init` at address 0), placed after the existing ones so
+    that no memory index changes. Code may already refer to `name`.
+
+    Binaryen 116's C API can only *replace* memories (BinaryenSetMemory), so
+    the copy goes through Binaryen's own printer and parser. A placeholder
+    import of `name` is added first: with two memories the printer names
+    the memory of every load and store, which it omits when there is one."""
+    _lib.BinaryenAddMemoryImport(module.ref, name.encode(), b"asyncpy-placeholder", name.encode(), 0)
+    text = module.text()
+    placeholder = re.search(r'\n \(import "asyncpy-placeholder" [^\n]*\n', text)
+    text = text[:placeholder.start() + 1] + text[placeholder.end():]
+    escaped = "".join(f"\\{b:02x}" for b in init)
+    decl = (f' (memory ${name} {pages} {pages})\n'
+            f' (data ${name}_init (memory ${name}) (i32.const 0) "{escaped}")\n'
+            f' (export "{export}" (memory ${name}))\n')
+    last = None
+    for m in re.finditer(r'\n \((?:memory|import "[^"]*" "[^"]*" \(memory) [^\n]*\n', text):
+        last = m
+    cut = last.end() if last else text.index("\n", text.index("(module")) + 1
+    copy = Module.parse_text(text[:cut] + decl + text[cut:])
+    copy.features = module.features | FEATURES["multimemory"]
+    return copy

@@ -193,6 +193,13 @@ def transform_options(f):
         click.option("--export-globals", is_flag=True, help="Export the two globals."),
         click.option("--memory", metavar="EXPORT",
                      help="With several memories: the exported memory that holds the buffer."),
+        click.option("--data-memory", type=click.Choice(["default", "separate"]), default="default",
+                     show_default=True,
+                     help="'separate' puts the data struct and buffer in a new exported memory "
+                          "'asyncify_memory', pre-initialised so a host can pause with "
+                          "asyncify_start_unwind(0) without allocating in the guest (needed for Go)."),
+        click.option("--data-pages", type=click.IntRange(1, 65536), default=4, show_default=True,
+                     help="Size of the separate data memory in 64 KiB pages."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -204,7 +211,8 @@ def build_transform_options(kw):
 
     return TransformOptions(analysis=build_analysis_options(kw), check_bounds=kw["check_bounds"],
                             relocatable=kw["relocatable"], export_globals=kw["export_globals"],
-                            memory=kw["memory"])
+                            memory=kw["memory"], data_memory=kw["data_memory"],
+                            data_pages=kw["data_pages"])
 
 
 def _opt_level(kw) -> tuple[int, int] | None:

@@ -15,7 +15,8 @@ from asyncpy import binaryen
 from asyncpy.analysis import Analysis, AnalysisOptions, analyze, collect_facts
 from asyncpy.errors import AsyncpyError
 from asyncpy.loader import Loaded, check, load
-from asyncpy.transform import TransformOptions, TransformReport, instrument
+from asyncpy.transform import (SEPARATE_MEMORY, TransformOptions, TransformReport, instrument,
+                               separate_memory_init)
 
 # -O levels as (optimize, shrink), with wasm-opt's meaning (-O is -Os).
 OPT_LEVELS = {"O0": None, "O": (2, 1), "O1": (1, 0), "O2": (2, 0), "O3": (3, 0), "O4": (4, 0),
@@ -54,7 +55,8 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
     wasm-opt. The result has passed Binaryen's and wasmtime's validators."""
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
-    with read_module(loaded) as module:
+    module = read_module(loaded)
+    try:
         say("analysing")
         facts = collect_facts(module)
         module.features = binaryen.feature_mask(facts.features)
@@ -65,6 +67,12 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         analysis = analyze(facts, options.analysis)
         say(f"instrumenting {len(analysis.instrument)} functions")
         report = instrument(module, analysis, options)
+        if options.data_memory == "separate":
+            say("adding the separate data memory")
+            copy = binaryen.with_added_memory(module, SEPARATE_MEMORY, options.data_pages,
+                                              SEPARATE_MEMORY, separate_memory_init(options))
+            module.dispose()
+            module = copy
         if optimize is not None:
             say("optimising after")
             module.optimize(*optimize)
@@ -72,6 +80,8 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
             raise AsyncpyError("internal error: the instrumented module does not validate in Binaryen "
                                "(please report it with the input)")
         wasm = module.text().encode() if text else module.write()
+    finally:
+        module.dispose()
     if not text:
         check(wasm, "output")
     return TransformResult(wasm=wasm, analysis=analysis, report=report, input_bytes=loaded.original_size,

@@ -61,6 +61,8 @@ class TransformOptions:
     export_globals: bool = False
     asserts: bool = False           # trap in uninstrumented code that sees the state change
     memory: str | None = None       # export name of the memory for the buffer (multi-memory)
+    data_memory: str = "default"    # "separate": the struct and buffer in a memory of their own
+    data_pages: int = 4             # size of that memory, in 64 KiB pages
 
 
 @dataclass
@@ -593,9 +595,18 @@ def _site_predicate(analysis: Analysis):
     return is_site
 
 
+SEPARATE_MEMORY = "asyncify_memory"   # internal and export name
+SEPARATE_STRUCT = 0                   # the {current, end} struct; the buffer follows it
+
+
 def _layout(module: B.Module, options: TransformOptions) -> Layout:
+    if options.data_memory == "separate":
+        if options.memory is not None:
+            raise AsyncpyError("--memory and --data-memory separate exclude each other")
+        return Layout(ptr=B.I32, memory=SEPARATE_MEMORY)
     if not B.has_memory(module):
-        raise UnsupportedError("the module has no memory to hold the asyncify buffer")
+        raise UnsupportedError("the module has no memory to hold the asyncify buffer "
+                               "(use --data-memory separate)")
     memory = None
     if options.memory is not None:
         exp = next((e for e in module.exports() if e.kind == "memory" and e.name == options.memory), None)
@@ -683,3 +694,12 @@ def instrument(module: B.Module, analysis: Analysis, options: TransformOptions) 
     _resolve_runtime_imports(module, b, analysis, layout)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def separate_memory_init(options: TransformOptions) -> bytes:
+    """Initial contents of the separate data memory: the struct at 0, with
+    the buffer right after it and up to the end of the memory, so a host
+    can call asyncify_start_unwind(0) without allocating anything."""
+    start = SEPARATE_STRUCT + 8
+    end = options.data_pages * 65536
+    return start.to_bytes(4, "little") + end.to_bytes(4, "little")
