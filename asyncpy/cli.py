@@ -191,6 +191,9 @@ def transform_options(f):
         click.option("--relocatable", is_flag=True,
                      help="Import __asyncify_state and __asyncify_data from env instead of defining them."),
         click.option("--export-globals", is_flag=True, help="Export the two globals."),
+        click.option("--asserts", is_flag=True,
+                     help="Trap in uninstrumented functions when a call returns with the state changed "
+                          "(a stack unwound through code that cannot save itself). For debugging."),
         click.option("--memory", metavar="EXPORT",
                      help="With several memories: the exported memory that holds the buffer."),
         click.option("--data-memory", type=click.Choice(["default", "separate"]), default="default",
@@ -211,7 +214,7 @@ def build_transform_options(kw):
 
     return TransformOptions(analysis=build_analysis_options(kw), check_bounds=kw["check_bounds"],
                             relocatable=kw["relocatable"], export_globals=kw["export_globals"],
-                            memory=kw["memory"], data_memory=kw["data_memory"],
+                            memory=kw["memory"], data_memory=kw["data_memory"], asserts=kw["asserts"],
                             data_pages=kw["data_pages"])
 
 

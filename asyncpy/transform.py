@@ -670,6 +670,52 @@ def _resolve_runtime_imports(module: B.Module, b: B.Builder, analysis: Analysis,
                        b.call(target, args, B.make_type(results)))
 
 
+def _add_asserts(module: B.Module, b: B.Builder, analysis: Analysis, skip: set[str]) -> int:
+    """`--asserts`: in every defined function that is not instrumented,
+    trap if a call returns with the state not normal, i.e. a stack was
+    unwound through a function that cannot save itself (the analysis was
+    told too little, e.g. a wrong --imports or --remove-list). Runtime
+    functions that change the state on purpose are left alone."""
+    count = 0
+    for name, f in analysis.facts.functions.items():
+        if f.imported or name in skip:
+            continue
+        fref = module.function_ref(name)
+        root = B.read_tree(fref)
+        calls = []
+        stack = [(root, None, 0)]
+        while stack:
+            n, parent, i = stack.pop()
+            if n.kind in (K.Call, K.CallIndirect, K.CallRef):
+                calls.append((n, parent, i))
+            stack.extend((c, n, j) for j, c in enumerate(n.kids))
+        if not calls:
+            continue
+        params, vars_ = B.function_locals(fref)
+        names = B.local_names(fref)
+        for n, parent, i in calls:
+            t = n.type
+            check = b.if_(b.global_get(STATE, B.I32), b.unreachable())
+            if t == B.NONE:
+                wrapped = b.block(None, [n.ref, check], B.NONE)
+            elif t == B.UNREACHABLE:
+                continue
+            else:
+                vars_.append(t)
+                r = len(params) + len(vars_) - 1
+                wrapped = b.block(None, [b.local_set(r, n.ref), check, b.local_get(r, t)], t)
+            if parent is None:
+                root.ref = wrapped
+            else:
+                kids = [c.ref for c in parent.kids]
+                kids[i] = wrapped
+                parent.kids[i].ref = wrapped
+                B.set_children(parent.ref, kids)
+        B.replace_function(module, name, vars_, root.ref, names)
+        count += 1
+    return count
+
+
 def _check_names_free(module: B.Module) -> None:
     taken = {e.name for e in module.exports()} & set(CONTROL_EXPORTS)
     if taken:
@@ -690,6 +736,9 @@ def instrument(module: B.Module, analysis: Analysis, options: TransformOptions) 
         stats = _Instrumenter(module, b, layout, name, is_site, options.check_bounds).run()
         if stats is not None:
             report.instrumented.append(stats)
+    if options.asserts:
+        done = {f.name for f in report.instrumented}
+        _add_asserts(module, b, analysis, done | analysis.top_most | analysis.bottom_most)
     _add_control_functions(module, b, layout)
     _resolve_runtime_imports(module, b, analysis, layout)
     report.seconds = time.perf_counter() - t0
