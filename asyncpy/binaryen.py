@@ -807,6 +807,9 @@ class Builder:
     def binary(self, op, left, right):
         return _lib.BinaryenBinary(self.m, op, left, right)
 
+    def select(self, cond, if_true, if_false, type_):
+        return _lib.BinaryenSelect(self.m, cond, if_true, if_false, type_)
+
     def drop(self, value):
         return _lib.BinaryenDrop(self.m, value)
 
@@ -832,6 +835,7 @@ class Op:
     le_u32 = _lib.BinaryenLeUInt32()
     gt_u32 = _lib.BinaryenGtUInt32()
     gt_u64 = _lib.BinaryenGtUInt64()
+    extend_u32 = _lib.BinaryenExtendUInt32()
 
 
 def function_locals(func_ref) -> tuple[list[int], list[int]]:

@@ -48,6 +48,8 @@ from asyncpy.errors import AsyncpyError, UnsupportedError
 STATE = "__asyncify_state"
 DATA = "__asyncify_data"
 UNWIND_LABEL = "__asyncify_unwind"
+PUSH_FRAME = "__asyncify_push_frame"
+POP_FRAME = "__asyncify_pop_frame"
 NORMAL, UNWINDING, REWINDING = 0, 1, 2
 CONTROL_EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind",
                    "asyncify_stop_rewind", "asyncify_get_state")
@@ -118,14 +120,13 @@ def _saveable(t: int, func: str, local: int) -> tuple[int, ...]:
 class _Instrumenter:
     """Rewrites one function. See the module docstring for the scheme."""
 
-    def __init__(self, module: B.Module, b: B.Builder, layout: Layout, name: str, is_site,
-                 check_bounds: bool = False):
+    def __init__(self, module: B.Module, b: B.Builder, layout: Layout, name: str, is_site):
         self.m, self.b, self.layout, self.name = module, b, layout, name
-        self.check_bounds = check_bounds
         self.is_site = is_site
         self.fref = module.function_ref(name)
         self.params, self.vars = B.function_locals(self.fref)
         self.local_types = self.params + self.vars
+        self.idx_used = False       # does any rewind dispatch read the site index?
         self.extra_saved = 0        # bitmask of locals that must be saved besides live ones
         self.nsites = 0
         self._label = 0
@@ -144,9 +145,11 @@ class _Instrumenter:
     def number(self, root: Node) -> None:
         # Iterative post-order: bodies nest thousands deep (br_table dispatch).
         stack = [(root, False)]
+        self.size = 0
         while stack:
             n, done = stack.pop()
             if not done:
+                self.size += 1
                 stack.append((n, True))
                 stack.extend((c, False) for c in reversed(n.kids))
                 continue
@@ -177,14 +180,18 @@ class _Instrumenter:
         return bool(f(n.ref))
 
     # -- pass 2: liveness, to know which locals a frame must hold
-    def live_across_sites(self, root: Node) -> int:
+    def live_across_sites(self, root: Node, size: int) -> int:
         """Bitmask of locals that may be read after some site returns,
-        before being written. Structured backward dataflow; loops start from
-        a safe over-approximation (everything read in the loop or live
-        after it) so one pass suffices and stays sound."""
+        before being written: a backward dataflow over the structured body.
+        A loop's label (its head) is iterated to a fixpoint from empty; if a
+        function's loops need more than a budget of node visits (deep
+        nests), the remaining loops start from a safe upper bound instead
+        (everything read in the loop, live after it, or at an enclosing
+        label), which needs one pass and stays sound."""
         labels: dict[str, int] = {}
         across = 0
         is_site = self.is_site
+        budget = [40 * size + 1000]
 
         def reads(n: Node) -> int:
             mask, stack = 0, [n]
@@ -195,20 +202,46 @@ class _Instrumenter:
                 stack.extend(x.kids)
             return mask
 
+        def loop(n: Node, after: int) -> int:
+            name, body = n.name, n.kids[0]
+            if not name:
+                return live(body, after)
+            saved = labels.get(name)
+            head = 0
+            for _ in range(8):
+                if budget[0] <= 0:
+                    break
+                labels[name] = head
+                new = live(body, after)
+                if new == head:
+                    break
+                head = new
+            else:
+                budget[0] = 0
+            if budget[0] <= 0:  # no fixpoint within budget: one sound pass
+                labels[name] = after | reads(n) | self._outer_labels(labels)
+                head = live(body, after)
+            if saved is None:
+                del labels[name]
+            else:
+                labels[name] = saved
+            return head
+
         def live(n: Node, after: int) -> int:
             nonlocal across
+            budget[0] -= 1
             k = n.kind
             if k == K.LocalGet:
                 return after | (1 << n.index)
             if k == K.LocalSet:
                 return live(n.kids[0], after & ~(1 << n.index))
-            if k == K.Block or k == K.Loop:
+            if k == K.Loop:
+                return loop(n, after)
+            if k == K.Block:
                 name = n.name
                 saved = labels.get(name) if name else None
                 if name:
-                    # A loop's label is its head; start from a safe upper bound.
-                    labels[name] = after if k == K.Block else \
-                        after | reads(n) | self._outer_labels(labels)
+                    labels[name] = after
                 cur = after
                 for c in reversed(n.kids):
                     cur = live(c, cur)
@@ -258,17 +291,28 @@ class _Instrumenter:
 
     # -- pass 3: rewrite the spine
     def idx_get(self):
+        self.idx_used = True
         return self.b.local_get(self.idx, B.I32)
 
+    def rewinding(self):
+        """Nonzero iff rewinding. In function bodies the state is never
+        "unwinding" (a site leaves at once when it sees that), so the state
+        global itself is the test."""
+        return self.b.global_get(STATE, B.I32)
+
     def rewinding_past(self, hi: int):
-        """True in normal mode, and while rewinding to a site <= hi."""
-        return self.b.binary(Op.le_u32, self.idx_get(), self.b.i32(hi))
+        """True in normal mode, and while rewinding to a site <= hi. (`idx`
+        keeps the last target after a rewind completes, so it is only
+        meaningful while rewinding: select 0 otherwise.)"""
+        b = self.b
+        target = b.select(self.rewinding(), self.idx_get(), b.i32(0), B.I32)
+        return b.binary(Op.le_u32, target, b.i32(hi))
 
     def normal_only(self, stmts):
         if not stmts:
             return []
         body = stmts[0] if len(stmts) == 1 else self.b.block(None, stmts, B.NONE)
-        return [self.b.if_(self.b.unary(Op.eqz32, self.idx_get()), body)]
+        return [self.b.if_(self.b.unary(Op.eqz32, self.rewinding()), body)]
 
     def emit(self, n: Node, outer=()):
         """Rewrite a node whose subtree holds sites [n.lo, n.hi]. Normal mode:
@@ -333,9 +377,17 @@ class _Instrumenter:
         b = self.b
         if len(targets) == 1:
             # Only our first pausing child can hold k: skip the cold prefix.
-            return [b.br(first_label, cond=self.idx_get())] if has_prefix else []
+            return [b.br(first_label, cond=self.rewinding())] if has_prefix else []
         base = min(lo for lo, _, _ in targets)
         top = max(hi for _, hi, _ in targets)
+        ordered = sorted(targets)
+        # A br_table costs about a byte per site in range, a chain of
+        # compares about eight bytes per target: take the smaller.
+        if 8 * (len(ordered) - 1) < top - base + 1:
+            chain = [b.br(lab, cond=b.binary(Op.le_u32, self.idx_get(), b.i32(hi)))
+                     for _, hi, lab in ordered[:-1]]
+            chain.append(b.br(ordered[-1][2]))
+            return [b.if_(self.rewinding(), b.block(None, chain, B.NONE))]
         table = [None] * (top - base + 1)
         for lo, hi, lab in targets:
             for k in range(lo, hi + 1):
@@ -343,7 +395,7 @@ class _Instrumenter:
         default = targets[-1][2]
         table = [lab or default for lab in table]
         index = b.binary(Op.sub32, self.idx_get(), b.i32(base)) if base else self.idx_get()
-        return [b.if_(self.idx_get(), b.switch(table, default, index))]
+        return [b.if_(self.rewinding(), b.switch(table, default, index))]
 
     def emit_if(self, n: Node):
         cond, then = n.kids[0], n.kids[1]
@@ -362,7 +414,7 @@ class _Instrumenter:
             cond_ref = cond.ref
         choose_then = self.b.binary(Op.le_u32, self.idx_get(), self.b.i32(then.hi)) \
             if then.hi >= then.lo else self.b.i32(0)
-        new_cond = self.b.if_(self.idx_get(), choose_then, cond_ref)
+        new_cond = self.b.if_(self.rewinding(), choose_then, cond_ref)
         new_kids = [new_cond, self.emit(then)] + ([self.emit(other)] if other is not None else [])
         B.set_children(n.ref, new_kids)
         if not prelude:
@@ -370,10 +422,16 @@ class _Instrumenter:
         t = n.type
         return self.b.block(None, prelude + [n.ref], B.AUTO if t == B.UNREACHABLE else t)
 
-    def emit_expression(self, n: Node):
+    def emit_expression(self, n: Node, wrap: bool = True):
         """A non-control expression on the spine: a site itself, or an
-        expression with a site somewhere in its operands."""
+        expression with a site somewhere in its operands. With wrap=False a
+        site comes back without its unwind check (the caller adds it)."""
         kids = n.kids
+        if (n.kind == K.LocalSet and not n.tee or n.kind == K.Drop) and self.is_site(kids[0]):
+            # `local.set $x (call)` / `drop (call)`: check after the statement,
+            # no temporary needed (a value set while unwinding is dead).
+            B.set_children(n.ref, [self.emit_expression(kids[0], wrap=False)])
+            return self.b.block(None, [n.ref, self.unwind_check(kids[0].hi)], B.NONE)
         site = self.is_site(n)
         hot = [i for i, c in enumerate(kids) if c.hi >= c.lo]
         last_hot = hot[-1] if hot else -1
@@ -422,7 +480,7 @@ class _Instrumenter:
                 new_kids.append(self.b.local_get(tmp, t))
         prelude.extend(self.normal_only(pending))
         B.set_children(n.ref, new_kids)
-        expr = self.wrap_site(n) if site else n.ref
+        expr = self.wrap_site(n) if site and wrap else n.ref
         if not prelude:
             return expr
         t = B._lib.BinaryenExpressionGetType(expr)
@@ -469,19 +527,21 @@ class _Instrumenter:
             stack.extend(x.kids)
         return mask
 
-    def wrap_site(self, n: Node):
-        """The call, then: if it started unwinding, leave with our index;
-        else we are (again) in normal mode."""
+    def unwind_check(self, index: int):
         b = self.b
-        index = n.hi
+        return b.drop(b.br(UNWIND_LABEL, cond=b.global_get(STATE, B.I32), value=b.i32(index)))
+
+    def wrap_site(self, n: Node):
+        """The call, then: if it started unwinding, leave with our index.
+        The state is 0 or 1 here (a rewind ends inside the callee), so
+        `br_if $unwind (N) (state)` is the whole check."""
+        b = self.b
         t = n.type
-        check = b.if_(b.binary(Op.eq32, b.global_get(STATE, B.I32), b.i32(UNWINDING)),
-                      b.br(UNWIND_LABEL, value=b.i32(index)))
-        reset = b.local_set(self.idx, b.i32(0))
+        check = self.unwind_check(n.hi)
         if t == B.NONE or t == B.UNREACHABLE:
-            return b.block(None, [n.ref, check, reset], B.NONE if t == B.NONE else B.AUTO)
+            return b.block(None, [n.ref, check], B.NONE if t == B.NONE else B.AUTO)
         r = self.new_local(t)
-        return b.block(None, [b.local_set(r, n.ref), check, reset, b.local_get(r, t)], t)
+        return b.block(None, [b.local_set(r, n.ref), check, b.local_get(r, t)], t)
 
     # -- the whole function
     def run(self) -> FunctionStats | None:
@@ -489,7 +549,7 @@ class _Instrumenter:
         self.number(root)
         if self.nsites == 0:
             return None
-        live = self.live_across_sites(root)
+        live = self.live_across_sites(root, self.size)
         names = B.local_names(self.fref)
         self.idx = self.new_local(B.I32)
         body = self.emit(root)
@@ -508,8 +568,8 @@ class _Instrumenter:
         inner = b.return_(body if results != B.NONE else B.NULL) if results != B.NONE else \
             b.block(None, [body, b.return_()], B.NONE)
         new_body = b.block(None, [
-            b.if_(b.binary(Op.eq32, b.global_get(STATE, B.I32), b.i32(REWINDING)),
-                  self.restore(fields, frame, ptr_local)),
+            # On entry the state is normal or rewinding, never unwinding.
+            b.if_(b.global_get(STATE, B.I32), self.restore(fields, frame, ptr_local)),
             b.local_set(unwind_at, b.block(UNWIND_LABEL, [inner], B.I32)),
             self.save(fields, frame, ptr_local, unwind_at),
         ] + ([b.zero(results)] if results != B.NONE else []), results)
@@ -519,12 +579,9 @@ class _Instrumenter:
     def restore(self, fields, frame: int, p: int):
         b, L = self.b, self.layout
         pt = L.ptr
-        sub = Op.sub64 if pt == B.I64 else Op.sub32
-        out = [
-            b.local_set(p, b.binary(sub, b.load(pt, b.global_get(DATA, pt), memory=L.memory), L.const(b, frame))),
-            b.store(pt, b.global_get(DATA, pt), b.local_get(p, pt), memory=L.memory),
-            b.local_set(self.idx, b.load(B.I32, b.local_get(p, pt), memory=L.memory)),
-        ]
+        out = [b.local_set(p, b.call(POP_FRAME, [b.i32(frame)], pt))]
+        if self.idx_used:
+            out.append(b.local_set(self.idx, b.load(B.I32, b.local_get(p, pt), memory=L.memory)))
         by_local: dict[int, list] = {}
         for i, j, part, off in fields:
             by_local.setdefault(i, []).append(b.load(part, b.local_get(p, pt), offset=off, memory=L.memory))
@@ -536,22 +593,44 @@ class _Instrumenter:
     def save(self, fields, frame: int, p: int, unwind_at: int):
         b, L = self.b, self.layout
         pt = L.ptr
-        out = [b.local_set(p, b.load(pt, b.global_get(DATA, pt), memory=L.memory))]
-        if self.check_bounds:
-            end = b.load(pt, b.global_get(DATA, pt), offset=L.end_offset, memory=L.memory)
-            over = b.binary(Op.gt_u64 if pt == B.I64 else Op.gt_u32,
-                            b.binary(L.add(), b.local_get(p, pt), L.const(b, frame)), end)
-            out.append(b.if_(over, b.unreachable()))
-        out.append(b.store(B.I32, b.local_get(p, pt), b.local_get(unwind_at, B.I32), memory=L.memory))
+        out = [b.local_set(p, b.call(PUSH_FRAME, [b.i32(frame)], pt)),
+               b.store(B.I32, b.local_get(p, pt), b.local_get(unwind_at, B.I32), memory=L.memory)]
         for i, j, part, off in fields:
             t = self.local_types[i]
             value = b.local_get(i, t)
             if part != t:
                 value = b.tuple_extract(value, j)
             out.append(b.store(part, b.local_get(p, pt), value, offset=off, memory=L.memory))
-        out.append(b.store(pt, b.global_get(DATA, pt),
-                           b.binary(L.add(), b.local_get(p, pt), L.const(b, frame)), memory=L.memory))
         return b.block(None, out, B.NONE)
+
+
+def _add_frame_helpers(module: B.Module, b: B.Builder, layout: Layout, check_bounds: bool) -> None:
+    """Frames are pushed and popped by two small shared functions instead of
+    inline code in every instrumented function: they run only while
+    unwinding or rewinding, and each call site is a few bytes.
+
+    push(size): returns current, then current += size (with --check-bounds,
+    traps first if that would pass end). pop(size): current -= size,
+    returns it."""
+    pt, mem = layout.ptr, layout.memory
+    ext = (lambda e: b.unary(Op.extend_u32, e)) if pt == B.I64 else (lambda e: e)
+    add, sub = (Op.add64, Op.sub64) if pt == B.I64 else (Op.add32, Op.sub32)
+    data = lambda: b.global_get(DATA, pt)
+    size = lambda: ext(b.local_get(0, B.I32))
+    cur = 1  # local: the frame pointer
+    push = [b.local_set(cur, b.load(pt, data(), memory=mem))]
+    if check_bounds:
+        end = b.load(pt, data(), offset=layout.end_offset, memory=mem)
+        over = b.binary(Op.gt_u64 if pt == B.I64 else Op.gt_u32,
+                        b.binary(add, b.local_get(cur, pt), size()), end)
+        push.append(b.if_(over, b.unreachable()))
+    push += [b.store(pt, data(), b.binary(add, b.local_get(cur, pt), size()), memory=mem),
+             b.local_get(cur, pt)]
+    B.add_function(module, PUSH_FRAME, [B.I32], [pt], [pt], b.block(None, push, pt))
+    pop = [b.local_set(cur, b.binary(sub, b.load(pt, data(), memory=mem), size())),
+           b.store(pt, data(), b.local_get(cur, pt), memory=mem),
+           b.local_get(cur, pt)]
+    B.add_function(module, POP_FRAME, [B.I32], [pt], [pt], b.block(None, pop, pt))
 
 
 # ---------------------------------------------------------------------------
@@ -730,10 +809,11 @@ def instrument(module: B.Module, analysis: Analysis, options: TransformOptions) 
     layout = _layout(module, options)
     b = B.Builder(module)
     _add_globals(module, b, layout, options)
+    _add_frame_helpers(module, b, layout, options.check_bounds)
     report = TransformReport()
     is_site = _site_predicate(analysis)
     for name in analysis.instrument:
-        stats = _Instrumenter(module, b, layout, name, is_site, options.check_bounds).run()
+        stats = _Instrumenter(module, b, layout, name, is_site).run()
         if stats is not None:
             report.instrumented.append(stats)
     if options.asserts:
