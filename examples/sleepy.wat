@@ -4,6 +4,7 @@
 ;;   asyncpy analyze examples/sleepy.wat --imports env.sleep --why main
 ;;   asyncpy analyze examples/sleepy.wat --imports env.sleep --list
 ;;   asyncpy analyze examples/sleepy.wat --imports env.sleep --no-narrow --list
+;;   asyncpy transform examples/sleepy.wat --imports env.sleep -o sleepy.async.wasm
 ;;
 ;; env.sleep may pause (the host suspends the program); env.print never does.
 ;; The table holds two kinds of functions: event handlers (i32) -> (), one
@@ -14,6 +15,10 @@
 (module
   (import "env" "sleep" (func $sleep (param i32)))
   (import "env" "print" (func $print (param i32)))
+
+  ;; The host keeps the asyncify data struct and buffer here (from 1024 up),
+  ;; after the program's own data.
+  (memory (export "memory") 1)
 
   (type $handler (func (param i32)))
   (type $scorer (func (param i32) (result i32)))
