@@ -336,7 +336,7 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
     by_sig: dict[tuple[int, int], list[str]] = {}
     for f in funcs.values():
         by_sig.setdefault(f.signature, []).append(f.name)
-    callers: dict[str, list[tuple[str, Reason]]] = {}
+    callers: dict = {}   # callee or virtual node -> [(caller, Reason or site label)]
     seeds: list[tuple[str, Reason]] = []
     targets_of: dict = {}
     for f in funcs.values():
@@ -362,11 +362,15 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
             if not options.narrow_indirect:
                 seeds.append((f.name, Reason("indirect-unknown", detail=label)))
                 continue
-            key = (site.table, site.signature)
+            # One virtual node per target set: edges targets -> node -> holders,
+            # not targets x holders (Go puts ~5,000 functions of one type in
+            # one table, reached by hundreds of call sites).
+            key = ("indirect", site.table, site.signature)
             if key not in targets_of:
                 targets_of[key] = indirect_targets(site, facts, by_sig)
-            for target in targets_of[key]:
-                callers.setdefault(target, []).append((f.name, Reason("indirect", target, label)))
+                for target in targets_of[key]:
+                    callers.setdefault(target, []).append((key, None))
+            callers.setdefault(key, []).append((f.name, label))
 
     if options.propagate_add_list:
         for n, f in funcs.items():
@@ -383,11 +387,20 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
         if name not in reasons and (name not in blocked or reason.kind == "add-list"):
             reasons[name] = reason
             queue.append(name)
+    # Edges into a virtual node weigh nothing (0-1 BFS: it goes to the front),
+    # so path lengths still count functions.
+    via_target: dict[tuple, str] = {}
     while queue:
         callee = queue.popleft()
-        for caller, reason in callers.get(callee, ()):
+        for caller, info in callers.get(callee, ()):
+            if isinstance(caller, tuple):
+                if caller not in via_target:
+                    via_target[caller] = callee
+                    queue.appendleft(caller)
+                continue
             if caller not in reasons and caller not in blocked:
-                reasons[caller] = reason
+                reasons[caller] = Reason("indirect", via_target[callee], info) \
+                    if isinstance(callee, tuple) else info
                 queue.append(caller)
 
     if options.add_list and not options.propagate_add_list:
