@@ -648,20 +648,20 @@ class Node:
     `kids` are in evaluation order. `index` is the local of a local.get/set,
     `name` the label of a block/loop, the target of a break, or the callee
     of a call; `names` the targets of a br_table. The transform annotates
-    `lo`/`hi` (the pause sites in this subtree) in place.
+    `lo`/`hi` (the pause sites in this subtree) in place. Defaults live on
+    the class: most nodes only ever set `ref` and `kind`.
     """
-    __slots__ = ("ref", "kind", "kids", "index", "name", "names", "tee", "lo", "hi")
+    kids = ()
+    index = -1
+    name = None
+    names = None
+    tee = False
+    lo = 0
+    hi = -1
 
     def __init__(self, ref, kind):
         self.ref = ref
         self.kind = kind
-        self.kids = ()
-        self.index = -1
-        self.name = None
-        self.names = None
-        self.tee = False
-        self.lo = 0
-        self.hi = -1
 
     @property
     def type(self) -> int:
@@ -669,37 +669,70 @@ class Node:
 
 
 def read_tree(func_ref) -> Node:
-    """Read a function body into `Node`s (iteratively: bodies nest deeply)."""
+    """Read a function body into `Node`s (iteratively: bodies nest deeply).
+    This runs on every node of every instrumented function, so it is
+    written for speed: the child getters are looked up once per kind."""
     body = _lib.BinaryenFunctionGetBody(func_ref)
     get_id = _lib.BinaryenExpressionGetId
     string = _ffi.string
+    single_tab, var_tab = _SINGLE, _VARIADIC
     K = Kind
+    local_get, local_set, block, loop, brk, switch, call = (
+        K.LocalGet, K.LocalSet, K.Block, K.Loop, K.Break, K.Switch, K.Call)
+    null = NULL
     root = Node(body, get_id(body))
     stack = [root]
+    pop, push = stack.pop, stack.append
     while stack:
-        n = stack.pop()
+        n = pop()
         e, k = n.ref, n.kind
-        if k == K.LocalGet:
-            n.index = _lib.BinaryenLocalGetGetIndex(e)
+        single = single_tab.get(k)
+        if single is not None:
+            if not single:
+                if k == local_get:
+                    n.index = _lib.BinaryenLocalGetGetIndex(e)
+                continue
+            kids = []
+            for g in single:
+                c = g(e)
+                if c != null:
+                    child = Node(c, get_id(c))
+                    kids.append(child)
+                    push(child)
+            n.kids = kids
+            if k == local_set:
+                n.index = _lib.BinaryenLocalSetGetIndex(e)
+                n.tee = bool(_lib.BinaryenLocalSetIsTee(e))
+            elif k == loop:
+                p = _lib.BinaryenLoopGetName(e)
+                n.name = None if p == null else string(p).decode()
+            elif k == brk:
+                n.name = string(_lib.BinaryenBreakGetName(e)).decode()
+            elif k == switch:
+                n.names = [string(_lib.BinaryenSwitchGetNameAt(e, i)).decode()
+                           for i in range(_lib.BinaryenSwitchGetNumNames(e))]
+                n.name = string(_lib.BinaryenSwitchGetDefaultName(e)).decode()
             continue
-        if k == K.LocalSet:
-            n.index = _lib.BinaryenLocalSetGetIndex(e)
-            n.tee = bool(_lib.BinaryenLocalSetIsTee(e))
-        elif k == K.Block or k == K.Loop:
-            p = (_lib.BinaryenBlockGetName if k == K.Block else _lib.BinaryenLoopGetName)(e)
-            n.name = None if p == NULL else string(p).decode()
-        elif k == K.Break:
-            n.name = string(_lib.BinaryenBreakGetName(e)).decode()
-        elif k == K.Switch:
-            n.names = [string(_lib.BinaryenSwitchGetNameAt(e, i)).decode()
-                       for i in range(_lib.BinaryenSwitchGetNumNames(e))]
-            n.name = string(_lib.BinaryenSwitchGetDefaultName(e)).decode()
-        elif k == K.Call:
-            n.name = string(_lib.BinaryenCallGetTarget(e)).decode()
-        kids = children(e)
-        if kids:
-            n.kids = [Node(c, get_id(c)) for c in kids]
-            stack.extend(n.kids)
+        var = var_tab.get(k)
+        if var is not None:
+            count, at, after = var
+            raw = [at(e, i) for i in range(count(e))]
+            raw.extend(g(e) for g in after)
+            kids = [Node(c, get_id(c)) for c in raw]
+            n.kids = kids
+            stack.extend(kids)
+            if k == block:
+                p = _lib.BinaryenBlockGetName(e)
+                n.name = None if p == null else string(p).decode()
+            elif k == call:
+                n.name = string(_lib.BinaryenCallGetTarget(e)).decode()
+            continue
+        if k == K.Try:
+            kids = [Node(c, get_id(c)) for c in _try_children(e)]
+            n.kids = kids
+            stack.extend(kids)
+            continue
+        raise UnsupportedExpression(KIND_NAMES.get(k, f"expression kind {k}"))
     return root
 
 
