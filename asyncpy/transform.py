@@ -104,6 +104,18 @@ class Layout:
         return b.i64(v) if self.ptr == B.I64 else b.i32(v)
 
 
+def local_mask(n: Node, kind: int) -> int:
+    """Bitmask of the locals that `kind` nodes (local.get: reads, local.set:
+    writes) in the subtree of `n` touch."""
+    mask, stack = 0, [n]
+    while stack:
+        x = stack.pop()
+        if x.kind == kind:
+            mask |= 1 << x.index
+        stack.extend(x.kids)
+    return mask
+
+
 def _saveable(t: int, func: str, local: int) -> tuple[int, ...]:
     parts = B.expand_type(t)
     for p in parts:
@@ -193,15 +205,6 @@ class _Instrumenter:
         is_site = self.is_site
         budget = [40 * size + 1000]
 
-        def reads(n: Node) -> int:
-            mask, stack = 0, [n]
-            while stack:
-                x = stack.pop()
-                if x.kind == K.LocalGet:
-                    mask |= 1 << x.index
-                stack.extend(x.kids)
-            return mask
-
         def loop(n: Node, after: int) -> int:
             name, body = n.name, n.kids[0]
             if not name:
@@ -219,7 +222,7 @@ class _Instrumenter:
             else:
                 budget[0] = 0
             if budget[0] <= 0:  # no fixpoint within budget: one sound pass
-                labels[name] = after | reads(n) | self._outer_labels(labels)
+                labels[name] = after | local_mask(n, K.LocalGet) | self._outer_labels(labels)
                 head = live(body, after)
             if saved is None:
                 del labels[name]
@@ -266,7 +269,7 @@ class _Instrumenter:
                 cur = 0
             elif k == K.Try:
                 # Any point of the body may jump to a catch: keep it simple and safe.
-                return after | reads(n)
+                return after | local_mask(n, K.LocalGet)
             else:
                 cur = after
             if n.hi >= n.lo and is_site(n):
@@ -495,7 +498,7 @@ class _Instrumenter:
         if c.kind == K.Const:
             return True
         if c.kind == K.LocalGet:
-            return not any(self._writes(x) >> c.index & 1 for x in later)
+            return not any(local_mask(x, K.LocalSet) >> c.index & 1 for x in later)
         if keep:
             return False
         effects = B.side_effects(self.m, c.ref)
@@ -504,28 +507,8 @@ class _Instrumenter:
         if effects & B.EFFECT_READS_GLOBAL:
             if any(B.side_effects(self.m, x.ref) & (B.EFFECT_WRITES_GLOBAL | B.EFFECT_CALLS) for x in later):
                 return False
-        reads = self._reads(c)
-        return not any(self._writes(x) & reads for x in later)
-
-    @staticmethod
-    def _reads(n: Node) -> int:
-        mask, stack = 0, [n]
-        while stack:
-            x = stack.pop()
-            if x.kind == K.LocalGet:
-                mask |= 1 << x.index
-            stack.extend(x.kids)
-        return mask
-
-    @staticmethod
-    def _writes(n: Node) -> int:
-        mask, stack = 0, [n]
-        while stack:
-            x = stack.pop()
-            if x.kind == K.LocalSet:
-                mask |= 1 << x.index
-            stack.extend(x.kids)
-        return mask
+        reads = local_mask(c, K.LocalGet)
+        return not any(local_mask(x, K.LocalSet) & reads for x in later)
 
     def unwind_check(self, index: int):
         b = self.b
