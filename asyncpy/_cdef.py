@@ -404,6 +404,12 @@ BinaryenOp BinaryenGtUInt64(void);
 BinaryenOp BinaryenLtUInt32(void);
 BinaryenOp BinaryenLtUInt64(void);
 BinaryenOp BinaryenExtendUInt32(void);
+BinaryenOp BinaryenSplatVecI8x16(void);
+BinaryenOp BinaryenSplatVecI16x8(void);
+BinaryenOp BinaryenSplatVecI32x4(void);
+BinaryenOp BinaryenSplatVecI64x2(void);
+BinaryenOp BinaryenSplatVecF32x4(void);
+BinaryenOp BinaryenSplatVecF64x2(void);
 BinaryenOp BinaryenExtendS8Int32(void);
 BinaryenOp BinaryenExtendS16Int32(void);
 BinaryenOp BinaryenExtendS8Int64(void);
@@ -444,3 +450,40 @@ CDEF += "".join(
 CDEF += "".join(
     f"void Binaryen{name}(BinaryenExpressionRef expr, BinaryenIndex index, BinaryenExpressionRef child);\n"
     for name in INDEXED_SETTERS)
+
+# Linking the bundled runtime (asyncpy.link): retargeting copied expressions.
+CDEF += """
+void BinaryenCallSetTarget(BinaryenExpressionRef expr, const char* target);
+void BinaryenGlobalGetSetName(BinaryenExpressionRef expr, const char* name);
+void BinaryenGlobalSetSetName(BinaryenExpressionRef expr, const char* name);
+void BinaryenCallIndirectSetTable(BinaryenExpressionRef expr, const char* table);
+void BinaryenRefFuncSetFunc(BinaryenExpressionRef expr, const char* funcName);
+bool BinaryenLoadIsAtomic(BinaryenExpressionRef expr);
+bool BinaryenLoadIsSigned(BinaryenExpressionRef expr);
+uint32_t BinaryenLoadGetOffset(BinaryenExpressionRef expr);
+uint32_t BinaryenLoadGetBytes(BinaryenExpressionRef expr);
+uint32_t BinaryenLoadGetAlign(BinaryenExpressionRef expr);
+bool BinaryenStoreIsAtomic(BinaryenExpressionRef expr);
+uint32_t BinaryenStoreGetBytes(BinaryenExpressionRef expr);
+uint32_t BinaryenStoreGetOffset(BinaryenExpressionRef expr);
+uint32_t BinaryenStoreGetAlign(BinaryenExpressionRef expr);
+BinaryenType BinaryenStoreGetValueType(BinaryenExpressionRef expr);
+BinaryenExpressionRef BinaryenMemorySize(BinaryenModuleRef module, const char* memoryName, bool memoryIs64);
+BinaryenExpressionRef BinaryenMemoryGrow(BinaryenModuleRef module, BinaryenExpressionRef delta, const char* memoryName, bool memoryIs64);
+BinaryenTableRef BinaryenAddTable(BinaryenModuleRef module, const char* table, BinaryenIndex initial, BinaryenIndex maximum, BinaryenType tableType);
+BinaryenTableRef BinaryenGetTable(BinaryenModuleRef module, const char* name);
+BinaryenIndex BinaryenTableGetInitial(BinaryenTableRef table);
+void BinaryenTableSetInitial(BinaryenTableRef table, BinaryenIndex initial);
+bool BinaryenTableHasMax(BinaryenTableRef table);
+BinaryenIndex BinaryenTableGetMax(BinaryenTableRef table);
+void BinaryenTableSetMax(BinaryenTableRef table, BinaryenIndex max);
+BinaryenElementSegmentRef BinaryenAddActiveElementSegment(BinaryenModuleRef module, const char* table, const char* name, const char** funcNames, BinaryenIndex numFuncNames, BinaryenExpressionRef offset);
+BinaryenType BinaryenTypeFuncref(void);
+void BinaryenRemoveGlobal(BinaryenModuleRef module, const char* name);
+"""
+CDEF += """
+int32_t BinaryenConstGetValueI32(BinaryenExpressionRef expr);
+"""
+CDEF += """
+BinaryenExportRef BinaryenAddTableExport(BinaryenModuleRef module, const char* internalName, const char* externalName);
+"""

@@ -239,6 +239,45 @@ def optimize_options(f):
     return f
 
 
+def runtime_options(f):
+    """The bundled runtime (asyncpy.link): tasks, scheduler, export wrappers."""
+    opts = [
+        click.option("--reactor", is_flag=True,
+                     help="Wrap every exported function (but _initialize, _start and the allocator) "
+                          "with Go's //go:wasmexport semantics: each call runs as a new task of the "
+                          "bundled runtime; other tasks keep their stacks across calls."),
+        click.option("--reactor-exports", "reactor_exports", multiple=True, metavar="NAMES",
+                     help="Wrap only these exports (comma-separated; implies the runtime)."),
+        click.option("--task-stack", type=click.IntRange(1024), default=None, metavar="BYTES",
+                     help="Bytes per task block (header, asyncify buffer, shadow stack). Default 65536."),
+        click.option("--task-alloc", metavar="NAME",
+                     help="Function (or export) that allocates task blocks, (i32) -> (i32); 'grow' "
+                          "takes fresh pages with memory.grow. Default: malloc or asyncpy_malloc if "
+                          "present, else 'grow'."),
+        click.option("--stack-pointer", metavar="GLOBAL",
+                     help="The shadow-stack pointer global the runtime switches per task. "
+                          "Default: __stack_pointer, else LLVM's global 0."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def build_link_options(kw):
+    """LinkOptions when a runtime option was given, else None (the runtime
+    is then linked only if the program imports from "asyncpy")."""
+    from asyncpy.analysis import split_list
+    from asyncpy.link import DEFAULT_BLOCK, LinkOptions
+
+    wrap = split_list(kw.pop("reactor_exports", ()) or ())
+    reactor = kw.pop("reactor", False)
+    stack, alloc, sp = kw.pop("task_stack", None), kw.pop("task_alloc", None), kw.pop("stack_pointer", None)
+    if not (reactor or wrap or stack or alloc or sp):
+        return None
+    return LinkOptions(wrap=wrap or None, wrap_all=reactor and not wrap, block_size=stack or DEFAULT_BLOCK,
+                       allocator=alloc, stack_pointer=sp)
+
+
 @main.command(epilog=_EPILOG_LISTS)
 @click.argument("module", type=click.Path(dir_okay=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
@@ -247,6 +286,7 @@ def optimize_options(f):
 @analysis_options
 @transform_options
 @optimize_options
+@runtime_options
 @click.option("--text", is_flag=True, help="Write the text format instead of a binary.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (schema asyncpy.transform/1).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary line.")
@@ -266,16 +306,22 @@ def transform(module, output, text, as_json, quiet, **kw):
       asyncpy transform app.wasm --imports 'wasi_snapshot_preview1.poll_oneoff' -O2
       asyncpy transform app.wat --text -o - | less
     """
-    from asyncpy.pipeline import transform_file, write_atomically
+    from asyncpy.pipeline import check_writable, transform_file, write_atomically
 
+    runtime = build_link_options(kw)
     options = build_transform_options(kw)
     level = _opt_level(kw)
     if output is None:
         output = module.with_suffix(".async.wat" if text else ".async.wasm")
     if str(output) != "-" and output.resolve() == module.resolve():
         raise AsyncpyError("the output would overwrite the input; choose another -o")
+    if str(output) != "-":
+        check_writable(output)  # before the work, not after it
     progress = None if quiet or as_json else (lambda msg: click.echo(f"asyncpy: {msg}...", err=True))
-    result = transform_file(module, options, optimize=level, text=text, progress=progress)
+    result = transform_file(module, options, optimize=level, text=text, progress=progress, runtime=runtime)
+    if result.link is not None and not quiet:
+        for note in result.link.notes:
+            click.echo(f"asyncpy: note: {note}", err=True)
     for w in result.analysis.warnings:
         click.echo(f"asyncpy: warning: {w}", err=True)
     if str(output) == "-":
@@ -305,6 +351,58 @@ def transform(module, output, text, as_json, quiet, **kw):
                    f"functions ({rep.sites} pause sites), {result.input_bytes} -> {result.output_bytes} bytes "
                    f"({(result.output_bytes - result.input_bytes) / max(result.input_bytes, 1):+.1%}), "
                    f"{result.seconds:.2f}s", err=str(output) == "-")
+
+
+@main.command(context_settings={"ignore_unknown_options": False})
+@click.argument("module", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--instances", type=click.IntRange(1), default=1, show_default=True,
+              help="Run N copies concurrently on one event loop; output lines get an '[i] ' prefix.")
+@click.option("--imports", "imports", multiple=True, metavar="PATTERNS",
+              help="Pausing imports for the on-the-fly transform. Default: "
+                   "wasi_snapshot_preview1.poll_oneoff and fd_read, plus the imports of --host.")
+@click.option("--host", "host", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.py",
+              help="A Python file defining IMPORTS = {'env': {'name': fn}}; fn may be async.")
+@click.option("--data-memory", type=click.Choice(["default", "separate"]), default="separate",
+              show_default=True, help="Where the transform puts the asyncify buffer (see transform).")
+@click.option("--data-pages", type=click.IntRange(1, 65536), default=4, show_default=True,
+              help="Size of the separate data memory in 64 KiB pages.")
+@click.option("--no-cache", is_flag=True, help="Transform again instead of using the cache.")
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="An environment variable for the guest.")
+@click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST]", help="Preopen a host directory.")
+def run(module, args, instances, imports, host, data_memory, data_pages, no_cache, env, dirs):
+    """Run a WASI command with non-blocking WASI on asyncio.
+
+    \b
+    MODULE is instrumented on the fly if it is not yet (no asyncify_get_state
+    export), cached by content hash in $ASYNCPY_CACHE/transformed (default
+    ~/.cache/asyncpy/transformed). Sleeps (poll_oneoff) become asyncio
+    sleeps and stdin is read asynchronously. The exit status is the
+    program's exit code (with --instances, the first non-zero one).
+
+    \b
+    Examples:
+      asyncpy run app.wasm -- arg1 arg2
+      asyncpy run app.wasm --instances 10
+      asyncpy run app.wasm --host host.py   # host.py: IMPORTS = {"env": {"pause": pause}}
+    """
+    from asyncpy.analysis import split_list
+    from asyncpy.host import run_program
+
+    envs = {}
+    for e in env:
+        name, sep, value = e.partition("=")
+        if not sep:
+            raise AsyncpyError(f"--env {e}: expected NAME=VALUE")
+        envs[name] = value
+    preopens = [(d.split("::", 1)[0], d.split("::", 1)[-1]) for d in dirs]
+    code = run_program(module, args, instances=instances,
+                       imports=split_list(imports) if imports else None, host=host,
+                       data_memory=data_memory, data_pages=data_pages, cache=not no_cache,
+                       env=envs, dirs=preopens,
+                       progress=lambda msg: click.echo(f"asyncpy: {msg}", err=True))
+    sys.stdout.flush()
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,9 @@ cannot read, so nothing reaches it unchecked:
    switched on, must accept the binary (components, GC and stack switching
    are refused with a clear line);
 3. custom sections other than `name` and `target_features` are dropped
-   (DWARF in particular makes the reader abort);
+   (DWARF in particular makes the reader abort); those two are rebuilt from
+   what parses cleanly (see `clean_name_section`: some names that the reader
+   accepts make later steps of libbinaryen abort);
 4. the read itself runs first in a forked child, so that an abort we did not
    foresee becomes an error line instead of a dead process.
 
@@ -28,7 +30,6 @@ import wasmtime
 
 from asyncpy.errors import InputError
 
-_KEEP_CUSTOM = {b"name", b"target_features"}
 # WAT starts with "(" after white space, ";;" line comments and "(; ;)" blocks.
 _WAT_START = re.compile(r"\A(?:\s+|;;[^\n]*\n?|\(;.*?;\))*\(", re.S)
 
@@ -87,15 +88,285 @@ def sections(data: bytes):
         pos = end
 
 
+def _custom_name(data: bytes, payload: int, end: int) -> tuple[bytes, int]:
+    nlen, p = _leb(data, payload)
+    if p + nlen > end:
+        raise InputError("custom section name runs past the section")
+    return bytes(data[p:p + nlen]), p + nlen
+
+
 def strip_custom_sections(data: bytes) -> bytes:
+    """Drop every custom section but `name` and `target_features`, and
+    rebuild those two from the parts that are well-formed and safe."""
     out = [data[:8]]
     for sid, start, end, payload in sections(data):
         if sid == 0:
-            nlen, p = _leb(data, payload)
-            if bytes(data[p:p + nlen]) not in _KEEP_CUSTOM:
+            try:
+                cname, body = _custom_name(data, payload, end)
+            except InputError:
                 continue
+            if cname == b"name":
+                cleaned = clean_name_section(bytes(data[body:end]))
+            elif cname == b"target_features":
+                cleaned = clean_target_features(bytes(data[body:end]))
+            else:
+                continue
+            if cleaned is not None:
+                out.append(_custom_section(cname, cleaned))
+            continue
         out.append(data[start:end])
     return b"".join(out)
+
+
+# ---------------------------------------------------------------------------
+# The name section
+#
+# Binaryen 116 reads names it cannot handle later, and then aborts in the
+# middle of a transform (found by tests/fuzz.py):
+#   * a name that collides with one the transform adds (a function named
+#     asyncify_start_unwind, a global __asyncify_state, a memory
+#     asyncify_memory): Module::addFunction & co. call Fatal();
+#   * names that do not survive Binaryen's own text round trip (which
+#     `--data-memory separate` uses): empty names, names of digits only
+#     (they read back as indices), control characters, some non-ASCII
+#     UTF-8, duplicate local/global/type... names.
+# So the section is rebuilt keeping only safe names; a dropped name just
+# leaves Binaryen to number that item, as it does for unnamed ones. A name
+# section that does not parse is dropped whole (engines ignore it too).
+
+_NAME_MAPS = {0: "module", 1: "function", 4: "type", 5: "table", 6: "memory", 7: "global",
+              8: "elem", 9: "data", 11: "tag"}
+_INDIRECT_MAPS = {2: "local", 3: "label", 10: "field"}
+RESERVED_NAMES = {
+    1: {"asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind",
+        "asyncify_stop_rewind", "asyncify_get_state"},
+    7: {"__asyncify_state", "__asyncify_data"},
+    6: {"asyncify_memory"},
+    9: {"asyncify_memory_init"},
+}
+# Printable ASCII only: Binaryen 116's printer and parser disagree on
+# control characters and on some multi-byte UTF-8 (its text round trip
+# aborts on a function named "\u65e5\u672c").
+_SAFE_NAME = re.compile(rb"\A[\x20-\x7e]{1,1024}\Z")
+# The module's own name is printed without escaping (`(module $a b` for
+# "a b"), so it must be a plain WAT identifier.
+_IDCHARS = re.compile(rb"\A[0-9A-Za-z!#$%&'*+\-./:<=>?@^_`|~]+\Z")
+
+
+def _uleb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _custom_section(name: bytes, body: bytes) -> bytes:
+    payload = _uleb(len(name)) + name + body
+    return b"\0" + _uleb(len(payload)) + payload
+
+
+def safe_name(raw: bytes, reserved=frozenset()) -> bool:
+    """Can Binaryen carry this name through every step without aborting?"""
+    return bool(_SAFE_NAME.match(raw)) and not raw.isdigit() and raw.decode() not in reserved
+
+
+class _Reader:
+    def __init__(self, data: bytes, pos: int = 0, end: int | None = None):
+        self.data, self.pos = data, pos
+        self.end = len(data) if end is None else end
+
+    def u32(self) -> int:
+        v, self.pos = _leb(self.data, self.pos)
+        if self.pos > self.end or v >= 1 << 32:
+            raise InputError("bad LEB")
+        return v
+
+    def u64(self) -> int:
+        v = shift = 0
+        while True:
+            byte = self.bytes(1)[0]
+            v |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return v
+            shift += 7
+            if shift > 63:
+                raise InputError("bad LEB")
+
+    def bytes(self, n: int) -> bytes:
+        if self.pos + n > self.end:
+            raise InputError("runs past the end")
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def name(self) -> bytes:
+        return self.bytes(self.u32())
+
+
+def _clean_map(r: _Reader, reserved=frozenset(), dedupe: bool = True) -> bytes:
+    """A name map (vec of index, name, increasing indices), keeping the safe
+    names; with `dedupe`, each name once. (Binaryen makes duplicate function
+    names unique itself, as `name.1`, `name.2`..., and Go emits some: those
+    are kept, so that names match what Binaryen's own pass sees.)"""
+    kept, seen, last = [], set(), -1
+    for _ in range(r.u32()):
+        index, raw = r.u32(), r.name()
+        if index <= last:
+            raise InputError("name map out of order")
+        last = index
+        if safe_name(raw, reserved) and (raw not in seen or not dedupe):
+            seen.add(raw)
+            kept.append(_uleb(index) + _uleb(len(raw)) + raw)
+    return _uleb(len(kept)) + b"".join(kept)
+
+
+def clean_name_section(body: bytes) -> bytes | None:
+    """The name section's payload with unsafe names left out; None if it is
+    malformed (then the whole section is dropped)."""
+    try:
+        r = _Reader(body)
+        out, last = [], -1
+        while r.pos < r.end:
+            sid = r.bytes(1)[0]
+            size = r.u32()
+            sub = _Reader(body, r.pos, r.pos + size)
+            r.bytes(size)
+            if sid <= last:
+                raise InputError("name subsections out of order")
+            last = sid
+            if sid == 0:
+                raw = sub.name()
+                if sub.pos != sub.end:
+                    raise InputError("trailing bytes")
+                if not safe_name(raw) or not _IDCHARS.match(raw):
+                    continue
+                cleaned = _uleb(len(raw)) + raw
+            elif sid in _NAME_MAPS:
+                cleaned = _clean_map(sub, RESERVED_NAMES.get(sid, frozenset()), dedupe=sid != 1)
+            elif sid in _INDIRECT_MAPS:
+                groups, prev = [], -1
+                for _ in range(sub.u32()):
+                    outer = sub.u32()
+                    if outer <= prev:
+                        raise InputError("indirect name map out of order")
+                    prev = outer
+                    groups.append(_uleb(outer) + _clean_map(sub))
+                cleaned = _uleb(len(groups)) + b"".join(groups)
+            else:
+                continue            # a subsection Binaryen 116 does not know
+            if sub.pos != sub.end:
+                raise InputError("trailing bytes in a name subsection")
+            out.append(bytes([sid]) + _uleb(len(cleaned)) + cleaned)
+        return b"".join(out)
+    except (InputError, IndexError):
+        return None
+
+
+_FEATURE_NAME = re.compile(rb"\A[a-z0-9][a-z0-9_-]{0,63}\Z")
+
+
+def clean_target_features(body: bytes) -> bytes | None:
+    """The target_features payload, if it is well-formed (a vec of a prefix
+    byte '+', '-' or '=' and a feature name); else None."""
+    try:
+        r = _Reader(body)
+        for _ in range(r.u32()):
+            if r.bytes(1) not in (b"+", b"-", b"="):
+                return None
+            if not _FEATURE_NAME.match(r.name()):
+                return None
+        return body if r.pos == r.end else None
+    except InputError:
+        return None
+
+
+# ---------------------------------------------------------------------------
+# Import and export names
+#
+# Binaryen 116 keeps these as C strings: a NUL byte cuts the name short, so
+# the output would import or export something else (found by tests/fuzz.py).
+
+def _skip_valtype(r: _Reader) -> None:
+    t = r.bytes(1)[0]
+    if t in (0x63, 0x64):           # (ref null? heaptype): an s33
+        r.u64()
+
+
+def _skip_limits(r: _Reader) -> None:
+    flags = r.bytes(1)[0]
+    r.u64()
+    if flags & 1:
+        r.u64()
+
+
+def interface_names(data: bytes) -> tuple[list[tuple[str, str]], list[str]] | None:
+    """(imports as (module, field), exports) of a binary, or None if the
+    sections do not parse here (the validator has the last word)."""
+    imports: list[tuple[str, str]] = []
+    exports: list[str] = []
+    try:
+        for sid, _, end, payload in sections(data):
+            if sid not in (2, 7):
+                continue
+            r = _Reader(data, payload, end)
+            for _ in range(r.u32()):
+                if sid == 7:
+                    exports.append(r.name().decode("utf-8", "replace"))
+                    r.bytes(1)
+                    r.u32()
+                    continue
+                mod, field = r.name().decode("utf-8", "replace"), r.name().decode("utf-8", "replace")
+                imports.append((mod, field))
+                kind = r.bytes(1)[0]
+                if kind == 0:               # function: type index
+                    r.u32()
+                elif kind == 1:             # table: reftype, limits
+                    _skip_valtype(r)
+                    _skip_limits(r)
+                elif kind == 2:             # memory: limits
+                    _skip_limits(r)
+                elif kind == 3:             # global: valtype, mutability
+                    _skip_valtype(r)
+                    r.bytes(1)
+                elif kind == 4:             # tag: attribute, type index
+                    r.bytes(1)
+                    r.u32()
+                else:
+                    return None
+    except (InputError, IndexError):
+        return None
+    return imports, exports
+
+
+def check_interface_names(data: bytes, path: str) -> None:
+    names = interface_names(data)
+    if names is None:
+        return
+    imports, exports = names
+    for what, name in [("import", f"{m}.{f}") for m, f in imports if "\0" in m + f] + \
+                      [("export", e) for e in exports if "\0" in e]:
+        raise InputError(f"{path}: {what} name {name!r} contains a NUL byte, which Binaryen 116 "
+                         "cannot represent (the output would name something else)")
+
+
+def text_unsafe_name(data: bytes) -> str | None:
+    """The first import or export name that Binaryen 116's text round trip
+    (used by `--data-memory separate`) cannot carry: its printer writes
+    quotes and backslashes unescaped and an empty import name as nothing,
+    and the parser then calls Fatal(). None if every name is safe."""
+    names = interface_names(data)
+    if names is None:
+        return None
+    imports, exports = names
+    for name in [m for m, _ in imports] + [f for _, f in imports] + exports:
+        if not name or any(c in name for c in '"\\\0'):
+            return name
+    return None
 
 
 def to_binary(raw: bytes, path: str) -> bytes:
@@ -156,6 +427,7 @@ def _probe_binaryen_read(data: bytes) -> bool:
 def load_bytes(raw: bytes, path: str = "<input>", *, isolate: bool = True) -> Loaded:
     binary = to_binary(raw, path)
     check(binary, path)
+    check_interface_names(binary, path)
     cleaned = strip_custom_sections(binary)
     if isolate and not _probe_binaryen_read(cleaned):
         raise InputError(f"{path}: Binaryen 116 cannot read this module (it uses a feature or "

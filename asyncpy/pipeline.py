@@ -13,8 +13,8 @@ from pathlib import Path
 
 from asyncpy import binaryen
 from asyncpy.analysis import Analysis, AnalysisOptions, analyze, collect_facts
-from asyncpy.errors import AsyncpyError
-from asyncpy.loader import Loaded, check, load
+from asyncpy.errors import AsyncpyError, UnsupportedError
+from asyncpy.loader import Loaded, check, load, text_unsafe_name
 from asyncpy.transform import (SEPARATE_MEMORY, TransformOptions, TransformReport, instrument,
                                separate_memory_init)
 
@@ -41,6 +41,7 @@ class TransformResult:
     input_bytes: int
     seconds: float
     features: frozenset[str]
+    link: object = None             # asyncpy.link.LinkReport when the runtime was linked
 
     @property
     def output_bytes(self) -> int:
@@ -49,21 +50,44 @@ class TransformResult:
 
 def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOptions(), *,
                      optimize: tuple[int, int] | None = None, text: bool = False,
-                     progress=None) -> TransformResult:
+                     progress=None, runtime: "LinkOptions | None" = None) -> TransformResult:
     """Instrument a loaded module. With `optimize`, Binaryen's pipeline at
     that level runs before and after, the way builds pair asyncify with
     wasm-opt. The result has passed Binaryen's and wasmtime's validators."""
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
+    if options.data_memory == "separate":
+        # That memory is added through Binaryen's text format (see
+        # binaryen.with_added_memory), which cannot carry every name.
+        bad = text_unsafe_name(loaded.data)
+        if bad is not None:
+            raise UnsupportedError(f"--data-memory separate: the import/export name {bad!r} cannot go "
+                                   "through Binaryen 116's text format (quotes, backslashes or empty "
+                                   "names); use the default data memory")
     module = read_module(loaded)
+    link_report = None
     try:
         say("analysing")
         facts = collect_facts(module)
         module.features = binaryen.feature_mask(facts.features)
+        from asyncpy import link as _link
+        linking = runtime is not None or _link.imports_runtime(module)
         if optimize is not None:
             say(f"optimising before (-O{optimize[0]}, shrink {optimize[1]})")
+            pinned = linking and _link.pin_table(module)
             module.optimize(*optimize)
+            if linking:
+                _link.unpin_table(module, pinned)
             facts = collect_facts(module)  # inlining and DCE change the call graph
+        # The bundled runtime goes in after the first optimisation (which
+        # must not inline its pause point into its callers) and before the
+        # analysis, which must see that pause point and the scheduler
+        # (asyncpy.link): when asked for, or when the program imports from
+        # "asyncpy".
+        if linking:
+            say("linking the asyncpy runtime")
+            link_report = _link.link(module, runtime or _link.LinkOptions())
+            facts = collect_facts(module)
         analysis = analyze(facts, options.analysis)
         say(f"instrumenting {len(analysis.instrument)} functions")
         report = instrument(module, analysis, options)
@@ -86,7 +110,7 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         check(wasm, "output")
     # Sizes compare binaries: a .wat input counts as the binary it becomes.
     return TransformResult(wasm=wasm, analysis=analysis, report=report, input_bytes=len(loaded.data),
-                           seconds=time.perf_counter() - t0, features=facts.features)
+                           seconds=time.perf_counter() - t0, features=facts.features, link=link_report)
 
 
 def transform_file(path: str | os.PathLike, options: TransformOptions = TransformOptions(),
@@ -94,11 +118,27 @@ def transform_file(path: str | os.PathLike, options: TransformOptions = Transfor
     return transform_loaded(load(path), options, **kw)
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail early, with one line, when `path` cannot become an output file."""
+    path = Path(path)
+    if path.is_dir():
+        raise AsyncpyError(f"cannot write {path}: it is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise AsyncpyError(f"cannot write {path}: no directory {parent}")
+    if not os.access(parent, os.W_OK):
+        raise AsyncpyError(f"cannot write {path}: directory {parent} is not writable")
+
+
 def write_atomically(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename over it: an
     existing output is replaced only by a complete new one."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    check_writable(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    except OSError as e:
+        raise AsyncpyError(f"cannot write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -1,0 +1,658 @@
+"""A Python host for asyncify-transformed modules, on asyncio and wasmtime.
+
+Any import may be an ``async def`` (or any function that returns an
+awaitable); calling an export gives a coroutine:
+
+    inst = Instance(wasm, {"env": {"pause": pause}})     # pause may be async
+    value = await inst.call("add_paused", 3, 4)
+    code = await run_command("app.wasm", argv=["app", "x"])   # a WASI command
+
+How a call runs (the protocol of Binaryen's Asyncify runtimes):
+
+1. The driver calls the export.
+2. An import whose Python function returns an awaitable keeps it, calls
+   ``asyncify_start_unwind(ptr)`` and returns zeros; the instrumented callers
+   save their frames into the buffer and return.
+3. The export returns in state 1: the driver calls ``asyncify_stop_unwind``,
+   awaits the awaitable (other tasks, and other instances, run meanwhile),
+   calls ``asyncify_start_rewind(ptr)`` and calls the export again with the
+   same arguments.
+4. The import is entered again in state 2: it calls ``asyncify_stop_rewind``
+   and returns the awaited value, or raises the awaited exception, which
+   leaves the guest as a trap and reaches the awaiting caller as the same
+   exception object (as with a synchronous import that raises).
+
+Buffer (the ``{current, end}`` struct and the space after it):
+
+* a module transformed with ``--data-memory separate`` exports
+  ``asyncify_memory`` with the struct pre-initialised at address 0: the host
+  uses it and never touches the guest's memory (required for Go, whose
+  runtime owns all of its linear memory);
+* else ``buffer=(addr, size)`` (or a function of the instance returning one,
+  called once after instantiation): a region of the guest's memory that the
+  caller allocated, e.g. with the guest's malloc; the struct takes its first
+  8 bytes (16 on memory64);
+* else the host grows the guest's memory by one page at instantiation and
+  uses that page. Fine for wasi-libc (its allocator only uses pages it grew
+  itself), wrong for Go (its allocator assumes it owns every page).
+
+Only one call per instance can be in progress: a second ``call`` while the
+first one is paused raises `InstanceBusy` (the buffer holds one stack).
+Instances are independent (one wasmtime store each), so any number run at
+once on one loop.
+
+Cancelling the task that awaits a paused call discards the saved stack: the
+instance is marked broken and every later use raises `InstanceBroken`. A
+trap during an unwind or a rewind, or an unwind that saved nothing (the
+pausing import is not a pause point of this module) also marks it broken.
+An exception raised by an import (sync or async) is a trap for the guest
+but leaves the instance usable, as in wasmtime.
+
+WASI (`WasiOptions`): wasmtime's WASI, with ``poll_oneoff``, ``fd_read`` and
+``clock_time_get`` replaced by the non-blocking versions of
+`asyncpy.wasi_async` (clock waits are ``asyncio.sleep``, stdin is read
+asynchronously). Those two pause points must be instrumented
+(``--imports wasi_snapshot_preview1.poll_oneoff,wasi_snapshot_preview1.fd_read``),
+which `ensure_instrumented` and ``asyncpy run`` do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import wasmtime
+
+from asyncpy.errors import AsyncpyError
+from asyncpy.wasi_async import WASI, AsyncWasi
+
+PAGE = 65536
+SEPARATE_MEMORY = "asyncify_memory"
+WASI_PAUSE_IMPORTS = (f"{WASI}.poll_oneoff", f"{WASI}.fd_read")
+
+NORMAL, UNWINDING, REWINDING = 0, 1, 2
+
+
+class HostError(AsyncpyError):
+    """The host cannot run the module or the call as asked."""
+
+
+class InstanceBroken(HostError):
+    """The instance was left in a state it cannot continue from."""
+
+
+class InstanceBusy(HostError):
+    """A call was made while another call of the same instance is paused."""
+
+
+# --------------------------------------------------------------------------
+# engine and modules
+
+_ENGINE: wasmtime.Engine | None = None
+_MODULES: dict[tuple[int, str], wasmtime.Module] = {}
+
+
+def engine() -> wasmtime.Engine:
+    """One engine for every instance, with the features asyncpy's outputs use."""
+    global _ENGINE
+    if _ENGINE is None:
+        cfg = wasmtime.Config()
+        for flag in ("wasm_bulk_memory", "wasm_multi_value", "wasm_reference_types", "wasm_simd",
+                     "wasm_multi_memory", "wasm_memory64", "wasm_tail_call"):
+            setattr(cfg, flag, True)
+        _ENGINE = wasmtime.Engine(cfg)
+    return _ENGINE
+
+
+_shared_engine = engine
+
+
+def compile(wasm: bytes | str | os.PathLike | wasmtime.Module,
+            eng: wasmtime.Engine | None = None) -> wasmtime.Module:
+    """A wasmtime Module from bytes, WAT text, a path, or a Module; compiled
+    once per content and engine."""
+    if isinstance(wasm, wasmtime.Module):
+        return wasm
+    eng = eng or engine()
+    if isinstance(wasm, os.PathLike) or (isinstance(wasm, str) and not wasm.lstrip().startswith("(")):
+        p = Path(wasm)
+        data: bytes | str = p.read_text() if p.suffix == ".wat" else p.read_bytes()
+    else:
+        data = wasm
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    key = (id(eng), hashlib.sha256(raw).hexdigest())
+    m = _MODULES.get(key)
+    if m is None:
+        m = _MODULES[key] = wasmtime.Module(eng, data)
+    return m
+
+
+# --------------------------------------------------------------------------
+# WASI options
+
+@dataclass
+class WasiOptions:
+    """WASI for one instance. stdout/stderr: "inherit" (the process's), None
+    (discarded), a path, or a callable that receives each write's bytes.
+    stdin: None (empty), bytes, "inherit" (the process's stdin, read by a
+    thread), an asyncio.StreamReader or a `wasi_async.StdinSource`."""
+    argv: list[str] = field(default_factory=lambda: ["main"])
+    env: Mapping[str, str] = field(default_factory=dict)
+    stdin: Any = None
+    stdout: Any = "inherit"
+    stderr: Any = "inherit"
+    preopens: Iterable[tuple[str, str]] = ()   # (host dir, guest path)
+
+    def config(self) -> wasmtime.WasiConfig:
+        cfg = wasmtime.WasiConfig()
+        cfg.argv = list(self.argv)
+        cfg.env = list(self.env.items())
+        for which in ("stdout", "stderr"):
+            target = getattr(self, which)
+            if isinstance(target, str) and target == "inherit":
+                getattr(cfg, f"inherit_{which}")()
+            elif target is None or callable(target):
+                pass        # discarded, or written by AsyncWasi.fd_write
+            else:
+                setattr(cfg, f"{which}_file", str(target))
+        for host_dir, guest in self.preopens:
+            cfg.preopen_dir(str(host_dir), guest)
+        return cfg
+
+
+    def outputs(self) -> dict[int, Callable[[bytes], Any]]:
+        return {fd: t for fd, t in ((1, self.stdout), (2, self.stderr))
+                if callable(t) and not isinstance(t, (str, os.PathLike))}
+
+
+# --------------------------------------------------------------------------
+# the instance
+
+def _zero(t: wasmtime.ValType):
+    k = str(t)
+    return 0.0 if k in ("f32", "f64") else (None if k in ("externref", "funcref") else 0)
+
+
+def _import_table(imports) -> dict[tuple[str, str], Callable]:
+    """{"env": {"pause": f}}, {"env.pause": f} or {("env", "pause"): f}
+    -> {("env", "pause"): f}."""
+    table: dict[tuple[str, str], Callable] = {}
+    for key, value in (imports or {}).items():
+        if isinstance(key, tuple):
+            table[key] = value
+        elif isinstance(value, Mapping):
+            for name, fn in value.items():
+                table[(key, name)] = fn
+        else:
+            mod, sep, name = key.partition(".")
+            if not sep:
+                raise HostError(f"import {key!r}: give 'module.name' or a {{module: {{name: fn}}}} mapping")
+            table[(mod, name)] = value
+    return table
+
+
+@dataclass
+class _Pause:
+    import_name: str
+    awaitable: Any
+    outcome: tuple[str, Any] | None = None      # ("value", v) or ("error", exc)
+
+
+class Instance:
+    """A wasmtime instance whose imports may be async. See the module docs."""
+
+    def __init__(self, module, imports=None, *, wasi: WasiOptions | bool | None = None,
+                 buffer: tuple[int, int] | Callable[["Instance"], tuple[int, int]] | None = None,
+                 engine: wasmtime.Engine | None = None):
+        self.module = compile(module, engine)
+        self.store = wasmtime.Store(engine or _shared_engine())
+        self.broken: str | None = None
+        self.pauses: dict[str, int] = {}         # import -> number of pauses (unwinds) so far
+        self._busy = False
+        self._pause: _Pause | None = None        # an import unwound, awaiting
+        self._resuming: _Pause | None = None     # rewinding into that import
+        self._exports: Mapping[str, Any] | None = None
+        self.memory: wasmtime.Memory | None = None
+
+        linker = wasmtime.Linker(self.store.engine)
+        linker.allow_shadowing = True
+        table = _import_table(imports)
+        types = {(i.module, i.name): i.type for i in self.module.imports}
+        if wasi is None:
+            wasi = any(m == WASI for m, _ in types)
+        self.wasi: AsyncWasi | None = None
+        if wasi:
+            opts = wasi if isinstance(wasi, WasiOptions) else WasiOptions()
+            self.store.set_wasi(opts.config())
+            linker.define_wasi()
+            self.wasi = AsyncWasi(self.store, lambda: self.memory, opts.stdin, opts.outputs())
+            for name, ftype, fn in self.wasi.functions():
+                if (WASI, name) in types and (WASI, name) not in table:
+                    linker.define_func(WASI, name, ftype, self._wrap(f"{WASI}.{name}", fn, ftype))
+        for (mod, name), fn in table.items():
+            ftype = types.get((mod, name))
+            if ftype is None:
+                continue        # not imported by this module
+            if not isinstance(ftype, wasmtime.FuncType):
+                linker.define(self.store, mod, name, fn)
+                continue
+            linker.define_func(mod, name, ftype, self._wrap(f"{mod}.{name}", fn, ftype))
+
+        self.instance = linker.instantiate(self.store, self.module)
+        ex = self.instance.exports(self.store)
+        self._exports = ex
+        self.memory = ex["memory"] if "memory" in ex and isinstance(ex["memory"], wasmtime.Memory) \
+            else next((ex[e.name] for e in self.module.exports
+                       if e.name != SEPARATE_MEMORY and isinstance(ex[e.name], wasmtime.Memory)), None)
+        self.instrumented = "asyncify_get_state" in ex
+        self._data: tuple[wasmtime.Memory, int, int, int, int] | None = None   # mem, addr, ptr size, start, end
+        if self.instrumented:
+            self._setup_buffer(buffer)
+
+    # -- buffer
+    def _setup_buffer(self, buffer) -> None:
+        ex = self._exports
+        if SEPARATE_MEMORY in ex:
+            mem = ex[SEPARATE_MEMORY]
+            raw = mem.read(self.store, 0, 8)
+            start, end = int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:], "little")
+            self._data = (mem, 0, 4, start, end)
+            return
+        if self.memory is None:
+            raise HostError("the module has no exported memory for the asyncify buffer "
+                            "(transform it with --data-memory separate)")
+        ps = 8 if self.memory.type(self.store).is_64 else 4
+        if callable(buffer):
+            buffer = buffer(self)
+        if buffer is None:
+            try:
+                old = self.memory.grow(self.store, 1)
+            except wasmtime.WasmtimeError as e:
+                raise HostError(f"cannot grow the guest's memory for the asyncify buffer ({e}); "
+                                "pass buffer=(addr, size) or transform with --data-memory separate") from None
+            buffer = (old * PAGE, PAGE)
+        addr, size = buffer
+        if size < 2 * ps + 16:
+            raise HostError(f"buffer of {size} bytes is too small")
+        self._data = (self.memory, addr, ps, addr + 2 * ps, addr + size)
+
+    def _reset_struct(self) -> None:
+        mem, addr, ps, start, end = self._data
+        mem.write(self.store, start.to_bytes(ps, "little") + end.to_bytes(ps, "little"), addr)
+
+    def _saved_bytes(self) -> int:
+        mem, addr, ps, start, _ = self._data
+        return int.from_bytes(mem.read(self.store, addr, addr + ps), "little") - start
+
+    # -- state
+    @property
+    def exports(self) -> Mapping[str, Any]:
+        """wasmtime's exports (call them with the store to bypass the driver)."""
+        return self._exports
+
+    def state(self) -> int:
+        return self._exports["asyncify_get_state"](self.store) if self.instrumented else NORMAL
+
+    def _break(self, why: str) -> None:
+        if self.broken is None:
+            self.broken = why
+        p, self._pause = self._pause, None
+        if p is not None and inspect.iscoroutine(p.awaitable):
+            p.awaitable.close()
+        self._resuming = None
+
+    def _check_usable(self) -> None:
+        if self.broken is not None:
+            raise InstanceBroken(f"the instance cannot be used any more: {self.broken}")
+
+    # -- imports
+    def _wrap(self, qualname: str, fn: Callable, ftype: wasmtime.FuncType) -> Callable:
+        results = list(ftype.results)
+        zeros = [_zero(t) for t in results]
+        dummy = None if not zeros else (zeros[0] if len(zeros) == 1 else zeros)
+
+        def handler(*args):
+            if self._resuming is not None:
+                return self._finish_rewind(qualname)
+            if self._exports is not None and self.instrumented:
+                st = self.state()
+                if st != NORMAL:
+                    why = (f"import {qualname} was called while the module is unwinding; the import that "
+                           f"paused ({self._pause.import_name if self._pause else '?'}) is not a pause "
+                           f"point of this module (transform it with --imports naming it)")
+                    self._break(why)
+                    raise InstanceBroken(why)
+            r = fn(*args)
+            if not inspect.isawaitable(r):
+                return r
+            if self._exports is None:
+                _close(r)
+                raise HostError(f"import {qualname} returned an awaitable during instantiation "
+                                "(the start function cannot pause)")
+            if not self.instrumented:
+                _close(r)
+                raise HostError(f"import {qualname} returned an awaitable, but the module is not "
+                                "instrumented (no asyncify_get_state export): transform it with "
+                                f"asyncpy transform --imports {qualname}")
+            if not self._busy:
+                _close(r)
+                raise HostError(f"import {qualname} returned an awaitable in a call that did not go "
+                                "through the async driver (use `await instance.call(...)`)")
+            if self._pause is not None:
+                _close(r)
+                raise HostError(f"import {qualname} paused twice in one unwind")
+            self._reset_struct()
+            self._pause = _Pause(qualname, r)
+            self.pauses[qualname] = self.pauses.get(qualname, 0) + 1
+            self._exports["asyncify_start_unwind"](self.store, self._data[1])
+            return dummy
+        return handler
+
+    def _finish_rewind(self, qualname: str):
+        p = self._resuming
+        if p.import_name != qualname or self.state() != REWINDING:
+            why = (f"rewinding reached import {qualname} in state {self.state()}, but "
+                   f"{p.import_name} paused")
+            self._break(why)
+            raise InstanceBroken(why)
+        self._exports["asyncify_stop_rewind"](self.store)
+        self._resuming = None
+        kind, value = p.outcome
+        if kind == "error":
+            raise value
+        return value
+
+    # -- calls
+    def export(self, name: str) -> Callable[..., Any]:
+        """`name` as an async function: `await inst.export("f")(1, 2)`."""
+        async def call(*args):
+            return await self.call(name, *args)
+        call.__name__ = name
+        return call
+
+    async def call(self, name: str, *args):
+        """Call export `name`; pauses of async imports wait without blocking
+        the loop. Returns the export's result (a list for several)."""
+        self._check_usable()
+        if self._busy:
+            raise InstanceBusy(f"cannot call {name}: another call of this instance is in progress "
+                               "(one call at a time per instance)")
+        func = self._exports.get(name) if self._exports is not None else None
+        if not isinstance(func, wasmtime.Func):
+            raise HostError(f"the module has no exported function {name!r}")
+        self._busy = True
+        try:
+            while True:
+                try:
+                    result = func(self.store, *args)
+                except BaseException:
+                    if self.instrumented and self.broken is None and self.state() != NORMAL:
+                        self._break(f"a trap during {'an unwind' if self.state() == UNWINDING else 'a rewind'} "
+                                    f"in {name} (buffer too small, or a bug)")
+                    self._pause = self._resuming = None
+                    raise
+                if not self.instrumented or self.state() == NORMAL:
+                    if self._pause is not None or self._resuming is not None:
+                        self._break(f"{name} returned normally with a pause pending")
+                        raise InstanceBroken(self.broken)
+                    return result
+                if self.state() != UNWINDING:
+                    self._break(f"{name} returned in state {self.state()}")
+                    raise InstanceBroken(self.broken)
+                self._exports["asyncify_stop_unwind"](self.store)
+                p = self._pause
+                if p is None:
+                    self._break(f"{name} unwound, but no import paused")
+                    raise InstanceBroken(self.broken)
+                if self._saved_bytes() <= 0:
+                    self._break(f"import {p.import_name} paused but nothing was saved: it is not a "
+                                "pause point of this module (transform it with --imports naming it)")
+                    raise InstanceBroken(self.broken)
+                try:
+                    value = await p.awaitable
+                except Exception as e:      # raised in the guest at the import, then to our caller
+                    p.outcome = ("error", e)
+                except BaseException as e:  # cancelled (or KeyboardInterrupt...): the stack is lost
+                    self._break(f"{type(e).__name__} while {name} was paused in import {p.import_name}; "
+                                "its saved stack was discarded")
+                    raise
+                else:
+                    p.outcome = ("value", value)
+                self._pause = None
+                self._resuming = p
+                self._exports["asyncify_start_rewind"](self.store, self._data[1])
+        finally:
+            self._busy = False
+
+    async def run_command(self) -> int:
+        """Run a WASI command's `_start`; return its exit code."""
+        try:
+            await self.call("_start")
+        except wasmtime.ExitTrap as e:
+            return e.code
+        return 0
+
+    async def initialize(self) -> None:
+        """A WASI reactor: call `_initialize` (if exported)."""
+        if "_initialize" in self._exports:
+            await self.call("_initialize")
+
+
+def _close(r) -> None:
+    if inspect.iscoroutine(r):
+        r.close()
+
+
+# --------------------------------------------------------------------------
+# transforming on the fly
+
+def cache_dir() -> Path:
+    root = os.environ.get("ASYNCPY_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "asyncpy") / "transformed"
+
+
+def export_names(wasm: bytes) -> list[str]:
+    """The export names of a binary module, read from its export section
+    (without compiling it)."""
+    def leb(pos: int) -> tuple[int, int]:
+        result = shift = 0
+        while True:
+            b = wasm[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result, pos
+
+    pos, names = 8, []
+    while pos < len(wasm):
+        sid = wasm[pos]
+        size, pos = leb(pos + 1)
+        if sid == 7:
+            count, p = leb(pos)
+            for _ in range(count):
+                n, p = leb(p)
+                names.append(wasm[p:p + n].decode("utf-8", "replace"))
+                _, p = leb(p + n + 1)
+            return names
+        pos += size
+    return names
+
+
+def is_instrumented(wasm: bytes | wasmtime.Module) -> bool:
+    if isinstance(wasm, wasmtime.Module):
+        return any(e.name == "asyncify_get_state" for e in wasm.exports)
+    return "asyncify_get_state" in export_names(bytes(wasm))
+
+
+def compile_cached(wasm: bytes) -> wasmtime.Module:
+    """compile(), with wasmtime's compiled code kept in the cache directory
+    (compiling Go's 4 MB takes seconds; loading it back, milliseconds)."""
+    from importlib.metadata import version
+
+    key = hashlib.sha256(wasm + version("wasmtime").encode()).hexdigest()[:32]
+    path = cache_dir() / f"{key}.cwasm"
+    eng = engine()
+    if path.exists():
+        try:
+            return wasmtime.Module.deserialize_file(eng, str(path))
+        except wasmtime.WasmtimeError:
+            pass        # another wasmtime or engine configuration: compile again
+    module = compile(wasm, eng)
+    try:
+        from asyncpy.pipeline import write_atomically
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, module.serialize())
+    except OSError:
+        pass
+    return module
+
+
+def _source_digest() -> str:
+    """Hash of asyncpy's own sources, so that a changed transform invalidates the cache."""
+    h = hashlib.sha256()
+    pkg = Path(__file__).resolve().parent
+    for p in sorted(pkg.glob("*.py")):
+        if p.name not in ("host.py", "wasi_async.py", "cli.py"):
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS, *,
+                        data_memory: str = "separate", data_pages: int = 4, name: str = "<input>",
+                        cache: bool = True, progress: Callable[[str], None] | None = None) -> bytes:
+    """`wasm` if it is instrumented already (exports asyncify_get_state), else
+    its transform with these pausing imports, cached by content hash under
+    $ASYNCPY_CACHE/transformed (default ~/.cache/asyncpy/transformed)."""
+    from asyncpy import __version__
+    from asyncpy.loader import to_binary
+
+    wasm = to_binary(bytes(wasm), name)
+    if is_instrumented(wasm):
+        return wasm
+    imports = sorted(set(imports))
+    key = hashlib.sha256(b"\0".join([wasm, "\n".join(imports).encode(), data_memory.encode(),
+                                     str(data_pages).encode(), __version__.encode(),
+                                     _source_digest().encode()])).hexdigest()[:32]
+    path = cache_dir() / f"{key}.wasm"
+    if cache and path.exists():
+        return path.read_bytes()
+    from asyncpy.analysis import AnalysisOptions
+    from asyncpy.loader import load_bytes
+    from asyncpy.pipeline import transform_loaded, write_atomically
+    from asyncpy.transform import TransformOptions
+
+    if progress:
+        progress(f"instrumenting {name} (pausing imports: {', '.join(imports)}); cached afterwards")
+    options = TransformOptions(analysis=AnalysisOptions(imports=imports), data_memory=data_memory,
+                               data_pages=data_pages)
+    out = transform_loaded(load_bytes(wasm, name), options).wasm
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, out)
+    return out
+
+
+async def run_command(wasm, argv: list[str] | None = None, imports=None, *,
+                      wasi: WasiOptions | None = None, buffer=None) -> int:
+    """Instantiate a WASI command (already instrumented) and run it; return
+    its exit code. `argv` overrides wasi.argv."""
+    wasi = wasi or WasiOptions()
+    if argv is not None:
+        wasi.argv = list(argv)
+    inst = Instance(wasm, imports, wasi=wasi, buffer=buffer)
+    return await inst.run_command()
+
+
+
+# --------------------------------------------------------------------------
+# `asyncpy run`
+
+def load_host_imports(path: str | os.PathLike) -> dict[tuple[str, str], Callable]:
+    """A Python file that defines IMPORTS = {"env": {"pause": fn}} (or
+    {"env.pause": fn}); each fn may be sync or async."""
+    import runpy
+
+    try:
+        ns = runpy.run_path(str(path))
+    except FileNotFoundError:
+        raise HostError(f"--host {path}: no such file") from None
+    imports = ns.get("IMPORTS")
+    if not isinstance(imports, Mapping):
+        raise HostError(f"--host {path}: the file must define IMPORTS = {{'module': {{'name': function}}}}")
+    return _import_table(imports)
+
+
+def run_program(path: str | os.PathLike, args: Iterable[str] = (), *, instances: int = 1,
+                imports: Iterable[str] | None = None, host: str | os.PathLike | None = None,
+                data_memory: str = "separate", data_pages: int = 4, cache: bool = True,
+                env: Mapping[str, str] | None = None, dirs: Iterable[tuple[str, str]] = (),
+                progress: Callable[[str], None] | None = None) -> int:
+    """What `asyncpy run` does: instrument PATH if needed (pausing imports:
+    `imports`, default the WASI pause points plus every import the host file
+    provides), then run `instances` copies of the command concurrently on one
+    event loop, with async WASI. With several instances each output line is
+    prefixed by "[i] " (i from 1). Returns the first non-zero exit code, or 0."""
+    import sys
+
+    from asyncpy.loader import to_binary
+    from asyncpy.wasi_async import line_writer
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise HostError(f"{path}: cannot read: {e.strerror or e}") from None
+    table = load_host_imports(host) if host else {}
+    if imports is None:
+        imports = list(WASI_PAUSE_IMPORTS) + [f"{m}.{n}" for m, n in table]
+    wasm = ensure_instrumented(to_binary(raw, str(path)), imports, data_memory=data_memory,
+                               data_pages=data_pages, name=str(path), cache=cache, progress=progress)
+    module = compile_cached(wasm) if cache else compile(wasm)
+    if not any(e.name == "_start" for e in module.exports):
+        raise HostError(f"{path}: no _start export (asyncpy run runs WASI commands)")
+    argv = [path.name, *args]
+
+    closed = set()
+
+    def writer(stream, prefix):
+        def write(text: str) -> None:
+            if stream in closed:
+                return
+            try:
+                stream.write(text)
+                stream.flush()
+            except BrokenPipeError:     # e.g. `| head`: drop the rest, keep running
+                closed.add(stream)
+        return line_writer(write, prefix)
+
+    async def main() -> list[int]:
+        flushes = []
+        insts = []
+        for i in range(instances):
+            opts = WasiOptions(argv=argv, env=dict(env or {}), stdin="inherit", preopens=list(dirs))
+            if instances > 1:
+                out, fo = writer(sys.stdout, f"[{i + 1}] ")
+                err, fe = writer(sys.stderr, f"[{i + 1}] ")
+                opts.stdout, opts.stderr = out, err
+                flushes += [fo, fe]
+            insts.append(Instance(module, table, wasi=opts))
+        try:
+            return await asyncio.gather(*(inst.run_command() for inst in insts))
+        finally:
+            for f in flushes:
+                f()
+
+    codes = asyncio.run(main())
+    return next((c for c in codes if c), 0)
+
+__all__ = ["HostError", "Instance", "InstanceBroken", "InstanceBusy", "WASI_PAUSE_IMPORTS",
+           "WasiOptions", "cache_dir", "compile", "engine", "compile_cached", "ensure_instrumented", "export_names",
+           "is_instrumented",
+           "load_host_imports", "run_command", "run_program"]

@@ -1,0 +1,346 @@
+;; asyncpy bundled runtime: tasks, a cooperative scheduler, wait queues and
+;; the helpers the export wrappers call. Linked into a program by
+;; asyncpy/link.py (see its docstring for how names are mapped); programs
+;; reach it by importing functions from the module "asyncpy" (see
+;; examples/asyncpy.h).
+;;
+;; Imports of this module are resolved when it is linked:
+;;   asyncify.*              stay imports of the program; the transform turns
+;;                           them into calls to its control functions.
+;;   program.alloc           the program's allocator (malloc), or
+;;                           $asyncpy.rt.grow_alloc below (memory.grow).
+;;   program.memory/table    the program's (first) memory and table.
+;;   program.stack_pointer   the program's __stack_pointer, or a private global.
+;;
+;; A task is one block of $asyncpy.rt.block_size bytes (TinyGo's layout):
+;;
+;;   +0   current   \ the asyncify data struct of the task: its buffer grows
+;;   +4   end       / up from +104; `end` is the saved shadow-stack pointer
+;;   +8   next      link in the run queue, a wait queue or the sleep list
+;;   +12  fn        table index of the entry, type (i32) -> ()
+;;   +16  arg       its argument
+;;   +20  status    0 done, 1 runnable, 2 running, 3 blocked, 4 sleeping
+;;   +24  wake      i64 tick at which a sleeping task becomes runnable
+;;   +32  flags     1: an export's task (the wrapper frees the block)
+;;   +36  args      8 slots of 8 bytes: an export's parameters, then results
+;;   +100 canary    guards the bottom of the shadow stack
+;;   +104 ...       asyncify buffer (up) ... shadow stack (down from the top)
+;;
+;; Pausing is asyncify: $asyncpy.rt.pause calls start_unwind (top-most: its
+;; callers are instrumented), the scheduler's loop calls stop_unwind and
+;; start_rewind (bottom-most: never instrumented). Launching and resuming a
+;; task both call its entry through call_indirect, like TinyGo.
+(module
+  (type $entry (func (param i32)))
+  (import "asyncify" "start_unwind" (func $asyncpy.rt.asyncify.start_unwind (param i32)))
+  (import "asyncify" "stop_unwind" (func $asyncpy.rt.asyncify.stop_unwind))
+  (import "asyncify" "start_rewind" (func $asyncpy.rt.asyncify.start_rewind (param i32)))
+  (import "asyncify" "stop_rewind" (func $asyncpy.rt.asyncify.stop_rewind))
+  (import "asyncify" "get_state" (func $asyncpy.rt.asyncify.get_state (result i32)))
+  (import "program" "alloc" (func $asyncpy.rt.program.alloc (param i32) (result i32)))
+  (import "program" "memory" (memory 0))
+  (import "program" "table" (table $asyncpy.rt.program.table 0 funcref))
+  (import "program" "stack_pointer" (global $asyncpy.rt.program.sp (mut i32)))
+
+  (global $asyncpy.rt.block_size (mut i32) (i32.const 65536))
+  (global $asyncpy.rt.current (mut i32) (i32.const 0))
+  (global $asyncpy.rt.runq_head (mut i32) (i32.const 0))
+  (global $asyncpy.rt.runq_tail (mut i32) (i32.const 0))
+  (global $asyncpy.rt.sleepers (mut i32) (i32.const 0))
+  (global $asyncpy.rt.free (mut i32) (i32.const 0))
+  (global $asyncpy.rt.now (mut i64) (i64.const 0))
+  (global $asyncpy.rt.live (mut i32) (i32.const 0))
+  (global $asyncpy.rt.switching (mut i32) (i32.const 0))
+  (global $asyncpy.rt.depth (mut i32) (i32.const 0))
+  (global $asyncpy.rt.host_task (mut i32) (i32.const 0))
+  (global $asyncpy.rt.host_target (mut i32) (i32.const 0))
+  (global $asyncpy.rt.grow_next (mut i32) (i32.const 0))
+  (global $asyncpy.rt.grow_end (mut i32) (i32.const 0))
+
+  ;; ---- traps. Each is its own function so that a trap's backtrace names
+  ;; the cause; the self-call keeps Binaryen's inliner from folding them away.
+  (func $asyncpy.rt.trap.deadlock (param $again i32)
+    (if (local.get $again) (then (unreachable)))
+    (call $asyncpy.rt.trap.deadlock (i32.const 1)))
+  (func $asyncpy.rt.trap.stack_overflow (param $again i32)
+    (if (local.get $again) (then (unreachable)))
+    (call $asyncpy.rt.trap.stack_overflow (i32.const 1)))
+  (func $asyncpy.rt.trap.not_in_task (param $again i32)
+    (if (local.get $again) (then (unreachable)))
+    (call $asyncpy.rt.trap.not_in_task (i32.const 1)))
+  (func $asyncpy.rt.trap.out_of_memory (param $again i32)
+    (if (local.get $again) (then (unreachable)))
+    (call $asyncpy.rt.trap.out_of_memory (i32.const 1)))
+  (func $asyncpy.rt.trap.nested_host_pause (param $again i32)
+    (if (local.get $again) (then (unreachable)))
+    (call $asyncpy.rt.trap.nested_host_pause (i32.const 1)))
+  (func $asyncpy.rt.trap.bad_resume (param $again i32)
+    (if (local.get $again) (then (unreachable)))
+    (call $asyncpy.rt.trap.bad_resume (i32.const 1)))
+
+  ;; ---- memory for task blocks when the program has no allocator
+  (func $asyncpy.rt.grow_alloc (param $size i32) (result i32)
+    (local $p i32) (local $pages i32) (local $old i32)
+    (if (i32.gt_u (i32.add (global.get $asyncpy.rt.grow_next) (local.get $size))
+                  (global.get $asyncpy.rt.grow_end))
+      (then
+        ;; at least 16 blocks' worth (or 1 MiB) per growth
+        (local.set $pages (i32.shr_u (i32.add (i32.shl (local.get $size) (i32.const 4))
+                                              (i32.const 65535)) (i32.const 16)))
+        (local.set $old (memory.grow (local.get $pages)))
+        (if (i32.eq (local.get $old) (i32.const -1)) (then (return (i32.const 0))))
+        (global.set $asyncpy.rt.grow_next (i32.shl (local.get $old) (i32.const 16)))
+        (global.set $asyncpy.rt.grow_end
+          (i32.shl (i32.add (local.get $old) (local.get $pages)) (i32.const 16)))))
+    (local.set $p (global.get $asyncpy.rt.grow_next))
+    (global.set $asyncpy.rt.grow_next (i32.add (local.get $p) (local.get $size)))
+    (local.get $p))
+
+  ;; ---- tasks
+  (func $asyncpy.rt.new_task (param $fn i32) (param $arg i32) (result i32)
+    (local $t i32)
+    (local.set $t (global.get $asyncpy.rt.free))
+    (if (local.get $t)
+      (then (global.set $asyncpy.rt.free (i32.load offset=8 (local.get $t))))
+      (else
+        (local.set $t (call $asyncpy.rt.program.alloc (global.get $asyncpy.rt.block_size)))
+        (if (i32.eqz (local.get $t)) (then (call $asyncpy.rt.trap.out_of_memory (i32.const 0))))))
+    (i32.store offset=0 (local.get $t) (i32.add (local.get $t) (i32.const 104)))
+    (i32.store offset=4 (local.get $t)
+      (i32.and (i32.add (local.get $t) (global.get $asyncpy.rt.block_size)) (i32.const -16)))
+    (i32.store offset=8 (local.get $t) (i32.const 0))
+    (i32.store offset=12 (local.get $t) (local.get $fn))
+    (i32.store offset=16 (local.get $t) (local.get $arg))
+    (i32.store offset=20 (local.get $t) (i32.const 1))
+    (i64.store offset=24 (local.get $t) (i64.const 0))
+    (i32.store offset=32 (local.get $t) (i32.const 0))
+    (i32.store offset=100 (local.get $t) (i32.const 0x7a5c_a3e1))
+    (global.set $asyncpy.rt.live (i32.add (global.get $asyncpy.rt.live) (i32.const 1)))
+    (local.get $t))
+
+  (func $asyncpy.rt.release (param $t i32)
+    (i32.store offset=20 (local.get $t) (i32.const 0))
+    (i32.store offset=8 (local.get $t) (global.get $asyncpy.rt.free))
+    (global.set $asyncpy.rt.free (local.get $t)))
+
+  (func $asyncpy.rt.check (param $t i32)
+    (if (i32.ne (i32.load offset=100 (local.get $t)) (i32.const 0x7a5c_a3e1))
+      (then (call $asyncpy.rt.trap.stack_overflow (i32.const 0)))))
+
+  (func $asyncpy.rt.enqueue (param $t i32)
+    (i32.store offset=8 (local.get $t) (i32.const 0))
+    (i32.store offset=20 (local.get $t) (i32.const 1))
+    (if (global.get $asyncpy.rt.runq_tail)
+      (then (i32.store offset=8 (global.get $asyncpy.rt.runq_tail) (local.get $t)))
+      (else (global.set $asyncpy.rt.runq_head (local.get $t))))
+    (global.set $asyncpy.rt.runq_tail (local.get $t)))
+
+  (func $asyncpy.rt.dequeue (result i32)
+    (local $t i32)
+    (local.set $t (global.get $asyncpy.rt.runq_head))
+    (if (local.get $t)
+      (then
+        (global.set $asyncpy.rt.runq_head (i32.load offset=8 (local.get $t)))
+        (if (i32.eqz (global.get $asyncpy.rt.runq_head))
+          (then (global.set $asyncpy.rt.runq_tail (i32.const 0))))))
+    (local.get $t))
+
+  (func $asyncpy.rt.self (result i32)
+    (if (i32.eqz (global.get $asyncpy.rt.current))
+      (then (call $asyncpy.rt.trap.not_in_task (i32.const 0))))
+    (global.get $asyncpy.rt.current))
+
+  ;; The pause point. Called twice per switch: first to unwind (the state is
+  ;; normal), then at the end of the rewind (the state is rewinding).
+  (func $asyncpy.rt.pause
+    (local $t i32) (local $sp i32)
+    (if (i32.eq (call $asyncpy.rt.asyncify.get_state) (i32.const 2))
+      (then (call $asyncpy.rt.asyncify.stop_rewind) (return)))
+    (local.set $t (call $asyncpy.rt.self))
+    (local.set $sp (global.get $asyncpy.rt.program.sp))
+    (call $asyncpy.rt.check (local.get $t))
+    (if (i32.le_u (local.get $sp) (i32.add (local.get $t) (i32.const 104)))
+      (then (call $asyncpy.rt.trap.stack_overflow (i32.const 0))))
+    (i32.store offset=4 (local.get $t) (local.get $sp))
+    (global.set $asyncpy.rt.switching (i32.const 1))
+    (call $asyncpy.rt.asyncify.start_unwind (local.get $t)))
+
+  ;; Runs tasks until $target finishes (returns 1), or until a task's unwind
+  ;; that the runtime did not start (a host pause) comes through (returns 0,
+  ;; the state left at unwinding for the host). Called with the state
+  ;; rewinding, it first resumes the task the host paused.
+  (func $asyncpy.rt.run_until (param $target i32) (result i32)
+    (local $t i32) (local $saved_sp i32) (local $saved_cur i32) (local $s i32)
+    (local.set $saved_sp (global.get $asyncpy.rt.program.sp))
+    (local.set $saved_cur (global.get $asyncpy.rt.current))
+    (global.set $asyncpy.rt.depth (i32.add (global.get $asyncpy.rt.depth) (i32.const 1)))
+    (loop $next
+      (block $chosen
+        ;; a host resume: the host has called start_rewind with its buffer
+        (if (i32.eq (call $asyncpy.rt.asyncify.get_state) (i32.const 2))
+          (then
+            (local.set $t (global.get $asyncpy.rt.host_task))
+            (if (i32.eqz (local.get $t)) (then (call $asyncpy.rt.trap.bad_resume (i32.const 0))))
+            (global.set $asyncpy.rt.host_task (i32.const 0))
+            (global.set $asyncpy.rt.current (local.get $t))
+            (i32.store offset=20 (local.get $t) (i32.const 2))
+            (global.set $asyncpy.rt.program.sp (i32.load offset=4 (local.get $t)))
+            (br $chosen)))
+        (local.set $t (call $asyncpy.rt.dequeue))
+        (if (i32.eqz (local.get $t))
+          (then
+            ;; nothing runnable: advance the clock to the first sleeper
+            (if (i32.eqz (global.get $asyncpy.rt.sleepers))
+              (then (call $asyncpy.rt.trap.deadlock (i32.const 0))))
+            (call $asyncpy.rt.wake_sleepers (i32.const 1))
+            (br $next)))
+        (global.set $asyncpy.rt.current (local.get $t))
+        (i32.store offset=20 (local.get $t) (i32.const 2))
+        (global.set $asyncpy.rt.program.sp (i32.load offset=4 (local.get $t)))
+        (if (i32.ne (i32.load (local.get $t)) (i32.add (local.get $t) (i32.const 104)))
+          (then (call $asyncpy.rt.asyncify.start_rewind (local.get $t)))))
+      (call_indirect $asyncpy.rt.program.table (type $entry)
+        (i32.load offset=16 (local.get $t)) (i32.load offset=12 (local.get $t)))
+      (global.set $asyncpy.rt.current (local.get $saved_cur))
+      (local.set $s (call $asyncpy.rt.asyncify.get_state))
+      (if (i32.eq (local.get $s) (i32.const 1))
+        (then
+          (if (global.get $asyncpy.rt.switching)
+            (then
+              (global.set $asyncpy.rt.switching (i32.const 0))
+              (call $asyncpy.rt.asyncify.stop_unwind)
+              (call $asyncpy.rt.check (local.get $t))
+              (global.set $asyncpy.rt.program.sp (local.get $saved_sp))
+              (br $next)))
+          ;; a pause the host started: remember where, unwind to the host
+          (if (i32.gt_u (global.get $asyncpy.rt.depth) (i32.const 1))
+            (then (call $asyncpy.rt.trap.nested_host_pause (i32.const 0))))
+          (i32.store offset=4 (local.get $t) (global.get $asyncpy.rt.program.sp))
+          (global.set $asyncpy.rt.host_task (local.get $t))
+          (global.set $asyncpy.rt.host_target (local.get $target))
+          (global.set $asyncpy.rt.program.sp (local.get $saved_sp))
+          (global.set $asyncpy.rt.depth (i32.sub (global.get $asyncpy.rt.depth) (i32.const 1)))
+          (return (i32.const 0))))
+      ;; the task returned: it is done
+      (call $asyncpy.rt.check (local.get $t))
+      (global.set $asyncpy.rt.program.sp (local.get $saved_sp))
+      (global.set $asyncpy.rt.live (i32.sub (global.get $asyncpy.rt.live) (i32.const 1)))
+      (i32.store offset=20 (local.get $t) (i32.const 0))
+      (if (i32.eqz (i32.load offset=32 (local.get $t)))
+        (then (call $asyncpy.rt.release (local.get $t))))
+      (br_if $next (i32.ne (local.get $t) (local.get $target))))
+    (global.set $asyncpy.rt.depth (i32.sub (global.get $asyncpy.rt.depth) (i32.const 1)))
+    (i32.const 1))
+
+  ;; Move sleepers whose time has come to the run queue. With $advance and
+  ;; none due, first move the clock to the earliest wake time.
+  (func $asyncpy.rt.wake_sleepers (param $advance i32)
+    (local $t i32)
+    (local.set $t (global.get $asyncpy.rt.sleepers))
+    (if (i32.and (local.get $advance) (i32.ne (local.get $t) (i32.const 0)))
+      (then
+        (if (i64.gt_u (i64.load offset=24 (local.get $t)) (global.get $asyncpy.rt.now))
+          (then (global.set $asyncpy.rt.now (i64.load offset=24 (local.get $t)))))))
+    (block $done
+      (loop $more
+        (local.set $t (global.get $asyncpy.rt.sleepers))
+        (br_if $done (i32.eqz (local.get $t)))
+        (br_if $done (i64.gt_u (i64.load offset=24 (local.get $t)) (global.get $asyncpy.rt.now)))
+        (global.set $asyncpy.rt.sleepers (i32.load offset=8 (local.get $t)))
+        (call $asyncpy.rt.enqueue (local.get $t))
+        (br $more))))
+
+  (func $asyncpy.rt.add_sleeper (param $t i32) (param $ticks i32)
+    (local $wake i64) (local $prev i32) (local $cur i32)
+    (local.set $wake (i64.add (global.get $asyncpy.rt.now) (i64.extend_i32_u (local.get $ticks))))
+    (i64.store offset=24 (local.get $t) (local.get $wake))
+    (i32.store offset=20 (local.get $t) (i32.const 4))
+    ;; keep the list sorted by wake time, FIFO among equals
+    (local.set $cur (global.get $asyncpy.rt.sleepers))
+    (block $found
+      (loop $walk
+        (br_if $found (i32.eqz (local.get $cur)))
+        (br_if $found (i64.gt_u (i64.load offset=24 (local.get $cur)) (local.get $wake)))
+        (local.set $prev (local.get $cur))
+        (local.set $cur (i32.load offset=8 (local.get $cur)))
+        (br $walk)))
+    (i32.store offset=8 (local.get $t) (local.get $cur))
+    (if (local.get $prev)
+      (then (i32.store offset=8 (local.get $prev) (local.get $t)))
+      (else (global.set $asyncpy.rt.sleepers (local.get $t)))))
+
+  (func $asyncpy.rt.block_on (param $q i32) (param $t i32)
+    ;; a wait queue is two words {head, tail} in the program's memory, zero = empty
+    (i32.store offset=8 (local.get $t) (i32.const 0))
+    (i32.store offset=20 (local.get $t) (i32.const 3))
+    (if (i32.load offset=4 (local.get $q))
+      (then (i32.store offset=8 (i32.load offset=4 (local.get $q)) (local.get $t)))
+      (else (i32.store (local.get $q) (local.get $t))))
+    (i32.store offset=4 (local.get $q) (local.get $t)))
+
+  ;; ---- the API programs import from "asyncpy" (see examples/asyncpy.h)
+
+  ;; go(fn, arg) -> task: start fn(arg) as a new task (it runs when the
+  ;; scheduler next picks it; the caller keeps running).
+  (func $asyncpy.rt.api.go (param $fn i32) (param $arg i32) (result i32)
+    (local $t i32)
+    (local.set $t (call $asyncpy.rt.new_task (local.get $fn) (local.get $arg)))
+    (call $asyncpy.rt.enqueue (local.get $t))
+    (local.get $t))
+
+  (func $asyncpy.rt.api.yield
+    (call $asyncpy.rt.enqueue (call $asyncpy.rt.self))
+    (call $asyncpy.rt.pause))
+
+  (func $asyncpy.rt.api.sleep_ticks (param $ticks i32)
+    (call $asyncpy.rt.add_sleeper (call $asyncpy.rt.self) (local.get $ticks))
+    (call $asyncpy.rt.pause))
+
+  (func $asyncpy.rt.api.wait (param $q i32)
+    (call $asyncpy.rt.block_on (local.get $q) (call $asyncpy.rt.self))
+    (call $asyncpy.rt.pause))
+
+  ;; wake(q) -> 1 if a task was woken (the first waiter), else 0
+  (func $asyncpy.rt.api.wake (param $q i32) (result i32)
+    (local $t i32)
+    (local.set $t (i32.load (local.get $q)))
+    (if (i32.eqz (local.get $t)) (then (return (i32.const 0))))
+    (i32.store (local.get $q) (i32.load offset=8 (local.get $t)))
+    (if (i32.eqz (i32.load (local.get $q))) (then (i32.store offset=4 (local.get $q) (i32.const 0))))
+    (call $asyncpy.rt.enqueue (local.get $t))
+    (i32.const 1))
+
+  (func $asyncpy.rt.api.wake_all (param $q i32) (result i32)
+    (local $n i32)
+    (block $done
+      (loop $more
+        (br_if $done (i32.eqz (call $asyncpy.rt.api.wake (local.get $q))))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $more)))
+    (local.get $n))
+
+  (func $asyncpy.rt.api.current (result i32) (global.get $asyncpy.rt.current))
+  (func $asyncpy.rt.api.live (result i32) (global.get $asyncpy.rt.live))
+  (func $asyncpy.rt.api.now (result i64) (global.get $asyncpy.rt.now))
+
+  ;; ---- export wrappers (built by link.py) call these
+
+  ;; A new task for an export call; with the state rewinding (the host
+  ;; resumes a pause that went through this export), the one it paused.
+  (func $asyncpy.rt.export_begin (param $entry i32) (result i32)
+    (local $t i32)
+    (if (i32.eq (call $asyncpy.rt.asyncify.get_state) (i32.const 2))
+      (then
+        (local.set $t (global.get $asyncpy.rt.host_target))
+        (if (i32.eqz (local.get $t)) (then (call $asyncpy.rt.trap.bad_resume (i32.const 0))))
+        (global.set $asyncpy.rt.host_target (i32.const 0))
+        (return (local.get $t))))
+    (local.set $t (call $asyncpy.rt.new_task (local.get $entry) (i32.const 0)))
+    (i32.store offset=16 (local.get $t) (i32.add (local.get $t) (i32.const 36)))
+    (i32.store offset=32 (local.get $t) (i32.const 1))
+    (call $asyncpy.rt.enqueue (local.get $t))
+    (local.get $t))
+
+  (func $asyncpy.rt.export_end (param $t i32)
+    (call $asyncpy.rt.release (local.get $t)))
+)

@@ -1,0 +1,561 @@
+"""asyncpy.host: async imports on asyncio, non-blocking WASI, `asyncpy run`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from asyncpy.host import (WASI_PAUSE_IMPORTS, HostError, Instance, InstanceBroken, InstanceBusy,
+                          WasiOptions, cache_dir, ensure_instrumented, run_command)
+from corpus import build, expected
+from corpus import run as corpus_run
+from tests.support import ROOT, run_cli, wat2wasm
+
+WASI = "wasi_snapshot_preview1"
+
+# --------------------------------------------------------------------------
+# programs
+
+SLEEPER_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* argv: [ticks [exit code]]. Relative sleeps (usleep), then one absolute
+ * monotonic deadline (clock_nanosleep TIMER_ABSTIME). */
+int main(int argc, char **argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 3;
+    for (int i = 0; i < n; i++) {
+        printf("tick %d\n", i);
+        fflush(stdout);
+        usleep(5000);
+    }
+    long long t0 = now_ns();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += 20000000;
+    if (ts.tv_nsec >= 1000000000) { ts.tv_sec += 1; ts.tv_nsec -= 1000000000; }
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    printf("absolute sleep ok: %d\n", now_ns() - t0 >= 20000000LL);
+    return argc > 2 ? atoi(argv[2]) : 0;
+}
+"""
+
+ECHO_C = r"""
+#include <ctype.h>
+#include <stdio.h>
+
+int main(void) {
+    char line[256];
+    int n = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        for (char *p = line; *p; p++) *p = toupper((unsigned char)*p);
+        printf("%d: %s", ++n, line);
+        fflush(stdout);
+    }
+    printf("eof after %d lines\n", n);
+    return 0;
+}
+"""
+
+
+def build_c(name: str, source: str) -> Path:
+    """Compile a test C program with zig (cached by source hash)."""
+    key = hashlib.sha256(source.encode() + build._zig_version().encode()).hexdigest()[:16]
+    out = build.cache_dir() / f"test-host-{name}-{key}.wasm"
+    if not out.exists():
+        src = out.with_suffix(".c")
+        src.write_text(source)
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        r = subprocess.run([sys.executable, "-m", "ziglang", "cc", *build.CFLAGS, str(src), "-o", str(tmp)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        os.replace(tmp, out)
+    return out
+
+
+async def _async_pause(n: int) -> int:
+    await asyncio.sleep(0)
+    return n + 1
+
+
+GO_IMPORTS = tuple(WASI_PAUSE_IMPORTS) + ("env.pause",)
+
+
+@pytest.fixture(scope="session")
+def go_hello_path() -> Path:
+    return build.go("hello")
+
+
+@pytest.fixture(scope="session")
+def go_hello_async(go_hello_path) -> bytes:
+    # the same imports and options as `asyncpy run --host` uses, so the CLI hits this cache entry
+    return ensure_instrumented(go_hello_path.read_bytes(), GO_IMPORTS, name="go/hello")
+
+
+@pytest.fixture(scope="session")
+def sleeper_path() -> Path:
+    return build_c("sleeper", SLEEPER_C)
+
+
+@pytest.fixture(scope="session")
+def sleeper_async(sleeper_path) -> bytes:
+    return ensure_instrumented(sleeper_path.read_bytes(), name="sleeper")
+
+
+@pytest.fixture(scope="session")
+def echo_async() -> bytes:
+    return ensure_instrumented(build_c("echo", ECHO_C).read_bytes(), name="echo")
+
+
+@pytest.fixture(scope="session")
+def reactor_async() -> bytes:
+    return ensure_instrumented(build.c("reactor", reactor=True).read_bytes(), ["env.pause"],
+                               data_memory="default", name="c/reactor")
+
+
+def capture() -> tuple[list[bytes], WasiOptions]:
+    out: list[bytes] = []
+    return out, WasiOptions(stdout=out.append)
+
+
+# --------------------------------------------------------------------------
+# Go: goroutines, sleeps and channels, same output as plain wasmtime
+
+def test_go_hello_host_api(go_hello_path, go_hello_async):
+    want = expected("go/hello")
+    assert corpus_run.run(go_hello_path, {"pause": lambda n: n + 1}) == (0, want)
+
+    out, wasi = capture()
+    wasi.argv = ["hello"]
+    inst = Instance(go_hello_async, {"env": {"pause": _async_pause}}, wasi=wasi)
+    assert asyncio.run(inst.run_command()) == 0
+    assert b"".join(out).decode() == want
+    # the sleeps went through asyncio (poll_oneoff paused), and so did every env.pause
+    assert inst.pauses[f"{WASI}.poll_oneoff"] > 0
+    assert inst.pauses["env.pause"] == 9
+
+
+def test_go_hello_asyncpy_run(go_hello_path, go_hello_async, tmp_path):
+    host = tmp_path / "host.py"
+    host.write_text("import asyncio\n\nasync def pause(n):\n    await asyncio.sleep(0.001)\n"
+                    "    return n + 1\n\nIMPORTS = {'env': {'pause': pause}}\n")
+    r = run_cli("run", go_hello_path, "--host", host)
+    assert (r.returncode, r.stdout) == (0, expected("go/hello")), r.stderr
+
+
+def test_go_hello_ten_instances_cli(go_hello_path, go_hello_async, tmp_path):
+    host = tmp_path / "host.py"
+    host.write_text("async def pause(n):\n    return n + 1\n\nIMPORTS = {'env.pause': pause}\n")
+    r = run_cli("run", go_hello_path, "--host", host, "--instances", 10)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    want = expected("go/hello").splitlines()
+    for i in range(1, 11):
+        assert [ln[len(f"[{i}] "):] for ln in lines if ln.startswith(f"[{i}] ")] == want
+    # interleaved, not one instance after the other: every instance printed its
+    # first line before the last instance printed its last line, and the output
+    # switches between instances many times
+    last_first = max(lines.index(f"[{i}] hello from go/hello") for i in range(1, 11))
+    first_last = min(lines.index(f"[{i}] bye") for i in range(1, 11))
+    assert last_first < first_last
+    switches = sum(a.split()[0] != b.split()[0] for a, b in zip(lines, lines[1:]))
+    assert switches > 20
+
+
+# --------------------------------------------------------------------------
+# many instances on one loop
+
+def test_ten_sleepers_interleave(sleeper_async):
+    events: list[tuple[int, str]] = []
+
+    def sink(i):
+        return lambda data: events.extend((i, ln) for ln in data.decode().splitlines())
+
+    async def main():
+        insts = [Instance(sleeper_async, wasi=WasiOptions(argv=["sleeper", "3"], stdout=sink(i)))
+                 for i in range(10)]
+        return await asyncio.gather(*(inst.run_command() for inst in insts)), insts
+
+    codes, insts = asyncio.run(main())
+    assert codes == [0] * 10
+    for i in range(10):
+        assert [ln for j, ln in events if j == i] == ["tick 0", "tick 1", "tick 2", "absolute sleep ok: 1"]
+        assert insts[i].pauses[f"{WASI}.poll_oneoff"] == 4
+    # run one after the other, instance 0 would print all its lines first; here
+    # every instance printed "tick 0" before any instance woke from a sleep
+    assert events[:10] == [(i, "tick 0") for i in range(10)]
+    first_done = min(k for k, (_, ln) in enumerate(events) if ln.startswith("absolute"))
+    last_tick0 = max(k for k, (_, ln) in enumerate(events) if ln == "tick 0")
+    assert last_tick0 < first_done
+
+
+def test_cli_instances_prefix_and_exit_code(sleeper_path, sleeper_async):
+    r = run_cli("run", sleeper_path, "--instances", 3, "--", "2", "5")
+    assert r.returncode == 5, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:3] == ["[1] tick 0", "[2] tick 0", "[3] tick 0"]
+    for i in (1, 2, 3):
+        assert [ln for ln in lines if ln.startswith(f"[{i}] ")] == \
+            [f"[{i}] tick 0", f"[{i}] tick 1", f"[{i}] absolute sleep ok: 1"]
+    r = run_cli("run", sleeper_path, "--", "1")
+    assert (r.returncode, r.stdout) == (0, "tick 0\nabsolute sleep ok: 1\n"), r.stderr
+
+
+def test_cli_transforms_on_the_fly_and_caches(tmp_path, sleeper_path):
+    env = dict(os.environ, ASYNCPY_CACHE=str(tmp_path / "cache"))
+    for attempt in range(2):
+        r = subprocess.run([sys.executable, "-m", "asyncpy.cli", "run", str(sleeper_path), "--", "1"],
+                           capture_output=True, text=True, cwd=ROOT, env=env)
+        assert (r.returncode, r.stdout) == (0, "tick 0\nabsolute sleep ok: 1\n"), r.stderr
+        assert ("instrumenting" in r.stderr) == (attempt == 0)
+    assert list((tmp_path / "cache" / "transformed").glob("*.wasm"))
+
+
+def test_cli_run_errors(tmp_path, write_wasm):
+    r = run_cli("run", tmp_path / "missing.wasm")
+    assert r.returncode == 1 and "asyncpy: error:" in r.stderr and "Traceback" not in r.stderr
+    lib = write_wasm('(module (func (export "f")))')
+    r = run_cli("run", lib, "--imports", "env.x")
+    assert r.returncode == 1 and "no _start export" in r.stderr, r.stderr
+
+
+# --------------------------------------------------------------------------
+# stdin
+
+def test_stdin_bytes(echo_async):
+    out, wasi = capture()
+    wasi.stdin = b"hello\nworld\n"
+    inst = Instance(echo_async, wasi=wasi)
+    assert asyncio.run(inst.run_command()) == 0
+    assert b"".join(out).decode() == "1: HELLO\n2: WORLD\neof after 2 lines\n"
+    assert inst.pauses[f"{WASI}.fd_read"] >= 1
+
+
+def test_stdin_does_not_block_the_loop(echo_async, sleeper_async):
+    """One instance waits for input while another one runs its sleeps."""
+    events: list[str] = []
+
+    async def main():
+        reader = asyncio.StreamReader()
+        echo = Instance(echo_async, wasi=WasiOptions(stdin=reader,
+                                                     stdout=lambda d: events.append("echo " + d.decode())))
+        sleeper = Instance(sleeper_async, wasi=WasiOptions(
+            argv=["s", "2"], stdout=lambda d: events.append("sleeper " + d.decode())))
+        t_echo = asyncio.create_task(echo.run_command())
+        assert await sleeper.run_command() == 0
+        events.append("feeding")
+        reader.feed_data(b"abc\n")
+        reader.feed_eof()
+        return await t_echo
+
+    assert asyncio.run(main()) == 0
+    assert events == ["sleeper tick 0\n", "sleeper tick 1\n", "sleeper absolute sleep ok: 1\n", "feeding",
+                      "echo 1: ABC\n", "echo eof after 1 lines\n"]
+
+
+def test_cli_stdin(tmp_path):
+    path = build_c("echo", ECHO_C)
+    r = run_cli("run", path, input="one\ntwo\n")
+    assert (r.returncode, r.stdout) == (0, "1: ONE\n2: TWO\neof after 2 lines\n"), r.stderr
+
+
+# --------------------------------------------------------------------------
+# poll_oneoff, directly
+
+POLL_WAT = """(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  ;; poll(n): subscriptions at 1024, events at 2048, nevents at 4000
+  (func (export "poll") (param $n i32) (result i32)
+    (call $poll (i32.const 1024) (i32.const 2048) (local.get $n) (i32.const 4000)))
+  (func (export "nevents") (result i32) (i32.load (i32.const 4000))))"""
+
+
+def _clock_sub(userdata: int, clock_id: int, timeout: int, flags: int = 0) -> bytes:
+    sub = bytearray(48)
+    struct.pack_into("<QB", sub, 0, userdata, 0)
+    struct.pack_into("<IxxxxQQH", sub, 16, clock_id, timeout, 0, flags)
+    return bytes(sub)
+
+
+def _fd_sub(userdata: int, tag: int, fd: int) -> bytes:
+    sub = bytearray(48)
+    struct.pack_into("<QBxxxxxxxI", sub, 0, userdata, tag, fd)
+    return bytes(sub)
+
+
+@pytest.fixture(scope="module")
+def poll_async() -> bytes:
+    return ensure_instrumented(wat2wasm(POLL_WAT), [f"{WASI}.poll_oneoff"], data_memory="default")
+
+
+def _poll(wasm: bytes, subs: list[bytes]):
+    async def main():
+        inst = Instance(wasm, wasi=WasiOptions())
+        inst.memory.write(inst.store, b"".join(subs), 1024)
+        t0 = time.monotonic()
+        errno = await inst.call("poll", len(subs))
+        elapsed = time.monotonic() - t0
+        n = await inst.call("nevents")
+        raw = bytes(inst.memory.read(inst.store, 2048, 2048 + 32 * n))
+        evs = [struct.unpack_from("<QHB", raw, 32 * i) for i in range(n)]
+        return errno, evs, elapsed, inst
+    return asyncio.run(main())
+
+
+def test_poll_fd_ready_at_once(poll_async):
+    errno, evs, elapsed, inst = _poll(poll_async, [_clock_sub(7, 1, 10 * 10**9), _fd_sub(8, 2, 1),
+                                                   _fd_sub(9, 1, 0)])
+    assert errno == 0 and evs == [(8, 0, 2), (9, 0, 1)]
+    assert elapsed < 5 and not inst.pauses
+
+
+def test_poll_relative_and_absolute_clocks(poll_async):
+    errno, evs, elapsed, inst = _poll(poll_async, [_clock_sub(1, 1, 30_000_000), _clock_sub(2, 1, 10**10)])
+    assert errno == 0 and evs == [(1, 0, 0)] and elapsed >= 0.029
+    assert inst.pauses == {f"{WASI}.poll_oneoff": 1}
+    deadline = time.time_ns() + 30_000_000      # realtime, absolute
+    errno, evs, elapsed, _ = _poll(poll_async, [_clock_sub(3, 0, deadline, flags=1)])
+    assert errno == 0 and evs == [(3, 0, 0)] and time.time_ns() >= deadline
+    errno, evs, elapsed, _ = _poll(poll_async, [_clock_sub(4, 1, 0, flags=1)])   # in the past
+    assert errno == 0 and evs == [(4, 0, 0)]
+    errno, evs, _, _ = _poll(poll_async, [_clock_sub(5, 99, 0)])                   # unknown clock
+    assert errno == 0 and evs == [(5, 28, 0)]
+
+
+def test_poll_sleeps_of_instances_overlap(poll_async):
+    async def main():
+        insts = [Instance(poll_async, wasi=WasiOptions()) for _ in range(10)]
+        for inst in insts:
+            inst.memory.write(inst.store, _clock_sub(1, 1, 50_000_000), 1024)
+        order: list[str] = []
+
+        async def one(i, inst):
+            order.append(f"start {i}")
+            await inst.call("poll", 1)
+            order.append(f"end {i}")
+        await asyncio.gather(*(one(i, inst) for i, inst in enumerate(insts)))
+        return order
+    order = asyncio.run(main())
+    # all ten were asleep at once: every start precedes every end
+    assert [e.split()[0] for e in order] == ["start"] * 10 + ["end"] * 10
+
+
+# --------------------------------------------------------------------------
+# C: async imports that return values, exceptions, cancellation
+
+@pytest.mark.parametrize("data_memory", ["default", "separate"])
+def test_c_async_import_returns_value(data_memory):
+    wasm = ensure_instrumented(build.c("recursion").read_bytes(), ["env.pause"], data_memory=data_memory,
+                               name="c/recursion")
+    calls = []
+
+    async def pause(n):
+        calls.append(n)
+        await asyncio.sleep(0)
+        return n + 1
+
+    out, wasi = capture()
+    inst = Instance(wasm, {"env": {"pause": pause}}, wasi=wasi)
+    assert asyncio.run(inst.run_command()) == 0
+    assert b"".join(out).decode() == expected("c/recursion")
+    assert inst.pauses["env.pause"] == len(calls) > 100
+
+
+def test_c_export_call_is_awaitable(reactor_async):
+    async def pause(n):
+        await asyncio.sleep(0.001)
+        return n + 1
+
+    async def main():
+        out, wasi = capture()
+        inst = Instance(reactor_async, {"env.pause": pause}, wasi=wasi)
+        await inst.initialize()
+        r = [await inst.call("add_paused", 3, 4), await inst.export("count")(5), await inst.call("square", 7)]
+        return r, b"".join(out).decode(), inst
+    values, text, inst = asyncio.run(main())
+    assert values == [9, 30, 49]
+    assert text == expected("c/reactor")
+    assert inst.pauses == {"env.pause": 7}
+
+
+def test_sync_imports_mix_with_async(reactor_async):
+    seen = []
+
+    def pause(n):           # a plain function: no pause at all
+        seen.append(n)
+        return n + 1
+
+    out, wasi = capture()
+    inst = Instance(reactor_async, {"env": {"pause": pause}}, wasi=wasi)
+    assert asyncio.run(inst.call("add_paused", 3, 4)) == 9
+    assert seen == [3, 4] and inst.pauses == {}
+
+
+class Boom(Exception):
+    pass
+
+
+def test_exception_in_async_import_reaches_caller(reactor_async):
+    err = Boom("no luck")
+
+    async def pause(n):
+        await asyncio.sleep(0)
+        if n == 4:
+            raise err
+        return n + 1
+
+    async def main():
+        inst = Instance(reactor_async, {"env": {"pause": pause}}, wasi=WasiOptions(stdout=None))
+        with pytest.raises(Boom) as info:
+            await inst.call("add_paused", 3, 4)
+        assert info.value is err
+        # the exception was a trap for the guest, as for a sync import: still usable
+        assert inst.broken is None
+        assert await inst.call("add_paused", 1, 2) == 5
+        assert await inst.call("square", 6) == 36
+    asyncio.run(main())
+
+
+def test_exception_in_sync_import_reaches_caller(reactor_async):
+    err = Boom("sync")
+
+    def pause(n):
+        raise err
+
+    async def main():
+        inst = Instance(reactor_async, {"env": {"pause": pause}}, wasi=WasiOptions(stdout=None))
+        with pytest.raises(Boom) as info:
+            await inst.call("add_paused", 3, 4)
+        assert info.value is err and inst.broken is None
+    asyncio.run(main())
+
+
+def test_cancellation_marks_instance_broken(reactor_async):
+    async def main():
+        paused = asyncio.Event()
+        never = asyncio.Event()
+
+        async def stuck(n):
+            paused.set()
+            await never.wait()
+            return n
+
+        inst = Instance(reactor_async, {"env": {"pause": stuck}}, wasi=WasiOptions(stdout=None))
+        other = Instance(reactor_async, {"env": {"pause": _async_pause}}, wasi=WasiOptions(stdout=None))
+        task = asyncio.create_task(inst.call("add_paused", 3, 4))
+        await paused.wait()
+        assert inst.state() == 0        # unwound, waiting
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert inst.broken and "CancelledError" in inst.broken and "env.pause" in inst.broken
+        for later in (inst.call("square", 2), inst.call("add_paused", 1, 1)):
+            with pytest.raises(InstanceBroken, match="cannot be used any more.*CancelledError"):
+                await later
+        # other instances are unaffected
+        assert await other.call("add_paused", 3, 4) == 9
+    asyncio.run(main())
+
+
+def test_cancel_with_timeout(sleeper_async):
+    async def main():
+        inst = Instance(sleeper_async, wasi=WasiOptions(argv=["s", "1000"], stdout=None))
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(inst.run_command(), 0.05)
+        with pytest.raises(InstanceBroken):
+            await inst.run_command()
+    asyncio.run(main())
+
+
+def test_one_call_at_a_time(reactor_async):
+    async def main():
+        gate = asyncio.Event()
+
+        async def pause(n):
+            await gate.wait()
+            return n + 1
+
+        inst = Instance(reactor_async, {"env": {"pause": pause}}, wasi=WasiOptions(stdout=None))
+        first = asyncio.create_task(inst.call("add_paused", 3, 4))
+        await asyncio.sleep(0)
+        with pytest.raises(InstanceBusy):
+            await inst.call("square", 3)
+        gate.set()
+        assert await first == 9
+        assert await inst.call("square", 3) == 9     # free again
+    asyncio.run(main())
+
+
+def test_not_instrumented_module_is_a_clear_error():
+    wasm = wat2wasm("""(module (import "env" "pause" (func $p (param i32) (result i32)))
+      (func (export "f") (result i32) (call $p (i32.const 1))))""")
+
+    async def pause(n):
+        return n
+
+    inst = Instance(wasm, {"env": {"pause": pause}})
+    with pytest.raises(HostError, match="not instrumented"):
+        asyncio.run(inst.call("f"))
+    # sync imports are fine without instrumentation
+    assert asyncio.run(Instance(wasm, {"env.pause": lambda n: n + 5}).call("f")) == 6
+
+
+def test_import_that_is_not_a_pause_point_breaks_clearly():
+    """Instrumented for env.a only; env.b returning an awaitable cannot pause."""
+    wasm = ensure_instrumented(wat2wasm("""(module
+      (import "env" "a" (func $a (param i32) (result i32)))
+      (import "env" "b" (func $b (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "f") (result i32) (i32.add (call $a (i32.const 1)) (call $b (i32.const 2)))))"""),
+        ["env.a"], data_memory="default")
+
+    async def plus10(n):
+        return n + 10
+
+    async def main():
+        good = Instance(wasm, {"env": {"a": plus10, "b": lambda n: n}})
+        assert await good.call("f") == 13
+        bad = Instance(wasm, {"env": {"a": plus10, "b": plus10}})
+        with pytest.raises(InstanceBroken, match="env.b.*not a pause point"):
+            await bad.call("f")
+    asyncio.run(main())
+
+
+def test_caller_given_buffer(reactor_async):
+    async def main():
+        out, wasi = capture()
+        # a region of the guest's own memory: the caller grew one page itself
+        inst = Instance(reactor_async, {"env": {"pause": _async_pause}}, wasi=wasi,
+                        buffer=lambda i: (i.memory.grow(i.store, 1) * 65536, 65536))
+        pages = inst.memory.size(inst.store)
+        assert await inst.call("add_paused", 3, 4) == 9
+        assert inst.memory.size(inst.store) == pages
+    asyncio.run(main())
+
+
+def test_run_command_helper(sleeper_async):
+    out: list[bytes] = []
+    code = asyncio.run(run_command(sleeper_async, ["s", "1", "3"], wasi=WasiOptions(stdout=out.append)))
+    assert code == 3 and b"".join(out) == b"tick 0\nabsolute sleep ok: 1\n"
+
+
+def test_cache_dir_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("ASYNCPY_CACHE", str(tmp_path))
+    assert cache_dir() == tmp_path / "transformed"

@@ -1,0 +1,223 @@
+"""The bundled runtime (asyncpy/runtime_wat, asyncpy/link.py): tasks that
+keep their stacks across export returns (Go's //go:wasmexport semantics)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from asyncpy.analysis import AnalysisOptions
+from asyncpy.errors import AsyncpyError
+from asyncpy.link import LinkOptions, api
+from asyncpy.loader import load_bytes
+from asyncpy.pipeline import transform_loaded
+from asyncpy.transform import TransformOptions
+from tests import pausehost
+
+PROG = Path(__file__).with_name("runtime_prog.wat")
+PAUSING = ("env.hostsleep",)
+BLOCK = 4096
+
+
+@functools.lru_cache(maxsize=None)
+def build(block: int = BLOCK, exports: tuple[str, ...] | None = None, optimize=None, **kw) -> bytes:
+    loaded = load_bytes(PROG.read_bytes(), str(PROG), isolate=False)
+    opts = TransformOptions(analysis=AnalysisOptions(imports=PAUSING), **kw)
+    link = LinkOptions(wrap=exports, wrap_all=exports is None, block_size=block)
+    return transform_loaded(loaded, opts, runtime=link, optimize=optimize).wasm
+
+
+class Plain:
+    """An instance whose imports do not pause; env.callback calls `inner`."""
+
+    def __init__(self, wasm: bytes):
+        self.store = wasmtime.Store()
+        module = wasmtime.Module(self.store.engine, wasm)
+        i32 = wasmtime.ValType.i32()
+        self.callbacks = []
+
+        def callback(x):
+            self.callbacks.append(x)
+            return self.ex["inner"](self.store, x)
+
+        imports = []
+        for imp in module.imports:
+            if imp.name == "callback":
+                imports.append(wasmtime.Func(self.store, wasmtime.FuncType([i32], [i32]), callback))
+            else:
+                imports.append(wasmtime.Func(self.store, wasmtime.FuncType([i32], [i32]), lambda x: x + 1))
+        self.inst = wasmtime.Instance(self.store, module, imports)
+        self.ex = self.inst.exports(self.store)
+
+    def __getattr__(self, name):
+        f = self.ex[name]
+        return lambda *args: f(self.store, *args)
+
+    def progress(self, ids, offset=8192):
+        mem = self.ex["memory"]
+        return [int.from_bytes(mem.read(self.store, offset + 4 * i, offset + 4 * i + 4), "little")
+                for i in ids]
+
+
+def test_api_matches_header():
+    header = (Path(__file__).parent.parent / "examples" / "asyncpy.h").read_text()
+    for name in api():
+        assert f'ASYNCPY_IMPORT("{name}")' in header, name
+
+
+@pytest.mark.parametrize("optimize", [None, (2, 0)], ids=["O0", "O2"])
+def test_background_tasks_keep_their_stacks_across_export_returns(optimize):
+    p = Plain(build(optimize=optimize))
+    p.spawn(1, 5)                        # five workers, each 3 frames deep when paused
+    seen = []
+    for call in range(1, 41):
+        assert p.run(1) == 6             # 5 workers + this export's task
+        seen.append(p.progress(range(1, 6)))
+    # The call's task queues behind the workers, and its yield lets them
+    # run once more: each resumed where it paused, with its locals and its
+    # shadow-stack frame. (The first round only takes them to their yield.)
+    assert all(s == [2 * i + 1] * 5 for i, s in enumerate(seen))
+    assert p.run(0) == 6                 # one round before the call's task
+    assert p.progress(range(1, 6)) == [80] * 5
+
+
+def test_all_scalar_types_cross_a_wrapped_export():
+    p = Plain(build())
+    p.spawn(1, 2)
+    assert p.mix(-3, 1 << 40, 0.5, 0.25) == -3 + (1 << 40) + 0.75
+    assert p.progress([1, 2]) == [1, 1]
+
+
+def test_a_thousand_live_tasks():
+    p = Plain(build())
+    p.spawn(0, 1000)
+    assert p.run(3) == 1001
+    assert p.progress(range(1000)) == [3] * 1000
+    assert p.run(2) == 1001
+    assert p.progress(range(1000)) == [6] * 1000
+
+
+def test_finished_tasks_blocks_are_reused():
+    p = Plain(build())
+    for _ in range(200):
+        assert p.run(2) == 1             # each call's task is freed after it
+    used = p.ex["memory"].size(p.store)
+    for _ in range(200):
+        p.run(2)
+    assert p.ex["memory"].size(p.store) == used
+
+
+def test_virtual_clock_advances_only_when_every_task_sleeps():
+    p = Plain(build())
+    assert p.nap(5) == 5
+    assert p.nap(3) == 8
+    assert p.nap(0) == 8
+
+
+def test_deadlock_inside_an_export_traps_with_a_message():
+    p = Plain(build())
+    assert p.nap(2) == 2                 # sleepers are not a deadlock: the clock advances
+    with pytest.raises(wasmtime.Trap) as e:
+        p.stuck()                        # waits on a queue nobody wakes, nothing else runs
+    assert "asyncpy.rt.trap.deadlock" in str(e.value)
+
+
+def test_stack_overflow_is_caught():
+    p = Plain(build())
+    with pytest.raises(wasmtime.Trap) as e:
+        p.overflow(BLOCK - 64)
+    assert "asyncpy.rt.trap.stack_overflow" in str(e.value)
+
+
+@pytest.mark.parametrize("optimize", [None, (2, 0)], ids=["O0", "O2"])
+def test_reentrant_export_from_an_import(optimize):
+    p = Plain(build(optimize=optimize))
+    p.spawn(1, 3)
+    # outer yields (workers: 0 -> 1), calls env.callback, which calls the
+    # export inner: a nested scheduler run where inner queues behind the
+    # workers and yields 3 times (-> 5); then outer continues after the
+    # import and yields once more (-> 6).
+    assert p.outer(21) == 1042
+    assert p.callbacks == [21]
+    assert p.progress([1, 2, 3]) == [6, 6, 6]
+    assert p.run(1) == 4
+    assert p.progress([1, 2, 3]) == [8, 8, 8]
+
+
+@pytest.mark.parametrize("check_bounds,optimize", [(False, None), (True, None), (False, (2, 0))])
+def test_host_pause_while_several_tasks_exist(check_bounds, optimize):
+    wasm = build(check_bounds=check_bounds, optimize=optimize)
+    inst = pausehost.Instance(wasm, pausing={"hostsleep"})
+    inst.policy = lambda n: True          # every hostsleep call unwinds to the host
+    buf = inst.buffer(pausehost.DATA_ADDR, pausehost.BUF_SIZE)
+    inst.drive("spawn", (1, 3), buf)
+    inst.drive("spawn_sleeper", (100,), buf)
+    results = []
+    for x in range(5):
+        results.append(inst.drive("work", (x,), buf))
+    assert inst.pauses >= 10             # the export's task and the background sleeper
+    # hostsleep's results are default_result(name, n, args): recompute them
+    # from the host's log of calls to check each resumed with its own value.
+    assert all(isinstance(r, int) for r in results)
+    mem = lambda off: int.from_bytes(inst.memory.read(inst.store, off, off + 4), "little")  # noqa: E731
+    workers = [mem(8192 + 4 * i) for i in (1, 2, 3)]
+    assert workers == [workers[0]] * 3 and workers[0] >= 10
+    assert mem(8192 + 400) >= 5          # the sleeper ran and recorded progress
+    # Same program, no pauses at all: the same observable results.
+    inst2 = pausehost.Instance(wasm, pausing={"hostsleep"})
+    buf2 = inst2.buffer(pausehost.DATA_ADDR, pausehost.BUF_SIZE)
+    inst2.drive("spawn", (1, 3), buf2)
+    inst2.drive("spawn_sleeper", (100,), buf2)
+    assert [inst2.drive("work", (x,), buf2) for x in range(5)] == results
+    assert inst2.calls == inst.calls
+
+
+def test_only_listed_exports_are_wrapped():
+    wasm = build(exports=("run",))
+    p = Plain(wasm)
+    with pytest.raises(wasmtime.Trap) as e:
+        p.work(1)                        # not a task: yield traps
+    assert "asyncpy.rt.trap.not_in_task" in str(e.value)
+    assert p.run(2) == 1
+
+
+def test_runtime_functions_have_their_roles(tmp_path):
+    from asyncpy.pipeline import transform_loaded as tl
+
+    loaded = load_bytes(PROG.read_bytes(), str(PROG), isolate=False)
+    r = tl(loaded, TransformOptions(analysis=AnalysisOptions(imports=PAUSING)),
+           runtime=LinkOptions(wrap_all=True, block_size=BLOCK))
+    a = r.analysis
+    assert a.top_most == {"asyncpy.rt.pause"}
+    assert a.bottom_most == {"asyncpy.rt.run_until"}
+    assert "asyncpy.rt.run_until" not in a.instrument
+    assert "asyncpy.rt.export.run" not in a.instrument      # wrappers stay plain
+    assert "asyncpy.rt.entry.run" in a.instrument
+    assert set(r.link.wrapped) >= {"run", "work", "outer", "inner"}
+
+
+def test_bad_imports_are_reported():
+    wat = """(module (import "asyncpy" "nope" (func)) (memory 1))"""
+    with pytest.raises(AsyncpyError, match="unknown runtime import asyncpy.nope"):
+        transform_loaded(load_bytes(wat.encode(), "x.wat", isolate=False))
+    wat = """(module (import "asyncpy" "yield" (func (param i32))) (memory 1))"""
+    with pytest.raises(AsyncpyError, match="has type"):
+        transform_loaded(load_bytes(wat.encode(), "x.wat", isolate=False))
+
+
+def test_cli_reactor(tmp_path):
+    from click.testing import CliRunner
+
+    from asyncpy.cli import main
+
+    out = tmp_path / "o.wasm"
+    res = CliRunner().invoke(main, ["transform", str(PROG), "--reactor-exports", "run,spawn",
+                                    "--imports", "env.hostsleep", "--task-stack", "4096", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    p = Plain(out.read_bytes())
+    p.spawn(1, 2)
+    assert p.run(4) == 3
+    assert p.progress([1, 2]) == [4, 4]
