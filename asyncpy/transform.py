@@ -778,8 +778,15 @@ def _add_asserts(module: B.Module, b: B.Builder, analysis: Analysis, skip: set[s
     return count
 
 
-def _check_names_free(module: B.Module) -> None:
-    taken = {e.name for e in module.exports()} & set(CONTROL_EXPORTS)
+def _check_names_free(module: B.Module, options: TransformOptions) -> None:
+    """Binaryen aborts the process on a duplicate export, so every export we
+    are going to add is checked first."""
+    ours = set(CONTROL_EXPORTS)
+    if options.export_globals:
+        ours |= {STATE, DATA}
+    if options.data_memory == "separate":
+        ours.add(SEPARATE_MEMORY)
+    taken = {e.name for e in module.exports()} & ours
     if taken:
         raise AsyncpyError(f"the module already exports {sorted(taken)[0]}: is it instrumented already?")
 
@@ -788,7 +795,7 @@ def instrument(module: B.Module, analysis: Analysis, options: TransformOptions) 
     """Instrument `module` in place for the functions `analysis` selected."""
     t0 = time.perf_counter()
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1_000_000))
-    _check_names_free(module)
+    _check_names_free(module, options)
     layout = _layout(module, options)
     b = B.Builder(module)
     _add_globals(module, b, layout, options)

@@ -107,12 +107,13 @@ def options_from_pass_args(args: dict[str, str]):
 def run(argv: list[str]) -> int:
     from asyncpy import binaryen
     from asyncpy.loader import load
-    from asyncpy.pipeline import read_module, transform_loaded, write_atomically
+    from asyncpy.pipeline import check_writable, read_module, transform_loaded, write_atomically
 
     args = parse(argv)
     output = args["output"]
     if output is None:
         raise AsyncpyError("no output file (-o OUTPUT); asyncpy-wasm-opt does not print modules to stdout")
+    check_writable(output)
     loaded = load(args["input"])
     if args["asyncify"]:
         result = transform_loaded(loaded, options_from_pass_args(args["pass_args"]),
