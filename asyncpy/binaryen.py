@@ -439,6 +439,8 @@ class BinaryenError(Exception):
 class Module:
     """A Binaryen module we own; dispose() (or `with`) frees it."""
 
+    memory_flags: list[int] | None = None   # per memory, from the binary (see loader.memory_flags)
+
     def __init__(self, ref):
         if ref == NULL:
             raise BinaryenError("Binaryen could not read the module")
@@ -447,9 +449,12 @@ class Module:
     # -- life cycle
     @classmethod
     def read(cls, data: bytes, features: int | None = None) -> "Module":
+        from asyncpy.loader import memory_flags
+
         buf = _ffi.from_buffer("char[]", data)
         with quiet():  # the reader warns on stderr about name subsections it skips
             m = cls(_lib.BinaryenModuleRead(buf, len(data)))
+        m.memory_flags = memory_flags(data)
         if features is not None:
             m.features = features
         return m
@@ -945,7 +950,17 @@ def has_memory(module: "Module") -> bool:
     return bool(_lib.BinaryenHasMemory(module.ref))
 
 
+def memory_count(module: "Module") -> int:
+    if module.memory_flags is not None:
+        return len(module.memory_flags)
+    return 1 if _lib.BinaryenHasMemory(module.ref) else 0
+
+
 def memory_is_64(module: "Module", name: str | None = None) -> bool:
+    """With name=None, the module's only memory (Binaryen resolves a null
+    name only when there is exactly one: callers check memory_count)."""
+    if name is None and memory_count(module) != 1:
+        raise ValueError("memory_is_64 needs a name when a module has several memories")
     return bool(_lib.BinaryenMemoryIs64(module.ref, NULL if name is None else name.encode()))
 
 
@@ -993,11 +1008,17 @@ def detect_features(module: Module, bodies: list[BodyFacts]) -> set[str]:
     for i in range(_lib.BinaryenGetNumElementSegments(module.ref)):
         if _lib.BinaryenElementSegmentIsPassive(_lib.BinaryenGetElementSegmentByIndex(module.ref, i)):
             found.update(("bulk-memory", "reference-types"))
-    if _lib.BinaryenHasMemory(module.ref):
-        if _lib.BinaryenMemoryIs64(module.ref, NULL):
+    flags = module.memory_flags
+    if flags is None and _lib.BinaryenHasMemory(module.ref):
+        flags = [(4 if _lib.BinaryenMemoryIs64(module.ref, NULL) else 0)
+                 | (2 if _lib.BinaryenMemoryIsShared(module.ref, NULL) else 0)]
+    for f in flags or ():
+        if f & 4:
             found.add("memory64")
-        if _lib.BinaryenMemoryIsShared(module.ref, NULL):
+        if f & 2:
             found.add("threads")
+    if flags and len(flags) > 1:
+        found.add("multimemory")
     for info in module.functions():
         for t in info.params + info.results:
             _note_type(t, found)

@@ -205,6 +205,8 @@ def link(module: B.Module, options: LinkOptions = LinkOptions()) -> LinkReport:
     if any(n.startswith(PREFIX) for n in funcs):
         raise AsyncpyError("the module already contains the asyncpy runtime (functions named "
                            f"{PREFIX}*): is it transformed already?")
+    if B.memory_count(module) > 1:
+        raise UnsupportedError("the task runtime needs a program with a single memory")
     if not B.has_memory(module):
         raise UnsupportedError("the asyncpy runtime needs a memory for its task blocks; the module has none")
     if B.memory_is_64(module):

@@ -304,6 +304,52 @@ def _skip_limits(r: _Reader) -> None:
         r.u64()
 
 
+def memory_flags(data: bytes) -> list[int] | None:
+    """The limits flags of every memory, in index order (imported ones
+    first): bit 1 shared, bit 2 memory64. Binaryen 116's C API can only ask
+    about a memory by name, and with several memories there is no name to
+    ask with, so this is read from the binary. None if it does not parse."""
+    flags: list[int] = []
+    try:
+        for sid, _, end, payload in sections(data):
+            if sid not in (2, 5):
+                continue
+            r = _Reader(data, payload, end)
+            for _ in range(r.u32()):
+                if sid == 5:
+                    flags.append(r.bytes(1)[0])
+                    _skip_limit_values(r, flags[-1])
+                    continue
+                r.name()
+                r.name()
+                kind = r.bytes(1)[0]
+                if kind == 0:
+                    r.u32()
+                elif kind == 1:
+                    _skip_valtype(r)
+                    _skip_limits(r)
+                elif kind == 2:
+                    flags.append(r.bytes(1)[0])
+                    _skip_limit_values(r, flags[-1])
+                elif kind == 3:
+                    _skip_valtype(r)
+                    r.bytes(1)
+                elif kind == 4:
+                    r.bytes(1)
+                    r.u32()
+                else:
+                    return None
+    except (InputError, IndexError):
+        return None
+    return flags
+
+
+def _skip_limit_values(r: _Reader, flags: int) -> None:
+    r.u64()
+    if flags & 1:
+        r.u64()
+
+
 def interface_names(data: bytes) -> tuple[list[tuple[str, str]], list[str]] | None:
     """(imports as (module, field), exports) of a binary, or None if the
     sections do not parse here (the validator has the last word)."""

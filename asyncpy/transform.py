@@ -670,6 +670,11 @@ def _layout(module: B.Module, options: TransformOptions) -> Layout:
         raise UnsupportedError("the module has no memory to hold the asyncify buffer "
                                "(use --data-memory separate)")
     memory = None
+    if options.memory is None and B.memory_count(module) > 1:
+        names = [e.name for e in module.exports() if e.kind == "memory"]
+        raise AsyncpyError(f"the module has {B.memory_count(module)} memories: choose the one for the "
+                           f"asyncify buffer with --memory EXPORT (exported: {', '.join(names) or 'none'}), "
+                           "or use --data-memory separate")
     if options.memory is not None:
         exp = next((e for e in module.exports() if e.kind == "memory" and e.name == options.memory), None)
         if exp is None:
