@@ -54,18 +54,9 @@ ALL = "all"             # pause_at=ALL: pause at every import call
 WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 
 
-def engine() -> wasmtime.Engine:
-    global _ENGINE
-    if _ENGINE is None:
-        cfg = wasmtime.Config()
-        for flag in ("wasm_bulk_memory", "wasm_multi_value", "wasm_reference_types", "wasm_simd",
-                     "wasm_tail_call", "wasm_memory64", "wasm_multi_memory"):
-            setattr(cfg, flag, True)
-        _ENGINE = wasmtime.Engine(cfg)
-    return _ENGINE
+# One engine, with the features asyncpy's outputs use: the product host's.
+from asyncpy.host import engine  # noqa: E402
 
-
-_ENGINE: wasmtime.Engine | None = None
 _MODULES: dict[str, wasmtime.Module] = {}
 
 
