@@ -112,7 +112,7 @@ def strip_custom_sections(data: bytes) -> bytes:
             else:
                 continue
             if cleaned is not None:
-                out.append(_custom_section(cname, cleaned))
+                out.append(custom_section(cname, cleaned))
             continue
         out.append(data[start:end])
     return b"".join(out)
@@ -153,7 +153,7 @@ _SAFE_NAME = re.compile(rb"\A[\x20-\x7e]{1,1024}\Z")
 _IDCHARS = re.compile(rb"\A[0-9A-Za-z!#$%&'*+\-./:<=>?@^_`|~]+\Z")
 
 
-def _uleb(n: int) -> bytes:
+def uleb(n: int) -> bytes:
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -165,9 +165,9 @@ def _uleb(n: int) -> bytes:
             return bytes(out)
 
 
-def _custom_section(name: bytes, body: bytes) -> bytes:
-    payload = _uleb(len(name)) + name + body
-    return b"\0" + _uleb(len(payload)) + payload
+def custom_section(name: bytes, body: bytes) -> bytes:
+    payload = uleb(len(name)) + name + body
+    return b"\0" + uleb(len(payload)) + payload
 
 
 def safe_name(raw: bytes, reserved=frozenset()) -> bool:
@@ -221,8 +221,8 @@ def _clean_map(r: _Reader, reserved=frozenset(), dedupe: bool = True) -> bytes:
         last = index
         if safe_name(raw, reserved) and (raw not in seen or not dedupe):
             seen.add(raw)
-            kept.append(_uleb(index) + _uleb(len(raw)) + raw)
-    return _uleb(len(kept)) + b"".join(kept)
+            kept.append(uleb(index) + uleb(len(raw)) + raw)
+    return uleb(len(kept)) + b"".join(kept)
 
 
 def clean_name_section(body: bytes) -> bytes | None:
@@ -245,7 +245,7 @@ def clean_name_section(body: bytes) -> bytes | None:
                     raise InputError("trailing bytes")
                 if not safe_name(raw) or not _IDCHARS.match(raw):
                     continue
-                cleaned = _uleb(len(raw)) + raw
+                cleaned = uleb(len(raw)) + raw
             elif sid in _NAME_MAPS:
                 cleaned = _clean_map(sub, RESERVED_NAMES.get(sid, frozenset()), dedupe=sid != 1)
             elif sid in _INDIRECT_MAPS:
@@ -255,13 +255,13 @@ def clean_name_section(body: bytes) -> bytes | None:
                     if outer <= prev:
                         raise InputError("indirect name map out of order")
                     prev = outer
-                    groups.append(_uleb(outer) + _clean_map(sub))
-                cleaned = _uleb(len(groups)) + b"".join(groups)
+                    groups.append(uleb(outer) + _clean_map(sub))
+                cleaned = uleb(len(groups)) + b"".join(groups)
             else:
                 continue            # a subsection Binaryen 116 does not know
             if sub.pos != sub.end:
                 raise InputError("trailing bytes in a name subsection")
-            out.append(bytes([sid]) + _uleb(len(cleaned)) + cleaned)
+            out.append(bytes([sid]) + uleb(len(cleaned)) + cleaned)
         return b"".join(out)
     except (InputError, IndexError):
         return None

@@ -797,9 +797,20 @@ def _check_names_free(module: B.Module, options: TransformOptions) -> None:
 
 
 def instrument(module: B.Module, analysis: Analysis, options: TransformOptions) -> TransformReport:
-    """Instrument `module` in place for the functions `analysis` selected."""
+    """Instrument `module` in place for the functions `analysis` selects."""
+    # The rewrite and the liveness pass recurse along the nesting of a body,
+    # which runs thousands deep (a br_table dispatch); the limit is raised
+    # for this call only.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 1_000_000))
+    try:
+        return _instrument(module, analysis, options)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions) -> TransformReport:
     t0 = time.perf_counter()
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 1_000_000))
     _check_names_free(module, options)
     layout = _layout(module, options)
     b = B.Builder(module)

@@ -93,21 +93,7 @@ def seed_modules(corpus: bool = True, go: bool = False) -> dict[str, bytes]:
 # ---------------------------------------------------------------------------
 # Mutations
 
-def uleb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def custom_section(name: bytes, payload: bytes) -> bytes:
-    body = uleb(len(name)) + name + payload
-    return b"\0" + uleb(len(body)) + body
+from asyncpy.loader import custom_section, uleb  # noqa: E402  (the writers the loader uses)
 
 
 def section_list(data: bytes) -> list[tuple[int, int, int, int]] | None:
