@@ -97,12 +97,6 @@ class Layout:
     def end_offset(self) -> int:
         return 8 if self.ptr == B.I64 else 4
 
-    def add(self):
-        return Op.add64 if self.ptr == B.I64 else Op.add32
-
-    def const(self, b: B.Builder, v: int):
-        return b.i64(v) if self.ptr == B.I64 else b.i32(v)
-
 
 def local_mask(n: Node, kind: int) -> int:
     """Bitmask of the locals that `kind` nodes (local.get: reads, local.set:
@@ -653,7 +647,6 @@ def _site_predicate(analysis: Analysis):
             return indirect_pauses(IndirectSite(None, B.call_ref_signature(n.ref)))
         return False
 
-    # Node.name holds the callee of a call: look it up once per node.
     return is_site
 
 
