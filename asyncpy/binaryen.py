@@ -1218,3 +1218,35 @@ def append_to_table(module: Module, table: str, funcs: list[str]) -> int:
 
 def add_table_export(module: Module, internal: str, external: str) -> None:
     _lib.BinaryenAddTableExport(module.ref, _keep(internal), _keep(external))
+
+
+# ---------------------------------------------------------------------------
+# Small questions about one expression, so that callers need no cffi
+
+def expression_type(ref) -> int:
+    return _lib.BinaryenExpressionGetType(ref)
+
+
+def is_return_call(ref) -> bool:
+    """For a call, call_indirect or call_ref: is it a tail call?"""
+    k = _lib.BinaryenExpressionGetId(ref)
+    f = {Kind.Call: _lib.BinaryenCallIsReturn, Kind.CallIndirect: _lib.BinaryenCallIndirectIsReturn,
+         Kind.CallRef: _lib.BinaryenCallRefIsReturn}[k]
+    return bool(f(ref))
+
+
+def break_has_condition(ref) -> bool:
+    return _lib.BinaryenBreakGetCondition(ref) != NULL
+
+
+def call_indirect_site(ref) -> tuple[str | None, tuple[int, int]]:
+    """(table, (params, results)) of a call_indirect."""
+    sig = (_lib.BinaryenCallIndirectGetParams(ref), _lib.BinaryenCallIndirectGetResults(ref))
+    return cstr(_lib.BinaryenCallIndirectGetTable(ref)), sig
+
+
+def const_i32(ref) -> int | None:
+    """The value of an i32.const, else None."""
+    if _lib.BinaryenExpressionGetId(ref) != Kind.Const or _lib.BinaryenExpressionGetType(ref) != I32:
+        return None
+    return _lib.BinaryenConstGetValueI32(ref)

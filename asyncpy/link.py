@@ -136,8 +136,7 @@ def _find_stack_pointer(module: B.Module, options: LinkOptions, report: LinkRepo
         g = globals_[0]
         if not g.imported and g.type == B.I32 and g.mutable:
             init = B.global_init(module, g.name)
-            if B._lib.BinaryenExpressionGetId(init) == B.Kind.Const and \
-                    B._lib.BinaryenConstGetValueI32(init) > 0:
+            if (B.const_i32(init) or 0) > 0:
                 report.notes.append(f"using global {g.name} as the stack pointer (LLVM's global 0; "
                                     "name it with --stack-pointer if that is wrong)")
                 return g.name

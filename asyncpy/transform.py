@@ -176,14 +176,9 @@ class _Instrumenter:
                     raise UnsupportedError(f"function {self.name}: a pause can happen inside "
                                            "try/catch; exceptions on a pause path are not supported")
                 if n.kind in (K.Call, K.CallIndirect, K.CallRef) and self.is_site(n) and \
-                        self._is_return_call(n):
+                        B.is_return_call(n.ref):
                     raise UnsupportedError(f"function {self.name}: a tail call (return_call) that may "
                                            "pause; tail calls on a pause path are not supported")
-
-    def _is_return_call(self, n: Node) -> bool:
-        f = {K.Call: B._lib.BinaryenCallIsReturn, K.CallIndirect: B._lib.BinaryenCallIndirectIsReturn,
-             K.CallRef: B._lib.BinaryenCallRefIsReturn}[n.kind]
-        return bool(f(n.ref))
 
     # -- pass 2: liveness, to know which locals a frame must hold
     def live_across_sites(self, root: Node, size: int) -> int:
@@ -254,7 +249,7 @@ class _Instrumenter:
                 return live(n.kids[0], arms)
             if k == K.Break:
                 target = labels.get(n.name, 0)
-                cur = target | after if self._has_condition(n) else target
+                cur = target | after if B.break_has_condition(n.ref) else target
             elif k == K.Switch:
                 cur = 0
                 for t in n.names + [n.name]:
@@ -281,10 +276,6 @@ class _Instrumenter:
         for v in labels.values():
             mask |= v
         return mask
-
-    @staticmethod
-    def _has_condition(n: Node) -> bool:
-        return B._lib.BinaryenBreakGetCondition(n.ref) != B.NULL
 
     # -- pass 3: rewrite the spine
     def idx_get(self):
@@ -480,7 +471,7 @@ class _Instrumenter:
         expr = self.wrap_site(n) if site and wrap else n.ref
         if not prelude:
             return expr
-        t = B._lib.BinaryenExpressionGetType(expr)
+        t = B.expression_type(expr)
         return self.b.block(None, prelude + [expr], B.AUTO if t == B.UNREACHABLE else t)
 
     def can_stay(self, c: Node, parent: Node, i: int, last: int, keep: bool) -> bool:
@@ -639,9 +630,7 @@ def _site_predicate(analysis: Analysis):
         if k == K.Call:
             return n.name in reasons
         if k == K.CallIndirect:
-            e = n.ref
-            sig = (B._lib.BinaryenCallIndirectGetParams(e), B._lib.BinaryenCallIndirectGetResults(e))
-            table = B.cstr(B._lib.BinaryenCallIndirectGetTable(e))
+            table, sig = B.call_indirect_site(n.ref)
             return indirect_pauses(IndirectSite(table, sig))
         if k == K.CallRef:
             return indirect_pauses(IndirectSite(None, B.call_ref_signature(n.ref)))
