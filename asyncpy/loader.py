@@ -297,11 +297,37 @@ def _skip_valtype(r: _Reader) -> None:
         r.u64()
 
 
-def _skip_limits(r: _Reader) -> None:
+def _read_limits(r: _Reader) -> int:
+    """Read a limits field; returns its flags (bit 0 max, 1 shared, 2 memory64)."""
     flags = r.bytes(1)[0]
     r.u64()
     if flags & 1:
         r.u64()
+    return flags
+
+
+def _read_import(r: _Reader) -> tuple[bytes, bytes, int, int | None] | None:
+    """One import entry: (module, field, kind, memory limits flags or None);
+    None for a kind this reader does not know."""
+    mod, field = r.name(), r.name()
+    kind = r.bytes(1)[0]
+    mem = None
+    if kind == 0:               # function: type index
+        r.u32()
+    elif kind == 1:             # table: reftype, limits
+        _skip_valtype(r)
+        _read_limits(r)
+    elif kind == 2:             # memory: limits
+        mem = _read_limits(r)
+    elif kind == 3:             # global: valtype, mutability
+        _skip_valtype(r)
+        r.bytes(1)
+    elif kind == 4:             # tag: attribute, type index
+        r.bytes(1)
+        r.u32()
+    else:
+        return None
+    return mod, field, kind, mem
 
 
 def memory_flags(data: bytes) -> list[int] | None:
@@ -317,37 +343,16 @@ def memory_flags(data: bytes) -> list[int] | None:
             r = _Reader(data, payload, end)
             for _ in range(r.u32()):
                 if sid == 5:
-                    flags.append(r.bytes(1)[0])
-                    _skip_limit_values(r, flags[-1])
+                    flags.append(_read_limits(r))
                     continue
-                r.name()
-                r.name()
-                kind = r.bytes(1)[0]
-                if kind == 0:
-                    r.u32()
-                elif kind == 1:
-                    _skip_valtype(r)
-                    _skip_limits(r)
-                elif kind == 2:
-                    flags.append(r.bytes(1)[0])
-                    _skip_limit_values(r, flags[-1])
-                elif kind == 3:
-                    _skip_valtype(r)
-                    r.bytes(1)
-                elif kind == 4:
-                    r.bytes(1)
-                    r.u32()
-                else:
+                entry = _read_import(r)
+                if entry is None:
                     return None
+                if entry[3] is not None:
+                    flags.append(entry[3])
     except (InputError, IndexError):
         return None
     return flags
-
-
-def _skip_limit_values(r: _Reader, flags: int) -> None:
-    r.u64()
-    if flags & 1:
-        r.u64()
 
 
 def interface_names(data: bytes) -> tuple[list[tuple[str, str]], list[str]] | None:
@@ -366,24 +371,10 @@ def interface_names(data: bytes) -> tuple[list[tuple[str, str]], list[str]] | No
                     r.bytes(1)
                     r.u32()
                     continue
-                mod, field = r.name().decode("utf-8", "replace"), r.name().decode("utf-8", "replace")
-                imports.append((mod, field))
-                kind = r.bytes(1)[0]
-                if kind == 0:               # function: type index
-                    r.u32()
-                elif kind == 1:             # table: reftype, limits
-                    _skip_valtype(r)
-                    _skip_limits(r)
-                elif kind == 2:             # memory: limits
-                    _skip_limits(r)
-                elif kind == 3:             # global: valtype, mutability
-                    _skip_valtype(r)
-                    r.bytes(1)
-                elif kind == 4:             # tag: attribute, type index
-                    r.bytes(1)
-                    r.u32()
-                else:
+                entry = _read_import(r)
+                if entry is None:
                     return None
+                imports.append((entry[0].decode("utf-8", "replace"), entry[1].decode("utf-8", "replace")))
     except (InputError, IndexError):
         return None
     return imports, exports
