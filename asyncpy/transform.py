@@ -50,6 +50,8 @@ DATA = "__asyncify_data"
 UNWIND_LABEL = "__asyncify_unwind"
 PUSH_FRAME = "__asyncify_push_frame"
 POP_FRAME = "__asyncify_pop_frame"
+REWIND_INDEX = "__asyncify_rewind_index"
+EXIT_LABEL = "__asyncify_exit"
 NORMAL, UNWINDING, REWINDING = 0, 1, 2
 CONTROL_EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind",
                    "asyncify_stop_rewind", "asyncify_get_state")
@@ -65,6 +67,15 @@ class TransformOptions:
     memory: str | None = None       # export name of the memory for the buffer (multi-memory)
     data_memory: str = "default"    # "separate": the struct and buffer in a memory of their own
     data_pages: int = 4             # size of that memory, in 64 KiB pages
+    # Where a rewind reloads locals: "prologue" (one frame layout, one shared
+    # save) or "statement" (each statement restores and saves its own locals
+    # on its rewind/unwind edges; faster unoptimised code but much larger:
+    # kept for `python -m bench --ablation`).
+    restore: str = "prologue"
+    # Cost measurement only (`python -m bench --ablation`): parts of the
+    # instrumentation left out; such output cannot pause correctly.
+    # "noguards": rewind tests are constant false; "nosave"; "norestore".
+    ablate: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -126,22 +137,42 @@ def _saveable(t: int, func: str, local: int) -> tuple[int, ...]:
 class _Instrumenter:
     """Rewrites one function. See the module docstring for the scheme."""
 
-    def __init__(self, module: B.Module, b: B.Builder, layout: Layout, name: str, is_site):
+    def __init__(self, module: B.Module, b: B.Builder, layout: Layout, name: str, is_site,
+                 options: TransformOptions = TransformOptions()):
         self.m, self.b, self.layout, self.name = module, b, layout, name
+        self.per_statement = options.restore == "statement"
+        self.ablate = options.ablate
+        self.deferred_kills: list = []   # (block of nops, kill mask): see emit_entry
         self.is_site = is_site
         self.fref = module.function_ref(name)
         self.params, self.vars = B.function_locals(self.fref)
         self.local_types = self.params + self.vars
-        self.idx_used = False       # does any rewind dispatch read the site index?
-        self.extra_saved = 0        # bitmask of locals that must be saved besides live ones
+        self.site_live: dict[int, int] = {}   # site index -> locals live after it
+        self.live_in: dict[int, int] = {}     # id(pausing child of a block) -> locals live before it
+        self.writes_memo: dict[int, int] = {}
         self.nsites = 0
         self._label = 0
+        # The statement being emitted (see emit_statement): its unwind label,
+        # the values its rewind needs besides the live locals, its temporaries.
+        self.depth = 0
+        self.stmt_label: str | None = None
+        self.stmt_extra = 0
+        self.stmt_temps = 0
+        self.statements: list[tuple[str, int]] = []   # (unwind label, saved locals mask)
+        self.ptr: int | None = None   # frame pointer local, set and used only in save/restore code
 
     # -- locals
     def new_local(self, t: int) -> int:
         self.vars.append(t)
         self.local_types.append(t)
         return len(self.local_types) - 1
+
+    def new_temp(self, t: int) -> int:
+        """A local that holds a value of the current statement between a
+        guarded set and its use."""
+        i = self.new_local(t)
+        self.stmt_temps |= 1 << i
+        return i
 
     def label(self) -> str:
         self._label += 1
@@ -190,6 +221,7 @@ class _Instrumenter:
         (everything read in the loop, live after it, or at an enclosing
         label), which needs one pass and stays sound."""
         labels: dict[str, int] = {}
+        live_in = self.live_in
         across = 0
         is_site = self.is_site
         budget = [40 * size + 1000]
@@ -237,6 +269,8 @@ class _Instrumenter:
                 cur = after
                 for c in reversed(n.kids):
                     cur = live(c, cur)
+                    if c.hi >= c.lo:
+                        live_in[id(c)] = live_in.get(id(c), 0) | cur
                 if name:
                     if saved is None:
                         del labels[name]
@@ -263,6 +297,7 @@ class _Instrumenter:
                 cur = after
             if n.hi >= n.lo and is_site(n):
                 across |= after
+                self.site_live[n.hi] = self.site_live.get(n.hi, 0) | after
             for c in reversed(n.kids):
                 cur = live(c, cur)
             return cur
@@ -279,22 +314,23 @@ class _Instrumenter:
 
     # -- pass 3: rewrite the spine
     def idx_get(self):
-        self.idx_used = True
-        return self.b.local_get(self.idx, B.I32)
+        """The site being rewound to, read from the frame (only ever
+        evaluated while rewinding): no local carries it through the body,
+        so nothing stays live around loops for it."""
+        return self.b.call(REWIND_INDEX, [], B.I32)
 
     def rewinding(self):
         """Nonzero iff rewinding. In function bodies the state is never
         "unwinding" (a site leaves at once when it sees that), so the state
         global itself is the test."""
+        if "noguards" in self.ablate:
+            return self.b.i32(0)
         return self.b.global_get(STATE, B.I32)
 
     def rewinding_past(self, hi: int):
-        """True in normal mode, and while rewinding to a site <= hi. (`idx`
-        keeps the last target after a rewind completes, so it is only
-        meaningful while rewinding: select 0 otherwise.)"""
+        """True in normal mode, and while rewinding to a site <= hi."""
         b = self.b
-        target = b.select(self.rewinding(), self.idx_get(), b.i32(0), B.I32)
-        return b.binary(Op.le_u32, target, b.i32(hi))
+        return b.if_(self.rewinding(), b.binary(Op.le_u32, self.idx_get(), b.i32(hi)), b.i32(1))
 
     def normal_only(self, stmts):
         if not stmts:
@@ -318,7 +354,60 @@ class _Instrumenter:
             return n.ref
         if k == K.If:
             return self.emit_if(n)
-        return self.emit_expression(n)
+        if self.depth:
+            return self.emit_expression(n)
+        return self.emit_statement(n)[0]
+
+    def emit_statement(self, n: Node, hoisted: bool = False):
+        """An expression on the spine whose parent is control flow (a block,
+        a loop, an arm or condition of an `if`, the function): the unit a
+        rewind restores locals for and an unwind saves them from.
+
+        Normal mode must not pay for rewinding here, i.e. the compiler must
+        not see values of earlier iterations flow into this statement. So
+        the locals the rewind needs (live after one of its sites, or read
+        again while rewinding) are loaded from the frame right here, inside
+        `if (rewinding)`, not in the prologue (where they would stay live
+        from function entry, around every loop); and the statement's
+        temporaries, which it sets only under a guard, are first set to
+        zero, so no old value of them is ever read. Its sites leave with
+        `br_if` to a label of their own, whose save code (out of line, after
+        the body) stores just these locals: no other local is live at these
+        call sites because of the unwind.
+
+        With `hoisted`, the caller puts the restore on the rewind branch
+        into this statement (see emit_entry) and it is left out here.
+        Returns the new statement, the mask of the locals it saves, and (when
+        hoisted) code the normal path must run just before the statement."""
+        label = self.label() if self.per_statement else UNWIND_LABEL
+        self.stmt_label, self.stmt_extra, self.stmt_temps = label, 0, 0
+        self.depth += 1
+        expr = self.emit_expression(n)
+        self.depth -= 1
+        needed = self.stmt_extra
+        for k in range(n.lo, n.hi + 1):
+            needed |= self.site_live.get(k, 0)
+        self.statements.append((label, needed))
+        b = self.b
+        # The zeros cost nothing in normal mode: the compiler materialises
+        # a zero only on the (rewinding) edge that skips the guarded set.
+        # Temporaries the rewind restores are zeroed on the normal path only.
+        pre = self.zeros(self.stmt_temps & ~needed)
+        normal_zeros = self.zeros(self.stmt_temps & needed)
+        if not hoisted and self.per_statement and needed:
+            pre.append(b.if_(self.rewinding(), self.restore(self.fields(needed)),
+                             self.block_of(normal_zeros) if normal_zeros else B.NULL))
+            normal_zeros = []
+        elif not hoisted and normal_zeros:
+            pre.append(b.if_(b.unary(Op.eqz32, self.rewinding()), self.block_of(normal_zeros)))
+            normal_zeros = []
+        if pre:
+            t = B.expression_type(expr)
+            expr = b.block(None, pre + [expr], B.AUTO if t == B.UNREACHABLE else t)
+        return expr, needed, normal_zeros
+
+    def block_of(self, stmts):
+        return stmts[0] if len(stmts) == 1 else self.b.block(None, stmts, B.NONE)
 
     def emit_block(self, n: Node, outer=()):
         """A block on the spine becomes a nest of segments, one ending just
@@ -340,24 +429,86 @@ class _Instrumenter:
         targets = list(outer) + [(kids[i].lo, kids[i].hi, lab) for i, lab in zip(hot, labels)]
         first = hot[0]
         delegate = first == 0 and kids[0].kind == K.Block
-        inner = []
         if delegate:
             inner_targets = [t for t in targets if t[2] != labels[0]]
             first_new = self.emit(kids[0], inner_targets)
+            seg = None
         else:
-            inner.extend(self.dispatch(targets, labels[0], has_prefix=first > 0))
-            inner.extend(c.ref for c in kids[:first])
-            first_new = self.emit(kids[first])
-        cur = b.block(labels[0], inner, B.NONE) if inner else None
+            seg = self.dispatch(targets, labels[0], has_prefix=first > 0) + [c.ref for c in kids[:first]]
+            seg = seg or None
         t = n.type
+        written, done = 0, 0     # locals written in kids[:done]
         for j, i in enumerate(hot):
-            stmts = ([cur] if cur is not None else []) + [first_new if j == 0 else self.emit(kids[i])]
+            child = kids[i]
+            if j == 0 and seg is None:
+                stmts = [first_new if delegate else self.emit(child)]
+            else:
+                for c in kids[done:i]:
+                    written |= self.writes(c)
+                done = i
+                entry, new, normal = self.emit_entry(child, written)
+                if entry:
+                    # The rewind edge alone runs `entry`; normal mode jumps over it.
+                    join = self.label()
+                    stmts = [b.block(join, [b.block(labels[j], seg + normal + [b.br(join)], B.NONE)] + entry,
+                                     B.NONE), new]
+                else:
+                    stmts = [b.block(labels[j], seg, B.NONE), new]
             if j + 1 < len(hot):
-                stmts.extend(c.ref for c in kids[i + 1:hot[j + 1]])
-                cur = b.block(labels[j + 1], stmts, B.NONE)
+                seg = stmts + [c.ref for c in kids[i + 1:hot[j + 1]]]
             else:
                 stmts.extend(c.ref for c in kids[i + 1:])
                 return b.block(n.name, stmts, B.AUTO if t == B.UNREACHABLE else t)
+
+    def emit_entry(self, child: Node, skipped_writes: int):
+        """Emit the pausing child of a block that a rewind reaches by a
+        branch over its earlier siblings, and the code for that branch
+        alone: the statement's restore, and zeros for the locals the skipped
+        siblings write and the child reads first. Without those zeros, the
+        value such a local had *before* the skipped code would flow into the
+        child along the rewind branch, and the compiler, which cannot know
+        that the branch is taken only while rewinding, would keep it live
+        from the dispatch on, around the enclosing loop."""
+        if self.depth:   # inside a statement, whose restore came first: leave its values alone
+            return [], self.emit(child), []
+        kill = self.live_in.get(id(child), 0) & skipped_writes
+        entry, normal = [], []
+        if child.kind in (K.Block, K.Loop, K.If):
+            new = self.emit(child)
+        else:
+            new, needed, normal = self.emit_statement(child, hoisted=True)
+            kill &= ~needed
+            if needed and self.per_statement:
+                entry.append(self.restore(self.fields(needed)))
+        if self.per_statement:
+            entry.extend(self.zeros(kill))
+        else:
+            # The prologue restores every saved local, and this child's
+            # statements may need any of them: which are saved is known
+            # only at the end, so the zeros are filled in then (run()).
+            kill = sum(1 << i for i in _bits(kill) if self.local_types[i] in B.VALUE_SIZE)
+            if kill:
+                slots = self.b.block(None, [self.b.nop() for _ in _bits(kill)], B.NONE)
+                self.deferred_kills.append((slots, kill))
+                entry.append(slots)
+        return entry, new, normal
+
+    def zeros(self, mask: int) -> list:
+        b = self.b
+        return [b.local_set(i, b.zero(self.local_types[i])) for i in _bits(mask)
+                if self.local_types[i] in B.VALUE_SIZE]
+
+    def writes(self, n: Node) -> int:
+        """Locals set in the subtree of `n` (memoised on the spine)."""
+        if n.hi < n.lo:
+            return local_mask(n, K.LocalSet)
+        m = self.writes_memo.get(id(n))
+        if m is None:
+            m = (1 << n.index) if n.kind == K.LocalSet else 0
+            for c in n.kids:
+                m |= self.writes(c)
+            self.writes_memo[id(n)] = m
+        return m
 
     def dispatch(self, targets, first_label: str, has_prefix: bool) -> list:
         """Code that, while rewinding to k, branches to the label of the
@@ -395,7 +546,7 @@ class _Instrumenter:
         prelude = []
         if cond.hi >= cond.lo:
             # The condition pauses too: compute it first, as its own statement.
-            c = self.new_local(B.I32)
+            c = self.new_temp(B.I32)
             prelude.append(self.b.if_(self.rewinding_past(cond.hi), self.b.local_set(c, self.emit(cond))))
             cond_ref = self.b.local_get(c, B.I32)
         else:
@@ -448,23 +599,23 @@ class _Instrumenter:
                     prelude.append(self.b.if_(self.rewinding_past(c.hi), new))
                     new_kids.append(self.b.unreachable())
                     continue
-                tmp = self.new_local(t)
+                tmp = self.new_temp(t)
                 prelude.append(self.b.if_(self.rewinding_past(c.hi), self.b.local_set(tmp, new)))
                 if keep:
-                    self.extra_saved |= 1 << tmp
+                    self.stmt_extra |= 1 << tmp
                 new_kids.append(self.b.local_get(tmp, t))
             elif self.can_stay(c, n, i, last, keep):
                 if c.kind == K.LocalGet and keep:
-                    self.extra_saved |= 1 << c.index
+                    self.stmt_extra |= 1 << c.index
                 new_kids.append(c.ref)
             elif t == B.UNREACHABLE or t == B.NONE:
                 pending.append(c.ref)
                 new_kids.append(self.b.unreachable())
             else:
-                tmp = self.new_local(t)
+                tmp = self.new_temp(t)
                 pending.append(self.b.local_set(tmp, c.ref))
                 if keep:
-                    self.extra_saved |= 1 << tmp
+                    self.stmt_extra |= 1 << tmp
                 new_kids.append(self.b.local_get(tmp, t))
         prelude.extend(self.normal_only(pending))
         B.set_children(n.ref, new_kids)
@@ -497,7 +648,7 @@ class _Instrumenter:
 
     def unwind_check(self, index: int):
         b = self.b
-        return b.drop(b.br(UNWIND_LABEL, cond=b.global_get(STATE, B.I32), value=b.i32(index)))
+        return b.drop(b.br(self.stmt_label, cond=b.global_get(STATE, B.I32), value=b.i32(index)))
 
     def wrap_site(self, n: Node):
         """The call, then: if it started unwinding, leave with our index.
@@ -517,50 +668,100 @@ class _Instrumenter:
         self.number(root)
         if self.nsites == 0:
             return None
-        live = self.live_across_sites(root, self.size)
+        self.live_across_sites(root, self.size)
         names = B.local_names(self.fref)
-        self.idx = self.new_local(B.I32)
         body = self.emit(root)
-        saved_mask = live | self.extra_saved
-        saved = [i for i in range(len(self.local_types)) if saved_mask >> i & 1 and i != self.idx]
-        fields, offset = [], 4
-        for i in saved:
-            for j, part in enumerate(_saveable(self.local_types[i], self.name, i)):
-                fields.append((i, j, part, offset))
-                offset += B.VALUE_SIZE[part]
-        frame = offset
+        saved_all = 0
+        for _, mask in self.statements:
+            saved_all |= mask
+        for slots, kill in self.deferred_kills:
+            B.set_children(slots, [self.b.local_set(i, self.b.zero(self.local_types[i])) if saved_all >> i & 1 == 0
+                                   else self.b.nop() for i in _bits(kill)])
         results = B.function_results(self.m, self.name)
         b = self.b
-        ptr_local = self.new_local(self.layout.ptr)
         unwind_at = self.new_local(B.I32)
-        inner = b.return_(body if results != B.NONE else B.NULL) if results != B.NONE else \
+        cur = b.return_(body if results != B.NONE else B.NULL) if results != B.NONE else \
             b.block(None, [body, b.return_()], B.NONE)
+        if not self.per_statement:
+            fields = self.fields(saved_all)
+            frame = fields[-1][3] + B.VALUE_SIZE[fields[-1][2]] if fields else 4
+            new_body = b.block(None, [
+                # On entry the state is normal or rewinding, never unwinding.
+                b.if_(b.global_get(STATE, B.I32), self.restore(fields, pop=frame)),
+                b.local_set(unwind_at, b.block(UNWIND_LABEL, [cur], B.I32)),
+                self.save(fields, frame, unwind_at),
+            ] + ([b.zero(results)] if results != B.NONE else []), results)
+            B.replace_function(self.m, self.name, self.vars, new_body, names)
+            return FunctionStats(self.name, self.nsites, saved_all.bit_count(), frame)
+        # One frame size per function (the prologue pops it before knowing
+        # the site), the largest statement's; each statement packs its own
+        # locals from offset 4, after the site index.
+        layouts = {mask: self.fields(mask) for _, mask in self.statements}
+        frame = max(max((f[3] + B.VALUE_SIZE[f[2]] for f in fs), default=4) for fs in layouts.values())
+        # Saves out of line: a site branches to its statement's label, and
+        # statements with the same saved set share one save. Each save is
+        # reached only from its own sites, so a local is live at a call site
+        # only if that site needs it.
+        by_mask: dict[int, list[str]] = {}
+        for label, mask in self.statements:
+            by_mask.setdefault(mask, []).append(label)
+        for mask, labels in by_mask.items():
+            for label in labels:
+                cur = b.block(label, [cur], B.I32)
+            cur = b.block(None, [b.local_set(unwind_at, cur),
+                                 self.save(layouts[mask], frame, unwind_at),
+                                 b.br(EXIT_LABEL)], B.NONE)
         new_body = b.block(None, [
-            # On entry the state is normal or rewinding, never unwinding.
-            b.if_(b.global_get(STATE, B.I32), self.restore(fields, frame, ptr_local)),
-            b.local_set(unwind_at, b.block(UNWIND_LABEL, [inner], B.I32)),
-            self.save(fields, frame, ptr_local, unwind_at),
+            b.if_(b.global_get(STATE, B.I32), b.drop(b.call(POP_FRAME, [b.i32(frame)], self.layout.ptr))),
+            b.block(EXIT_LABEL, [cur], B.NONE),
         ] + ([b.zero(results)] if results != B.NONE else []), results)
         B.replace_function(self.m, self.name, self.vars, new_body, names)
-        return FunctionStats(self.name, self.nsites, len(saved), frame)
+        return FunctionStats(self.name, self.nsites, saved_all.bit_count(), frame)
 
-    def restore(self, fields, frame: int, p: int):
+    def fields(self, mask: int):
+        """(local, component, type, offset) of each saved value, packed
+        after the i32 site index."""
+        out, offset = [], 4
+        for i in _bits(mask):
+            for j, part in enumerate(_saveable(self.local_types[i], self.name, i)):
+                out.append((i, j, part, offset))
+                offset += B.VALUE_SIZE[part]
+        return out
+
+    def restore(self, fields, pop: int | None = None):
+        """Loads the frame: with `pop` (its size), pops it first (the
+        prologue); otherwise it is the one the prologue popped, at `current`
+        until the callee pops its own."""
         b, L = self.b, self.layout
         pt = L.ptr
-        out = [b.local_set(p, b.call(POP_FRAME, [b.i32(frame)], pt))]
-        if self.idx_used:
-            out.append(b.local_set(self.idx, b.load(B.I32, b.local_get(p, pt), memory=L.memory)))
+        if pop is not None:
+            out = [b.local_set(self.ptr_local(), b.call(POP_FRAME, [b.i32(pop)], pt))]
+        elif not fields or "norestore" in self.ablate:
+            return b.nop()
+        else:
+            out = [b.local_set(self.ptr_local(), b.load(pt, b.global_get(DATA, pt), memory=L.memory))]
+        if "norestore" in self.ablate:
+            return b.block(None, out, B.NONE)
         by_local: dict[int, list] = {}
         for i, j, part, off in fields:
-            by_local.setdefault(i, []).append(b.load(part, b.local_get(p, pt), offset=off, memory=L.memory))
+            by_local.setdefault(i, []).append(b.load(part, b.local_get(self.ptr_local(), pt), offset=off,
+                                                     memory=L.memory))
         for i, loads in by_local.items():
             value = loads[0] if len(loads) == 1 else b.tuple_make(loads)
             out.append(b.local_set(i, value))
         return b.block(None, out, B.NONE)
 
-    def save(self, fields, frame: int, p: int, unwind_at: int):
+    def ptr_local(self) -> int:
+        if self.ptr is None:
+            self.ptr = self.new_local(self.layout.ptr)
+        return self.ptr
+
+    def save(self, fields, frame: int, unwind_at: int):
         b, L = self.b, self.layout
+        if "nosave" in self.ablate:
+            return b.nop()
         pt = L.ptr
+        p = self.ptr_local()
         out = [b.local_set(p, b.call(PUSH_FRAME, [b.i32(frame)], pt)),
                b.store(B.I32, b.local_get(p, pt), b.local_get(unwind_at, B.I32), memory=L.memory)]
         for i, j, part, off in fields:
@@ -570,6 +771,14 @@ class _Instrumenter:
                 value = b.tuple_extract(value, j)
             out.append(b.store(part, b.local_get(p, pt), value, offset=off, memory=L.memory))
         return b.block(None, out, B.NONE)
+
+
+def _bits(mask: int):
+    """The set bits of `mask`, lowest first."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
 
 
 def _add_frame_helpers(module: B.Module, b: B.Builder, layout: Layout, check_bounds: bool) -> None:
@@ -599,6 +808,10 @@ def _add_frame_helpers(module: B.Module, b: B.Builder, layout: Layout, check_bou
            b.store(pt, data(), b.local_get(cur, pt), memory=mem),
            b.local_get(cur, pt)]
     B.add_function(module, POP_FRAME, [B.I32], [pt], [pt], b.block(None, pop, pt))
+    # The site index of the frame being rewound: the prologue has popped it,
+    # so it starts at `current`.
+    B.add_function(module, REWIND_INDEX, [], [B.I32], [],
+                   b.load(B.I32, b.load(pt, data(), memory=mem), memory=mem))
 
 
 # ---------------------------------------------------------------------------
@@ -801,7 +1014,7 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions)
     report = TransformReport()
     is_site = _site_predicate(analysis)
     for name in analysis.instrument:
-        stats = _Instrumenter(module, b, layout, name, is_site).run()
+        stats = _Instrumenter(module, b, layout, name, is_site, options).run()
         if stats is not None:
             report.instrumented.append(stats)
     if options.asserts:
