@@ -405,5 +405,75 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
     sys.exit(code)
 
 
+@main.command(context_settings={"ignore_unknown_options": False})
+@click.argument("module", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("profile.txt"),
+              show_default=True, help="The list file to write (merged with its earlier entries).")
+@click.option("--replace", is_flag=True, help="Overwrite the list file instead of merging into it.")
+@click.option("--imports", "imports", multiple=True, metavar="PATTERNS",
+              help="Pausing imports. Default: wasi_snapshot_preview1.poll_oneoff and fd_read, plus the "
+                   "imports of --host.")
+@click.option("--host", "host", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.py",
+              help="A Python file defining IMPORTS = {'env': {'name': fn}} (fn may be async), and "
+                   "optionally `async def main(instance)` that drives the instance instead of _start.")
+@click.option("--data-memory", type=click.Choice(["default", "separate"]), default="separate",
+              show_default=True, help="Where the traced build puts the asyncify buffer (see transform).")
+@click.option("--data-pages", type=click.IntRange(1, 65536), default=4, show_default=True,
+              help="Size of the separate data memory in 64 KiB pages.")
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="An environment variable for the guest.")
+@click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST]", help="Preopen a host directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (schema asyncpy.profile/1).")
+def profile(module, args, output, replace, imports, host, data_memory, data_pages, env, dirs, as_json):
+    """Record which functions are on the stack when MODULE really pauses.
+
+    \b
+    Runs MODULE once, like `asyncpy run` (a WASI command, or with --host a
+    script whose `main(instance)` drives it), built with the full analysis
+    plus a trace of every frame saved at a pause, and writes the names of
+    those functions to the list file, merged with the runs before. Then
+    instrument just them, with a trap instead of a broken stack should a
+    pause ever take a path no profiled run took:
+
+    \b
+      asyncpy profile app.wasm -- input1.js
+      asyncpy profile app.wasm -- input2.js
+      asyncpy transform app.wasm --only-list @profile.txt --asserts -o app.async.wasm
+
+    \b
+    The trade-off: code that no profiled pause went through runs at full
+    speed, but cannot pause; cover every way the program can pause (each
+    kind of blocking call, each callback path) with the runs you profile.
+    """
+    from asyncpy.analysis import split_list
+    from asyncpy.pipeline import check_writable
+    from asyncpy.profile import profile_program, write_list
+
+    envs = {}
+    for e in env:
+        name, sep, value = e.partition("=")
+        if not sep:
+            raise AsyncpyError(f"--env {e}: expected NAME=VALUE")
+        envs[name] = value
+    check_writable(output)
+    preopens = [(d.split("::", 1)[0], d.split("::", 1)[-1]) for d in dirs]
+    say = None if as_json else (lambda msg: click.echo(f"asyncpy: {msg}...", err=True))
+    code, prof, full = profile_program(module, args, imports=split_list(imports) if imports else None,
+                                       host=host, data_memory=data_memory, data_pages=data_pages,
+                                       env=envs, dirs=preopens, progress=say)
+    sys.stdout.flush()
+    total, before = write_list(output, prof.names(), merge=not replace)
+    if as_json:
+        click.echo(json.dumps({
+            "schema": "asyncpy.profile/1", "input": str(module), "output": str(output),
+            "exit_code": code, "pauses": prof.pauses, "instrumented_full": full,
+            "on_stack": dict(sorted(prof.counts.items())), "list_entries": total, "list_entries_before": before,
+        }, indent=2))
+    else:
+        click.echo(f"asyncpy: {prof.pauses} pauses; {len(prof.counts)} of the {full} functions the full analysis "
+                   f"instruments were on the stack; {output}: {total} entries ({before} before)", err=True)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -52,6 +52,8 @@ PUSH_FRAME = "__asyncify_push_frame"
 POP_FRAME = "__asyncify_pop_frame"
 REWIND_INDEX = "__asyncify_rewind_index"
 EXIT_LABEL = "__asyncify_exit"
+TRACE_MODULE, TRACE_BASE = "asyncpy_profile", "unwind"
+TRACE_FUNCTION = "__asyncpy_profile_unwind"
 NORMAL, UNWINDING, REWINDING = 0, 1, 2
 CONTROL_EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind",
                    "asyncify_stop_rewind", "asyncify_get_state")
@@ -76,6 +78,10 @@ class TransformOptions:
     # instrumentation left out; such output cannot pause correctly.
     # "noguards": rewind tests are constant false; "nosave"; "norestore".
     ablate: frozenset[str] = frozenset()
+    # `asyncpy profile`: every instrumented function calls the import
+    # asyncpy_profile.unwind(id) as it saves its frame; id indexes
+    # TransformReport.instrumented.
+    trace_unwind: bool = False
 
 
 @dataclass
@@ -141,6 +147,7 @@ class _Instrumenter:
                  options: TransformOptions = TransformOptions()):
         self.m, self.b, self.layout, self.name = module, b, layout, name
         self.per_statement = options.restore == "statement"
+        self.trace_id: int | None = None
         self.ablate = options.ablate
         self.deferred_kills: list = []   # (block of nops, kill mask): see emit_entry
         self.is_site = is_site
@@ -762,7 +769,8 @@ class _Instrumenter:
             return b.nop()
         pt = L.ptr
         p = self.ptr_local()
-        out = [b.local_set(p, b.call(PUSH_FRAME, [b.i32(frame)], pt)),
+        out = [] if self.trace_id is None else [b.call(TRACE_FUNCTION, [b.i32(self.trace_id)], B.NONE)]
+        out += [b.local_set(p, b.call(PUSH_FRAME, [b.i32(frame)], pt)),
                b.store(B.I32, b.local_get(p, pt), b.local_get(unwind_at, B.I32), memory=L.memory)]
         for i, j, part, off in fields:
             t = self.local_types[i]
@@ -955,7 +963,10 @@ def _add_asserts(module: B.Module, b: B.Builder, analysis: Analysis, skip: set[s
             continue
         params, vars_ = B.function_locals(fref)
         names = B.local_names(fref)
-        for n, parent, i in calls:
+        # Innermost calls first: wrapping a call replaces it in its parent,
+        # so a call nested in another (`f(g(x))`) must be wrapped while its
+        # parent is still the call, not the block that later wraps it.
+        for n, parent, i in reversed(calls):
             t = n.type
             check = b.if_(b.global_get(STATE, B.I32), b.unreachable())
             if t == B.NONE:
@@ -1013,8 +1024,13 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions)
     _add_frame_helpers(module, b, layout, options.check_bounds)
     report = TransformReport()
     is_site = _site_predicate(analysis)
+    if options.trace_unwind:
+        B.add_function_import(module, TRACE_FUNCTION, TRACE_MODULE, TRACE_BASE, [B.I32], [])
     for name in analysis.instrument:
-        stats = _Instrumenter(module, b, layout, name, is_site, options).run()
+        inst = _Instrumenter(module, b, layout, name, is_site, options)
+        if options.trace_unwind:
+            inst.trace_id = len(report.instrumented)
+        stats = inst.run()
         if stats is not None:
             report.instrumented.append(stats)
     if options.asserts:
