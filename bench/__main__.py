@@ -174,7 +174,8 @@ def measure_runs(name: str, variants: dict[str, bytes], runs: int, pause_runs: i
             row["run"][label]["median_seconds"] = median(xs)
 
     row["runs"], row["pause_runs"] = runs, pause_runs
-    pausers = {k: p for k, p in programs.items() if p.instrumented and p.has_pause}
+    # Ablated outputs cannot pause correctly: they are timed without pauses only.
+    pausers = {k: p for k, p in programs.items() if p.instrumented and p.has_pause and not k.startswith("ablate")}
     paused: dict[str, list] = {k: [] for k in pausers}
     for i in range(pause_runs):
         for label, prog in list(pausers.items()):
@@ -205,7 +206,11 @@ def measure_runs(name: str, variants: dict[str, bytes], runs: int, pause_runs: i
 
 # --------------------------------------------------------------------------- one program
 
-def bench_program(name: str, index: int, total: int, work: Path, runs: int, pause_runs: int) -> dict:
+ABLATIONS = ["noguards+nosave+norestore", "noguards", "noguards+nosave", "statement"]
+
+
+def bench_program(name: str, index: int, total: int, work: Path, runs: int, pause_runs: int,
+                  ablation: list[str] = ()) -> dict:
     from corpus import build
 
     row: dict = {"name": name, "errors": [], "ours": {}, "theirs": {}, "run": {}}
@@ -247,8 +252,17 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
     log(f"{tag}: ours {report.secs(ours.get('seconds'))}, binaryen {report.secs(theirs.get('seconds'))}"
         f" (input {len(loaded.data) / 1024:.0f} KB)")
 
+    # Ours with a profile: only the functions seen on the stack at the
+    # pausing run's pauses, with --asserts (no Binaryen equivalent).
+    sides = [("profiled", "profiled")] + [(f"ablate:{a}", f"ablate-{a.replace('+', '-')}") for a in ablation]
+    for side, label in sides:
+        r = run_worker(side, src, work / f"{safe}-{label}")
+        row[label] = r
+        if "error" in r:
+            row["errors"].append(f"asyncpy {side}: {r['error']}")
     variants = {"original": loaded.data}
-    for side, r in (("ours", ours), ("theirs", theirs)):
+    for side in ["ours", "theirs"] + [label for _, label in sides]:
+        r = row[side]
         o2 = work / f"{safe}-{side}.o2.wasm"
         if "error" not in r and o2.exists():
             variants[side] = o2.read_bytes()
@@ -258,8 +272,8 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
         row["errors"].append(f"runs: {type(e).__name__}: {e}")
         row["run_traceback"] = traceback.format_exc(limit=5)
     r = row["run"]
-    log(f"{tag}: runs ms orig/ours/binaryen "
-        + "/".join(report.ms(r.get(k, {}).get("median_seconds")) for k in ("original", "ours", "theirs"))
+    log(f"{tag}: runs ms orig/ours/binaryen/profiled "
+        + "/".join(report.ms(r.get(k, {}).get("median_seconds")) for k in ("original", "ours", "theirs", "profiled"))
         + ", round trip µs ours/binaryen "
         + "/".join(report.us(r.get(k, {}).get("round_trip_seconds_median")) for k in ("ours", "theirs"))
         + f" ({time.perf_counter() - t_start:.0f} s)")
@@ -305,6 +319,9 @@ def main(argv=None) -> int:
     ap.add_argument("--update-readme", action="store_true", help="write the summary table into README.md")
     ap.add_argument("--runs", type=int, default=None, help="no-pause runs per variant (default 5, quick 3)")
     ap.add_argument("--pause-runs", type=int, default=None, help="pausing runs per variant (default 3, quick 2)")
+    ap.add_argument("--ablation", action="store_true",
+                    help="also time asyncpy outputs with parts of the instrumentation left out (cost "
+                         "measurement only; see the Ablation table)")
     args = ap.parse_args(argv)
 
     runs = args.runs or (3 if args.quick else 5)
@@ -316,11 +333,12 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="asyncpy-bench-") as tmp:
         for i, name in enumerate(names, 1):
-            rows.append(bench_program(name, i, len(names), Path(tmp), runs, pause_runs))
+            rows.append(bench_program(name, i, len(names), Path(tmp), runs, pause_runs,
+                                      ABLATIONS if args.ablation else []))
     results = {
         "schema": "asyncpy.bench/1",
         "date": started.isoformat(timespec="seconds"),
-        "quick": args.quick,
+        "quick": args.quick, "ablation": ABLATIONS if args.ablation else [],
         "runs": runs, "pause_runs": pause_runs,
         "environment": environment(),
         "total_seconds": time.perf_counter() - t0,

@@ -79,6 +79,7 @@ class Program:
         exports = {e.name for e in self.module.exports}
         self.instrumented = "asyncify_start_unwind" in exports
         self.has_pause = any(i.module == "env" and i.name == "pause" for i in self.module.imports)
+        self.on_unwind = None   # a tracing build's asyncpy_profile.unwind(id) (bench/worker.py)
 
     def run(self, pausing: bool = False) -> RunResult:
         if pausing and not (self.instrumented and self.has_pause):
@@ -129,6 +130,8 @@ class Program:
 
         if self.has_pause:
             linker.define_func("env", "pause", wasmtime.FuncType([i32], [i32]), pause, access_caller=True)
+        if self.on_unwind is not None:
+            linker.define_func("asyncpy_profile", "unwind", wasmtime.FuncType([i32], []), self.on_unwind)
         instance = linker.instantiate(store, self.module)
         ex = instance.exports(store)
         start = ex["_start"]

@@ -8,6 +8,13 @@ from pathlib import Path
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
+ABLATION_NAMES = {
+    "noguards+nosave+norestore": "checks after calls only",
+    "noguards": "rewind guards removed",
+    "noguards+nosave": "guards and save removed",
+    "statement": "per-statement restore and save",
+}
+
 
 # --------------------------------------------------------------------------- formatting
 
@@ -105,7 +112,11 @@ time of `_start` in wasmtime with `env.pause` returning at once (n + 1). **Round
 from `asyncify_start_unwind` (called inside `env.pause`) to `asyncify_stop_rewind` (when the rewound stack
 calls it again), with every `env.pause` call paused; it includes the Python host's own wasmtime calls.
 **Δ/pause** is (median run time with every call paused − median without) / pauses, host overhead included.
-**Frame** is the largest unwound stack, in bytes."""
+**Frame** is the largest unwound stack, in bytes. **Overhead**: no-pause run time over the uninstrumented
+program's, same run; *with profile* is asyncpy with `--only-list` of the functions a tracing build saw on the
+stack at the pausing run's pauses, plus `--asserts` (it passes the same pausing run). **Transform + -O2** adds
+the -O2 time to each side's transform time. **Ablation** (`--ablation`) times asyncpy outputs with parts of
+the instrumentation left out; they cannot pause correctly and measure cost only."""
 
 
 def markdown(results: dict) -> str:
@@ -163,6 +174,31 @@ def markdown(results: dict) -> str:
     out.append(table(["program", "run ms orig / ours / Binaryen", "ours/orig", "Binaryen/orig", "ours/Binaryen",
                       "pauses", "round trip µs ours / Binaryen", "ratio", "Δ/pause µs ours / Binaryen",
                       "frame B ours / Binaryen"], t))
+
+    out += ["", "## No-pause overhead and transform + -O2 time", ""]
+    t = []
+    for r in rows:
+        orig = _run(r, "original", "median_seconds")
+        o, th, pr = (_run(r, k, "median_seconds") for k in ("ours", "theirs", "profiled"))
+        tot = {k: None if _get(r, k, "seconds") is None or _get(r, k, "o2_seconds") is None
+               else _get(r, k, "seconds") + _get(r, k, "o2_seconds") for k in ("ours", "theirs")}
+        nprof = _get(r, "profiled", "profile_functions")
+        t.append([r["name"], ratio(o, orig), ratio(th, orig), ratio(pr, orig),
+                  f"{'–' if nprof is None else nprof} / {_get(r, 'ours', 'instrumented') or '–'}",
+                  pair(tot["ours"], tot["theirs"], secs), ratio(tot["ours"], tot["theirs"])])
+    out.append(table(["program", "ours/orig", "Binaryen/orig", "ours with profile/orig",
+                      "profile functions / full", "transform + -O2 s ours / Binaryen", "ratio"], t))
+    if results.get("ablation"):
+        labels = [f"ablate-{a.replace('+', '-')}" for a in results["ablation"]]
+        out += ["", "## Ablation: no-pause time / uninstrumented (cost measurement only)", ""]
+        t = []
+        for r in rows:
+            orig = _run(r, "original", "median_seconds")
+            t.append([r["name"], ratio(_run(r, "ours", "median_seconds"), orig)]
+                     + [ratio(_run(r, lab, "median_seconds"), orig) for lab in labels]
+                     + [ratio(_run(r, "profiled", "median_seconds"), orig)])
+        out.append(table(["program", "as shipped"] + [ABLATION_NAMES.get(a, a) for a in results["ablation"]]
+                         + ["only the profiled functions"], t))
 
     g = results["growth"]
     out += ["", "## Growth: transform time against input size", ""]

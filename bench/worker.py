@@ -2,7 +2,12 @@
 
 SIDE is `ours` (asyncpy's pipeline, no optimisation) or `theirs` (Binaryen's
 asyncify pass, the way `wasm-opt --asyncify -O2` runs it) or `features` (only
-report the input's feature set). IN holds the module bytes as the loader
+report the input's feature set), or `profiled` (a tracing build run once,
+pausing at every `env.pause` as bench/host.py does, then asyncpy with
+`--only-list` of the functions seen on the stack and `--asserts`; the timed
+figure is that second transform), or `ablate:PARTS` (cost measurement only:
+asyncpy with parts of the instrumentation left out, PARTS joined by `+`
+from TransformOptions.ablate, or `statement` for the per-statement restore). IN holds the module bytes as the loader
 cleaned them; the worker writes OUT.json (the measurements) and, for a
 transform, OUT.o2.wasm (the output after Binaryen's -O2).
 
@@ -47,7 +52,21 @@ def proc_status() -> dict[str, int]:
     return out
 
 
-def _ours(data: bytes, path: str) -> dict:
+def _profile(data: bytes, path: str) -> tuple[list[str], int]:
+    """The functions on the stack at the pauses of one pausing run."""
+    from asyncpy.profile import instrument_for_profile
+    from bench.host import Program, make_engine
+
+    wasm, rec = instrument_for_profile(data, IMPORTS, data_memory="default", name=path)
+    prog = Program(make_engine(), wasm, Path(path).stem)
+    prog.on_unwind = rec.unwind
+    r = prog.run(True)
+    if r.error or r.exit_code:
+        raise RuntimeError(f"the profiling run failed: exit {r.exit_code} {r.error or ''}")
+    return rec.profile.names(), r.pause_calls
+
+
+def _ours(data: bytes, path: str, side: str = "ours") -> dict:
     from asyncpy import binaryen
     from asyncpy.analysis import AnalysisOptions
     from asyncpy.loader import Loaded
@@ -55,7 +74,20 @@ def _ours(data: bytes, path: str) -> dict:
     from asyncpy.transform import TransformOptions
 
     loaded = Loaded(path=path, data=data, original_size=len(data))
-    options = TransformOptions(analysis=AnalysisOptions(imports=IMPORTS))
+    extra: dict = {}
+    if side == "profiled":
+        names, pauses = _profile(data, path)
+        extra = {"profile_functions": len(names), "profile_pauses": pauses}
+        from asyncpy.profile import list_entry
+        options = TransformOptions(analysis=AnalysisOptions(imports=IMPORTS,
+                                                            only_list=tuple(list_entry(n) for n in names)),
+                                   asserts=True)
+    elif side.startswith("ablate:"):
+        parts = frozenset(side[len("ablate:"):].split("+"))
+        options = TransformOptions(analysis=AnalysisOptions(imports=IMPORTS), ablate=parts - {"statement"},
+                                   restore="statement" if "statement" in parts else "prologue")
+    else:
+        options = TransformOptions(analysis=AnalysisOptions(imports=IMPORTS))
     before = proc_status()
     t0 = time.perf_counter()
     result = transform_loaded(loaded, options)
@@ -70,6 +102,7 @@ def _ours(data: bytes, path: str) -> dict:
         "pause_sites": result.report.sites,
         "features": sorted(result.features),
         "feature_mask": binaryen.feature_mask(result.features),
+        **extra,
     }
 
 
@@ -134,7 +167,7 @@ def main(argv: list[str]) -> int:
         if side == "features":
             report.update(_features(data))
         else:
-            r = _ours(data, str(src)) if side == "ours" else _theirs(data, mask)
+            r = _theirs(data, mask) if side == "theirs" else _ours(data, str(src), side)
             wasm = r.pop("wasm")
             report.update(r)
             report["peak_bytes"] = max(0, r["hwm_after"] - r["rss_before"])
