@@ -150,7 +150,7 @@ def measure_runs(name: str, variants: dict[str, bytes], runs: int, pause_runs: i
             if i == 0:
                 info = row["run"][label]
                 info["pause_calls"] = r.pause_calls
-                if label == "original":
+                if label == "original":  # first in the dict: the reference output
                     reference = r.stdout
                     info["matches_expected"] = None if want is None else (r.stdout == want and r.exit_code == 0)
                     if info["matches_expected"] is False:
@@ -255,15 +255,19 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
     # Ours with a profile: only the functions seen on the stack at the
     # pausing run's pauses, with --asserts (no Binaryen equivalent).
     sides = [("profiled", "profiled")] + [(f"ablate:{a}", f"ablate-{a.replace('+', '-')}") for a in ablation]
+    if mask is not None:
+        sides.insert(0, ("plain", "plain"))
     for side, label in sides:
-        r = run_worker(side, src, work / f"{safe}-{label}")
+        r = run_worker(side, src, work / f"{safe}-{label}", mask if side == "plain" else None)
         row[label] = r
         if "error" in r:
             row["errors"].append(f"asyncpy {side}: {r['error']}")
     variants = {"original": loaded.data}
     for side in ["ours", "theirs"] + [label for _, label in sides]:
         r = row[side]
-        o2 = work / f"{safe}-{side}.o2.wasm"
+        if side == "plain":
+            side = "original-o2"
+        o2 = work / f"{safe}-{'plain' if side == 'original-o2' else side}.o2.wasm"
         if "error" not in r and o2.exists():
             variants[side] = o2.read_bytes()
     try:

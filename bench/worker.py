@@ -2,7 +2,8 @@
 
 SIDE is `ours` (asyncpy's pipeline, no optimisation) or `theirs` (Binaryen's
 asyncify pass, the way `wasm-opt --asyncify -O2` runs it) or `features` (only
-report the input's feature set), or `profiled` (a tracing build run once,
+report the input's feature set), or `plain` (no transform, only the -O2 that
+follows, for the -O2 floor of the uninstrumented program), or `profiled` (a tracing build run once,
 pausing at every `env.pause` as bench/host.py does, then asyncpy with
 `--only-list` of the functions seen on the stack and `--asserts`; the timed
 figure is that second transform), or `ablate:PARTS` (cost measurement only:
@@ -167,7 +168,10 @@ def main(argv: list[str]) -> int:
         if side == "features":
             report.update(_features(data))
         else:
-            r = _theirs(data, mask) if side == "theirs" else _ours(data, str(src), side)
+            if side == "plain":   # no transform: the -O2 floor of the uninstrumented program
+                r = {"seconds": 0.0, "rss_before": 0, "hwm_after": 0, "wasm": data, "feature_mask": mask}
+            else:
+                r = _theirs(data, mask) if side == "theirs" else _ours(data, str(src), side)
             wasm = r.pop("wasm")
             report.update(r)
             report["peak_bytes"] = max(0, r["hwm_after"] - r["rss_before"])
