@@ -27,11 +27,26 @@ function and guards every statement:
   that is free of effects; otherwise they too are computed once, before.
 * Frames hold only the locals live after some site (a backward liveness
   pass over the structured body), plus the spilled values above.
+* Normal mode must not pay for rewinding through register pressure. A
+  rewind branch skips statements, so the old value of every local they
+  write would flow along it into the pausing child, and the compiler,
+  which cannot know that the branch is taken only while rewinding, would
+  keep that value live from the dispatch on, around the enclosing loop. So
+  the rewind branch alone zeroes such locals (those the child reads first
+  and the frame does not restore), and a statement's spill temporaries are
+  zeroed before their guarded set (free in normal mode: the compiler puts
+  that zero on the skip edge only). The site index is read from the frame
+  by a helper while rewinding, so no local carries it through the body.
 
 Frame layout (DESIGN section 3): an i32 site index, then the saved locals in
 index order at their natural sizes. All sites of a function save the same
 set of locals, so a frame has a fixed size and the rewinding prologue can
-load every field at a constant offset.
+load every field at a constant offset. (TransformOptions.restore =
+"statement" is the measured alternative: each statement restores and saves
+only its own locals on its own rewind/unwind edges, frames packed per
+statement behind the site index and padded to one size per function. It
+is correct but, after -O2 in wasmtime, slower and much larger: many merges
+of restored values inside loops cost more than the prologue's.)
 """
 
 from __future__ import annotations

@@ -478,3 +478,14 @@ def test_regression_operand_before_pausing_sibling_local():
       (func (export "main") (result i32) (local $x i32)
         (local.set $x (i32.const 5))
         (call $pf (local.get $x) (call $sleep (i32.const 1)))))""")
+
+
+@pytest.mark.parametrize("name", WAT)
+def test_per_statement_restore_pauses_too(name):
+    """The per-statement restore/save layout (kept for the benchmark's
+    ablation: each statement reloads and saves only its own locals, frames
+    packed per statement) must pause as correctly as the default."""
+    case = wat_case(name)
+    wasm = ours(case.original, case.options, restore="statement")
+    bad = every_point(case, wasm, "asyncpy --restore statement")
+    assert not bad, "\n".join(bad[:10])
