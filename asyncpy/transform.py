@@ -165,6 +165,9 @@ class _Instrumenter:
         self.trace_id: int | None = None
         self.ablate = options.ablate
         self.deferred_kills: list = []   # (block of nops, kill mask): see emit_entry
+        # Zeros only matter inside loops: elsewhere no earlier iteration's
+        # value can flow anywhere, and the locals start at zero anyway.
+        self.loop_depth = 0
         self.is_site = is_site
         self.fref = module.function_ref(name)
         self.params, self.vars = B.function_locals(self.fref)
@@ -372,7 +375,9 @@ class _Instrumenter:
             return self.emit_block(n, outer)
         assert not outer
         if k == K.Loop:
+            self.loop_depth += 1
             B.set_children(n.ref, [self.emit(n.kids[0])])
+            self.loop_depth -= 1
             return n.ref
         if k == K.If:
             return self.emit_if(n)
@@ -414,8 +419,9 @@ class _Instrumenter:
         # The zeros cost nothing in normal mode: the compiler materialises
         # a zero only on the (rewinding) edge that skips the guarded set.
         # Temporaries the rewind restores are zeroed on the normal path only.
-        pre = self.zeros(self.stmt_temps & ~needed)
-        normal_zeros = self.zeros(self.stmt_temps & needed)
+        temps = self.stmt_temps if self.loop_depth else 0
+        pre = self.zeros(temps & ~needed)
+        normal_zeros = self.zeros(temps & needed)
         if not hoisted and self.per_statement and needed:
             pre.append(b.if_(self.rewinding(), self.restore(self.fields(needed)),
                              self.block_of(normal_zeros) if normal_zeros else B.NULL))
@@ -493,7 +499,7 @@ class _Instrumenter:
         from the dispatch on, around the enclosing loop."""
         if self.depth:   # inside a statement, whose restore came first: leave its values alone
             return [], self.emit(child), []
-        kill = self.live_in.get(id(child), 0) & skipped_writes
+        kill = self.live_in.get(id(child), 0) & skipped_writes if self.loop_depth else 0
         entry, normal = [], []
         if child.kind in (K.Block, K.Loop, K.If):
             new = self.emit(child)
