@@ -191,7 +191,7 @@ def test_runtime_functions_have_their_roles(tmp_path):
     r = tl(loaded, TransformOptions(analysis=AnalysisOptions(imports=PAUSING)),
            runtime=LinkOptions(wrap_all=True, block_size=BLOCK))
     a = r.analysis
-    assert a.top_most == {"asyncpy.rt.pause"}
+    assert a.top_most == {"asyncpy.rt.pause", "asyncpy.rt.host.suspend"}
     assert a.bottom_most == {"asyncpy.rt.run_until"}
     assert "asyncpy.rt.run_until" not in a.instrument
     assert "asyncpy.rt.export.run" not in a.instrument      # wrappers stay plain
