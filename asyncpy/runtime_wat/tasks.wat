@@ -125,6 +125,10 @@
     (if (local.get $again) (then (unreachable)))
     (call $asyncpy.rt.trap.nested_wait (i32.const 1)))
 
+  (func $asyncpy.rt.trap.not_a_pause_point (param $again i32)
+    (if (local.get $again) (then (unreachable)))
+    (call $asyncpy.rt.trap.not_a_pause_point (i32.const 1)))
+
   (func $asyncpy.rt.no_clock (result i64) (i64.const 0))
 
   ;; ---- memory for task blocks when the program has no allocator
@@ -553,6 +557,10 @@
   (func $asyncpy.rt.host.resume (param $t i32)
     (if (i32.ne (i32.load offset=20 (local.get $t)) (i32.const 5))
       (then (call $asyncpy.rt.trap.bad_resume (i32.const 0))))
+    ;; nothing saved: the import that suspended it is not a pause point
+    ;; (its callers are not instrumented), so it cannot be rewound
+    (if (i32.eq (i32.load (local.get $t)) (i32.add (local.get $t) (i32.const 128)))
+      (then (call $asyncpy.rt.trap.not_a_pause_point (i32.const 0))))
     (call $asyncpy.rt.enqueue (local.get $t)))
 
   (func $asyncpy.rt.host.run (result i32)
