@@ -761,6 +761,58 @@ def export_names(wasm: bytes) -> list[str]:
     return names
 
 
+def import_modules(wasm: bytes) -> set[str]:
+    """The module names of a binary module's imports (from its import
+    section, without compiling it)."""
+    def leb(pos: int) -> tuple[int, int]:
+        result = shift = 0
+        while True:
+            b = wasm[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result, pos
+
+    def name(pos: int) -> tuple[str, int]:
+        n, pos = leb(pos)
+        return wasm[pos:pos + n].decode("utf-8", "replace"), pos + n
+
+    pos, out = 8, set()
+    try:
+        while pos < len(wasm):
+            sid = wasm[pos]
+            size, pos = leb(pos + 1)
+            if sid == 2:
+                count, p = leb(pos)
+                for _ in range(count):
+                    mod, p = name(p)
+                    _, p = name(p)
+                    out.add(mod)
+                    kind = wasm[p]
+                    p += 1
+                    if kind == 0:               # function: type index
+                        _, p = leb(p)
+                    elif kind == 1:             # table: reftype, limits
+                        flags, p = leb(p + 1)
+                        _, p = leb(p)
+                        if flags & 1:
+                            _, p = leb(p)
+                    elif kind == 2:             # memory: limits
+                        flags, p = leb(p)
+                        _, p = leb(p)
+                        if flags & 1:
+                            _, p = leb(p)
+                    else:                       # global (type, mut) or tag (attr, type)
+                        p += 1
+                        _, p = leb(p) if kind == 4 else (0, p + 1)
+                return out
+            pos += size
+    except IndexError:
+        pass
+    return out
+
+
 def is_instrumented(wasm: bytes | wasmtime.Module) -> bool:
     if isinstance(wasm, wasmtime.Module):
         return any(e.name == "asyncify_get_state" for e in wasm.exports)
@@ -795,7 +847,7 @@ def _source_digest() -> str:
     """Hash of asyncpy's own sources, so that a changed transform invalidates the cache."""
     h = hashlib.sha256()
     pkg = Path(__file__).resolve().parent
-    for p in sorted(pkg.glob("*.py")):
+    for p in sorted(pkg.glob("*.py")) + sorted(pkg.glob("runtime_wat/*.wat")):
         if p.name not in ("host.py", "wasi_async.py", "cli.py"):
             h.update(p.name.encode() + b"\0" + p.read_bytes())
     return h.hexdigest()[:16]
@@ -813,6 +865,10 @@ def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS
     wasm = to_binary(bytes(wasm), name)
     if is_instrumented(wasm):
         return wasm
+    if "asyncpy" in import_modules(wasm):
+        # The task runtime keeps each task's asyncify buffer in its own block
+        # of the program's memory: the data cannot live in a memory apart.
+        data_memory = "default"
     imports = sorted(set(imports))
     key = hashlib.sha256(b"\0".join([wasm, "\n".join(imports).encode(), data_memory.encode(),
                                      str(data_pages).encode(), __version__.encode(),
