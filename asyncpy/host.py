@@ -401,7 +401,11 @@ class Instance:
                                 "instrumented (no asyncify_get_state export): transform it with "
                                 f"asyncpy transform --imports {qualname}")
             if self.tasks:
-                t = self._exports["asyncpy_suspend"](self.store)
+                try:
+                    t = self._exports["asyncpy_suspend"](self.store)
+                except BaseException:       # e.g. the task's stack overflowed
+                    _close(r)
+                    raise
                 if t:       # only this task waits; the scheduler runs the others
                     self._start_op(t, qualname, r)
                     return dummy

@@ -35,6 +35,16 @@
     (call $log (i32.const 4) (local.get $ms))
     (local.get $ms))
 
+;; hog(n): takes n bytes of shadow stack, then waits on the host (a stack
+  ;; overflow when n is more than the task's block; Python tests only)
+  (func (export "hog") (param $n i32) (result i32)
+    (local $sp i32)
+    (local.set $sp (global.get $__stack_pointer))
+    (global.set $__stack_pointer (i32.sub (local.get $sp) (local.get $n)))
+    (local.set $n (call $backend (i32.const 1)))
+    (global.set $__stack_pointer (local.get $sp))
+    (local.get $n))
+
   ;; add(a, b): no wait at all
   (func (export "add") (param $a i32) (param $b i32) (result i32)
     (i32.add (local.get $a) (local.get $b)))
