@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from examples.run import HERE, build          # noqa: E402
-from asyncpy.host import Instance             # noqa: E402
+from asyncpy.host import Instance
+from examples.run import HERE, build
 
 
 async def backend(key: int) -> int:
@@ -29,12 +29,16 @@ async def backend(key: int) -> int:
     return key * 10
 
 
-async def main(n: int) -> None:
+def build_and_transform() -> bytes:
     wasm = build(HERE / "backend_server.c")
     out = wasm.with_suffix(".async.wasm")
     subprocess.run([sys.executable, "-m", "asyncpy.cli", "transform", "--reactor", "--imports", "env.backend",
                     str(wasm), "-q", "-o", str(out)], check=True)
-    inst = Instance(out.read_bytes(), {"env": {"backend": backend}})
+    return out.read_bytes()
+
+
+async def main(wasm: bytes, n: int) -> None:
+    inst = Instance(wasm, {"env": {"backend": backend}})
     await inst.initialize()
     t0 = time.perf_counter()
     replies = await asyncio.gather(*(inst.call("handle", i) for i in range(1, n + 1)))
@@ -46,4 +50,4 @@ async def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100))
+    asyncio.run(main(build_and_transform(), int(sys.argv[1]) if len(sys.argv) > 1 else 100))
