@@ -258,6 +258,7 @@ class Instance:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = -1
         self._free_waiters: list[asyncio.Future] = []
+        self._watch_state = False       # see handler in _wrap
 
         linker = wasmtime.Linker(self.store.engine)
         linker.allow_shadowing = True
@@ -378,10 +379,15 @@ class Instance:
         def handler(*args):
             if self._resuming is not None:
                 return self._finish_rewind(qualname)
-            if self.tasks and self._exports is not None and self.state() == REWINDING:
-                return self._finish_task_rewind(qualname)
-            if self._exports is not None and self.instrumented:
+            if self._watch_state:
+                # An unwind this host started, or a task's rewind, may be
+                # under way (reading the state costs a call into the module,
+                # so only then).
                 st = self.state()
+                if st == REWINDING and self.tasks:
+                    return self._finish_task_rewind(qualname)
+                if st == NORMAL and not self._outcomes and self._pause is None:
+                    self._watch_state = False
                 if st != NORMAL:
                     why = (f"import {qualname} was called while the module is unwinding; the import that "
                            f"paused ({self._pause.import_name if self._pause else '?'}) is not a pause "
@@ -407,6 +413,7 @@ class Instance:
                     _close(r)
                     raise
                 if t:       # only this task waits; the scheduler runs the others
+                    self._watch_state = True
                     self._start_op(t, qualname, r)
                     return dummy
                 # not called from a task: pause the whole module (below)
@@ -418,6 +425,7 @@ class Instance:
                 _close(r)
                 raise HostError(f"import {qualname} paused twice in one unwind")
             self._reset_struct()
+            self._watch_state = True
             self._pause = _Pause(qualname, r)
             self.pauses[qualname] = self.pauses.get(qualname, 0) + 1
             self._exports["asyncify_start_unwind"](self.store, self._data[1])
@@ -489,6 +497,7 @@ class Instance:
             return                  # a whole-module pause: driven again when it ends
         ex, store = self._exports, self.store
         ready, self._ready = self._ready, []
+        self._watch_state = self._watch_state or bool(ready)
         for t in ready:
             try:
                 ex["asyncpy_resume"](store, t)

@@ -33,10 +33,20 @@ def imports(kind: str, events: list):
             raise RuntimeError(f"backend failed: {x}")
         return 2 * x + 1
 
+    barrier: list[asyncio.Future] = []
+
     async def backend_async(x):
         if x < 0:
             await asyncio.sleep(0)
             check(x)
+        if x // 10000:
+            fut = asyncio.get_running_loop().create_future()
+            barrier.append(fut)
+            if len(barrier) >= x // 10000:
+                for f in barrier:
+                    if not f.done():
+                        f.set_result(None)
+            await fut
         await asyncio.sleep((x % 1000) / 1000)
         return check(x)
 
