@@ -275,6 +275,7 @@ class Instance:
             for name, ftype, fn in self.wasi.functions():
                 if (WASI, name) in types and (WASI, name) not in table:
                     linker.define_func(WASI, name, ftype, self._wrap(f"{WASI}.{name}", fn, ftype))
+        self._real_time = CLOCK_IMPORT in types     # the program sleeps in real time
         if CLOCK_IMPORT in types and CLOCK_IMPORT not in table:
             table[CLOCK_IMPORT] = clock_ms
         for (mod, name), fn in table.items():
@@ -507,18 +508,20 @@ class Instance:
                             f"pause point of this module (transform it with --imports naming it); {e}")
                 return
         try:
-            ex["asyncpy_run"](store)
+            done = ex["asyncpy_run"](store)
         except Exception as e:
             self._after_trap(e, entry_call=False)
-        self._after_entry()
+            done = None
+        self._after_entry(done)
 
-    def _after_entry(self) -> None:
+    def _after_entry(self, done: int | None = None) -> None:
         """Hand finished pending calls their results; arm the timer for the
-        earliest real-time wake-up."""
+        earliest real-time wake-up. `done`: how many calls finished, when
+        known (each call into the module costs, from Python)."""
         if self.broken is not None:
             return
         ex, store = self._exports, self.store
-        while True:
+        while done is None or done > 0:
             t = ex["asyncpy_take_done"](store)
             if not t:
                 break
@@ -528,6 +531,10 @@ class Instance:
             ex["asyncpy_release"](store, t)
             if call is not None and not call.future.done():
                 call.future.set_result(None if not values else values[0] if len(values) == 1 else values)
+            if done is not None:
+                done -= 1
+        if not self._real_time:
+            return
         deadline = ex["asyncpy_deadline"](store)
         if deadline == self._timer_at:
             return

@@ -39,9 +39,9 @@ WAT = """(module
     (i32.add (call $backend (local.get $x)) (i32.const 1))))
 """
 
-ROUND_TRIPS = 4000
-CALLS = 2000            # per throughput figure, zero-latency backend
-LATENCY_CALLS = {1: 200, 10: 1000, 100: 2000}
+ROUND_TRIPS = 1000
+CALLS = 600             # per throughput figure, backend that only yields
+LATENCY_CALLS = {1: 100, 10: 300, 100: 600}
 REPEATS = 3
 
 
