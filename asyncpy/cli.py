@@ -381,6 +381,13 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
     program's exit code (with --instances, the first non-zero one).
 
     \b
+    A program that uses the task runtime (imports from "asyncpy", see
+    examples/asyncpy.h) runs main as a task; a task that sleeps
+    (asyncpy_sleep_ms, usleep) or calls an async import of --host waits
+    alone while the others run, so the waits overlap
+    (docs/host-protocol.md; python examples/sleepers.py).
+
+    \b
     Examples:
       asyncpy run app.wasm -- arg1 arg2
       asyncpy run app.wasm --instances 10

@@ -361,3 +361,21 @@ def test_async_import_that_is_not_a_pause_point_breaks_clearly():
         with pytest.raises(InstanceBroken, match="not a pause point"):
             await inst.call("twice", 1)
     asyncio.run(main())
+
+
+def test_separate_data_memory_is_refused_with_the_runtime():
+    loaded = load_bytes(SCENARIO_WAT.read_bytes(), str(SCENARIO_WAT), isolate=False)
+    with pytest.raises(AsyncpyError, match="--data-memory separate cannot be used with the task runtime"):
+        transform_loaded(loaded, TransformOptions(data_memory="separate"))
+
+
+def test_host_protocol_exports_and_the_clock_import_only_when_used():
+    names = lambda wasm: ({e.name for e in wasmtime.Module(wasmtime.Engine(), wasm).exports},  # noqa: E731
+                          {(i.module, i.name) for i in wasmtime.Module(wasmtime.Engine(), wasm).imports})
+    exports, imports = names(build_server())
+    assert {"asyncpy_host_mode", "asyncpy_suspend", "asyncpy_resume", "asyncpy_run", "asyncpy_call_pending",
+            "asyncpy_take_done", "asyncpy_result_i64", "asyncpy_release", "asyncpy_deadline",
+            "asyncpy_cancel", "asyncpy_recover", "asyncpy_current", "asyncpy_stack_size"} <= exports
+    assert ("asyncpy_host", "clock_ms") in imports             # server.wat sleeps in real time
+    _, imports = names(build())
+    assert not any(m == "asyncpy_host" for m, _ in imports)     # runtime_prog.wat does not
