@@ -379,3 +379,34 @@ def test_host_protocol_exports_and_the_clock_import_only_when_used():
     assert ("asyncpy_host", "clock_ms") in imports             # server.wat sleeps in real time
     _, imports = names(build())
     assert not any(m == "asyncpy_host" for m, _ in imports)     # runtime_prog.wat does not
+
+
+def test_async_import_outside_any_task_pauses_the_whole_module():
+    # only handle is wrapped: twice runs outside any task, so its backend
+    # calls pause the whole module (Binaryen's protocol), and handle calls
+    # made meanwhile wait for that pause to end instead of failing
+    import asyncio
+
+    from asyncpy.host import Instance
+
+    loaded = load_bytes(SCENARIO_WAT.read_bytes(), str(SCENARIO_WAT), isolate=False)
+    wasm = transform_loaded(loaded, TransformOptions(analysis=AnalysisOptions(imports=("env.backend",))),
+                            runtime=LinkOptions(wrap=("handle",), block_size=8192)).wasm
+    events = []
+
+    async def backend(x):
+        events.append(("start", x))
+        await asyncio.sleep(0.01)
+        events.append(("end", x))
+        return 2 * x + 1
+
+    async def main():
+        inst = Instance(wasm, {"env": {"backend": backend, "log": lambda k, v: None}})
+        both = await asyncio.gather(inst.call("twice", 5), inst.call("handle", 7), inst.call("handle", 8))
+        return both, inst
+    (tw, h7, h8), inst = asyncio.run(main())
+    assert (tw, h7, h8) == (11 + 13, 15, 17)
+    # twice's two waits held the instance: the handle calls came after them, then overlapped
+    assert events[:4] == [("start", 5), ("end", 5), ("start", 6), ("end", 6)]
+    assert [e[0] for e in events[4:]] == ["start", "start", "end", "end"]
+    assert inst.broken is None
