@@ -259,6 +259,7 @@ class Instance:
         self._timer_at = -1
         self._free_waiters: list[asyncio.Future] = []
         self._watch_state = False       # see handler in _wrap
+        self._resumed: set[int] = set()  # resumed tasks not yet rewound into their import
 
         linker = wasmtime.Linker(self.store.engine)
         linker.allow_shadowing = True
@@ -363,6 +364,7 @@ class Instance:
             op.cancel()
         self._outcomes.clear()
         self._ready.clear()
+        self._resumed.clear()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -380,14 +382,23 @@ class Instance:
         def handler(*args):
             if self._resuming is not None:
                 return self._finish_rewind(qualname)
+            if self._resumed:
+                # A resumed task's first import call is the rewind into the
+                # import it waited in (each call into the module costs, so
+                # no state reading).
+                t = self._exports["asyncpy_current"](self.store)
+                if t in self._resumed:
+                    self._resumed.discard(t)
+                    if self._pause is None:
+                        self._watch_state = False   # tasks switched: every unwind we started is over
+                    return self._finish_task_rewind(qualname, t)
             if self._watch_state:
-                # An unwind this host started, or a task's rewind, may be
-                # under way (reading the state costs a call into the module,
-                # so only then).
+                # An unwind this host started may be under way (reading the
+                # state costs a call into the module, so only then).
                 st = self.state()
                 if st == REWINDING and self.tasks:
-                    return self._finish_task_rewind(qualname)
-                if st == NORMAL and not self._outcomes and self._pause is None:
+                    return self._finish_task_rewind(qualname, self._exports["asyncpy_current"](self.store))
+                if st == NORMAL and self._pause is None:
                     self._watch_state = False
                 if st != NORMAL:
                     why = (f"import {qualname} was called while the module is unwinding; the import that "
@@ -469,8 +480,7 @@ class Instance:
         self._ready.append(t)
         self._schedule_drive()
 
-    def _finish_task_rewind(self, qualname: str):
-        t = self._exports["asyncpy_current"](self.store)
+    def _finish_task_rewind(self, qualname: str, t: int):
         outcome = self._outcomes.pop(t, None)
         if outcome is None or self._op_names.get(t) != qualname:
             why = (f"a task was rewound into import {qualname} without a result for it "
@@ -498,7 +508,6 @@ class Instance:
             return                  # a whole-module pause: driven again when it ends
         ex, store = self._exports, self.store
         ready, self._ready = self._ready, []
-        self._watch_state = self._watch_state or bool(ready)
         for t in ready:
             try:
                 ex["asyncpy_resume"](store, t)
@@ -507,6 +516,7 @@ class Instance:
                 self._break(f"import {name} paused a task but nothing of it was saved: it is not a "
                             f"pause point of this module (transform it with --imports naming it); {e}")
                 return
+            self._resumed.add(t)
         try:
             done = ex["asyncpy_run"](store)
         except Exception as e:
@@ -564,6 +574,7 @@ class Instance:
         pending = ex["asyncpy_call_pending"](store)
         self._op_names.pop(t, None)
         self._outcomes.pop(t, None)
+        self._resumed.discard(t)
         if t == -1:
             self._break(f"a trap in a re-entrant export call ({e}): the tasks below it are lost", e)
             return None
@@ -600,6 +611,7 @@ class Instance:
             op.cancel()
         self._op_names.pop(t, None)
         self._outcomes.pop(t, None)
+        self._resumed.discard(t)
         if t in self._ready:
             self._ready.remove(t)
         self._exports["asyncpy_cancel"](self.store, t)
