@@ -214,7 +214,7 @@ def test_write_atomically_failure_leaves_old_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pipeline.os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(AsyncpyError, match="no space left on device; the existing file is unchanged"):
         pipeline.write_atomically(out, b"new" * 1000)
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.wasm"]
