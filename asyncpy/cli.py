@@ -70,7 +70,9 @@ class Group(click.Group):
     into exit status 130 (asyncpy.errors.one_line_errors)."""
 
     def invoke(self, ctx):
-        with one_line_errors("asyncpy"):
+        # click's own exits (--help, usage errors: exit 2) are click's to report.
+        with one_line_errors("asyncpy", passthrough=(click.exceptions.Exit, click.exceptions.Abort,
+                                                     click.ClickException)):
             return super().invoke(ctx)
 
 

@@ -60,12 +60,13 @@ def _say(line: str) -> None:
 
 
 @contextmanager
-def one_line_errors(prog: str) -> Iterator[None]:
+def one_line_errors(prog: str, passthrough: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """Run the body; turn what it raises into one line on stderr and an exit
-    status (see the module docs). SystemExit passes through."""
+    status (see the module docs). SystemExit, and the `passthrough`
+    exceptions (a command-line library's own exits), pass through."""
     try:
         yield
-    except SystemExit:
+    except (SystemExit, *passthrough):
         raise
     except KeyboardInterrupt:
         _say(f"{prog}: interrupted")
