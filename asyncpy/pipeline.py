@@ -16,8 +16,7 @@ from asyncpy.errors import AsyncpyError, UnsupportedError
 from asyncpy.loader import Loaded, check, load, text_unsafe_name
 from asyncpy.output import output_target, write_output
 from asyncpy.progress import Progress, as_progress, plural
-from asyncpy.transform import (SEPARATE_MEMORY, TransformOptions, TransformReport, instrument,
-                               separate_memory_init)
+from asyncpy.transform import SEPARATE_MEMORY, TransformOptions, TransformReport, instrument, separate_memory_init
 
 # -O levels as (optimize, shrink), with wasm-opt's meaning (-O is -Os).
 OPT_LEVELS = {"O0": None, "O": (2, 1), "O1": (1, 0), "O2": (2, 0), "O3": (3, 0), "O4": (4, 0),

@@ -239,11 +239,11 @@ class Recorder:
 
 
 def test_progress_protocol_counts_every_function():
+    from asyncpy.analysis import AnalysisOptions
     from asyncpy.loader import load
     from asyncpy.pipeline import transform_loaded
     from asyncpy.progress import Progress
     from asyncpy.transform import TransformOptions
-    from asyncpy.analysis import AnalysisOptions
 
     rec = Recorder()
     assert isinstance(rec, Progress)
