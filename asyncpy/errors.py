@@ -66,27 +66,36 @@ def one_line_errors(prog: str, passthrough: tuple[type[BaseException], ...] = ()
     exceptions (a command-line library's own exits), pass through."""
     try:
         yield
-    except (SystemExit, *passthrough):
+    except SystemExit:
         raise
-    except KeyboardInterrupt:
+    except BaseException as e:
+        code = None if isinstance(e, passthrough) else report(prog, e)
+        if code is None:
+            raise
+        sys.exit(code)
+
+
+def report(prog: str, e: BaseException) -> int | None:
+    """Print the line for `e`; its exit status, or None to let it propagate
+    (a bug under ASYNCPY_DEBUG, or a BaseException that is not ours)."""
+    if isinstance(e, KeyboardInterrupt):
         _say(f"{prog}: interrupted")
-        sys.exit(EXIT_INTERRUPTED)
-    except BrokenPipeError:
+        return EXIT_INTERRUPTED
+    if isinstance(e, BrokenPipeError):
         # The reader went away (`asyncpy transform x -o - | head -c 4`). Point
         # stdout at /dev/null so the interpreter's final flush stays quiet.
         try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):
             pass
-        sys.exit(EXIT_ERROR)
-    except Exception as e:
-        message = describe(e)
-        if message is None:
-            if os.environ.get("ASYNCPY_DEBUG"):
-                raise
-            first = (str(e).strip().splitlines() or [""])[0]
-            message = (f"internal error: {type(e).__name__}: {first} "
-                       "(set ASYNCPY_DEBUG=1 for a traceback)")
-        _say(f"{prog}: error: {message}")
-        sys.exit(EXIT_ERROR)
+        return EXIT_ERROR
+    if not isinstance(e, Exception):
+        return None
+    message = describe(e)
+    if message is None:
+        if os.environ.get("ASYNCPY_DEBUG"):
+            return None
+        first = (str(e).strip().splitlines() or [""])[0]
+        message = f"internal error: {type(e).__name__}: {first} (set ASYNCPY_DEBUG=1 for a traceback)"
+    _say(f"{prog}: error: {message}")
+    return EXIT_ERROR

@@ -91,7 +91,7 @@ class Terminal:
             except (AttributeError, ValueError):
                 enabled = False
         self.enabled = enabled
-        self._bar = None
+        self._bar: Any = None      # click's ProgressBar while a counted step runs
         self._pending = 0
         self._last = 0.0
 
