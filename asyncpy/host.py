@@ -607,9 +607,8 @@ def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS
     from asyncpy.loader import load_bytes
     from asyncpy.output import write_output
     from asyncpy.pipeline import transform_loaded
-    from asyncpy.transform import TransformOptions
-
     from asyncpy.progress import as_progress
+    from asyncpy.transform import TransformOptions
 
     progress = as_progress(progress)
     progress.step(f"instrumenting {name} (pausing imports: {', '.join(imports)}); cached afterwards")
