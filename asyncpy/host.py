@@ -254,9 +254,10 @@ class Instance:
         self._op_names: dict[int, str] = {}
         self._outcomes: dict[int, tuple[str, Any]] = {}   # completed, not yet delivered
         self._ready: list[int] = []                 # tasks to resume at the next drive
-        self._drive_scheduled = False
+        self._drive_scheduled: asyncio.AbstractEventLoop | None = None   # the loop a drive waits in
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = -1
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
         self._free_waiters: list[asyncio.Future] = []
         self._watch_state = False       # see handler in _wrap
         self._resumed: set[int] = set()  # resumed tasks not yet rewound into their import
@@ -508,15 +509,18 @@ class Instance:
         return value
 
     def _schedule_drive(self) -> None:
-        if not self._drive_scheduled and self.broken is None:
-            self._drive_scheduled = True
-            asyncio.get_running_loop().call_soon(self._drive)
+        loop = asyncio.get_running_loop()
+        # (an instance may outlive the loop of asyncio.run: a drive left in
+        # a closed loop never runs, so schedule again in this one)
+        if self._drive_scheduled is not loop and self.broken is None:
+            self._drive_scheduled = loop
+            loop.call_soon(self._drive)
 
     def _drive(self) -> None:
         """Deliver completed host operations and due sleeps: one scheduler
         run until the module is idle again. Runs from the event loop, never
         inside another entry into the module."""
-        self._drive_scheduled = False
+        self._drive_scheduled = None
         if self.broken is not None or self._busy:
             return                  # a whole-module pause: driven again when it ends
         ex, store = self._exports, self.store
@@ -559,7 +563,8 @@ class Instance:
         if not self._real_time:
             return
         deadline = ex["asyncpy_deadline"](store)
-        if deadline == self._timer_at:
+        if deadline == self._timer_at and self._timer is not None and \
+                self._timer_loop is asyncio.get_running_loop():
             return
         if self._timer is not None:
             self._timer.cancel()
@@ -569,7 +574,8 @@ class Instance:
             # asyncio may fire a little early (float seconds): a margin
             # saves a second round through the module
             delay = max(0, deadline - clock_ms()) / 1000 + 0.0002
-            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+            self._timer_loop = asyncio.get_running_loop()
+            self._timer = self._timer_loop.call_later(delay, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -410,3 +410,20 @@ def test_async_import_outside_any_task_pauses_the_whole_module():
     assert events[:4] == [("start", 5), ("end", 5), ("start", 6), ("end", 6)]
     assert [e[0] for e in events[4:]] == ["start", "start", "end", "end"]
     assert inst.broken is None
+
+
+def test_an_instance_outlives_its_event_loop():
+    # asyncio.run closes its loop: a sleeper's timer armed there is gone, so
+    # the next loop must arm it again (60 s: a guard against a hang, not a measure)
+    import asyncio
+
+    from asyncpy.host import Instance
+
+    events = []
+    inst = Instance(build_server(), {"env": {"backend": lambda x: x, "log": lambda k, v: events.append((k, v))}})
+    async def first():
+        await inst.call("start_ticker_every", 2, 500)
+        assert await inst.call("add", 1, 2) == 3        # the ticker runs first, into its sleep
+    asyncio.run(first())
+    assert asyncio.run(asyncio.wait_for(inst.call("join"), 60)) == 1
+    assert events == [(5, 1), (5, 2), (6, 0)]

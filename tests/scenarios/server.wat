@@ -49,19 +49,23 @@
   (func (export "add") (param $a i32) (param $b i32) (result i32)
     (i32.add (local.get $a) (local.get $b)))
 
-  ;; ticker(n): a background task that sleeps 20 ms n times, logging (5, i)
+  ;; ticker(n): a background task that sleeps 20 ms (the period at 268) n times, logging (5, i)
   ;; after each sleep, then wakes the waiters of the queue at 256
   (func $ticker (param $n i32)
     (local $i i32)
     (loop $l
-      (call $sleep_ms (i32.const 20))
+      (call $sleep_ms (i32.load (i32.const 268)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (call $log (i32.const 5) (local.get $i))
       (br_if $l (i32.lt_s (local.get $i) (local.get $n))))
     (i32.store (i32.const 264) (i32.const 1))
     (drop (call $wake_all (i32.const 256))))
   (func (export "start_ticker") (param $n i32)
+    (call $start_ticker_every (local.get $n) (i32.const 20)))
+  ;; the same with another period (Python tests only)
+  (func $start_ticker_every (export "start_ticker_every") (param $n i32) (param $ms i32)
     (i32.store (i32.const 264) (i32.const 0))
+    (i32.store (i32.const 268) (local.get $ms))
     (drop (call $go (i32.const 1) (local.get $n))))
 
   ;; join(): wait until the ticker has finished; log(6, 0)
