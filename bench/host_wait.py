@@ -137,8 +137,8 @@ def markdown(r: dict) -> str:
         "|---|--:|",
         f"| task suspended, `async def` awaited, task resumed (host round trip) | {s['task_async'] * 1e6:.1f} |",
         f"| the same import as a plain function (no suspend) | {s['sync_import'] * 1e6:.1f} |",
-        f"| whole-module asyncify pause, no task runtime (one call per instance) "
-        f"| {s['whole_module_async'] * 1e6:.1f} |",
+        (f"| whole-module asyncify pause, no task runtime (one call per instance) "
+         f"| {s['whole_module_async'] * 1e6:.1f} |"),
         "",
         "| export calls in flight | calls/s, backend yields once | calls/s, backend takes 1 ms |",
         "|---|--:|--:|",
@@ -147,6 +147,6 @@ def markdown(r: dict) -> str:
         y = r["calls_per_second"]["yield"][c]
         m = r["calls_per_second"]["1ms"][c]
         lines.append(f"| {c} | {y:,.0f} | {m:,.0f} |")
-    lines += ["", f"Medians of {REPEATS} interleaved runs; {r['round_trips']} round trips per run; "
-              "each throughput call is one `await inst.call` whose task awaits the backend once."]
+    lines += ["", (f"Medians of {REPEATS} interleaved runs; {r['round_trips']} round trips per run; "
+                   "each throughput call is one `await inst.call` whose task awaits the backend once.")]
     return "\n".join(lines)

@@ -229,7 +229,7 @@ def test_cli_reactor(tmp_path):
 SCENARIO_WAT = Path(__file__).with_name("scenarios") / "server.wat"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_server(imports: tuple[str, ...] = ("env.backend",)) -> bytes:
     loaded = load_bytes(SCENARIO_WAT.read_bytes(), str(SCENARIO_WAT), isolate=False)
     opts = TransformOptions(analysis=AnalysisOptions(imports=imports))
@@ -370,8 +370,9 @@ def test_separate_data_memory_is_refused_with_the_runtime():
 
 
 def test_host_protocol_exports_and_the_clock_import_only_when_used():
-    names = lambda wasm: ({e.name for e in wasmtime.Module(wasmtime.Engine(), wasm).exports},  # noqa: E731
-                          {(i.module, i.name) for i in wasmtime.Module(wasmtime.Engine(), wasm).imports})
+    def names(wasm):
+        m = wasmtime.Module(wasmtime.Engine(), wasm)
+        return {e.name for e in m.exports}, {(i.module, i.name) for i in m.imports}
     exports, imports = names(build_server())
     assert {"asyncpy_host_mode", "asyncpy_suspend", "asyncpy_resume", "asyncpy_run", "asyncpy_call_pending",
             "asyncpy_take_done", "asyncpy_result_i64", "asyncpy_release", "asyncpy_deadline",
