@@ -619,6 +619,11 @@ class Instance:
                             f"with a bigger --task-stack)")
             err.__cause__ = e
             return err
+        if isinstance(e, wasmtime.Trap) and "asyncpy.rt.trap.out_of_memory" in str(e):
+            err = HostError(f"no memory for another task's block ({self.stack_size} bytes each; "
+                            f"{len(self._calls)} calls in flight): lower max_calls or --task-stack")
+            err.__cause__ = e
+            return err
         return e
 
     def _cancel_call(self, t: int) -> None:

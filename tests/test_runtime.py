@@ -428,3 +428,37 @@ def test_an_instance_outlives_its_event_loop():
     asyncio.run(first())
     assert asyncio.run(asyncio.wait_for(inst.call("join"), 60)) == 1
     assert events == [(5, 1), (5, 2), (6, 0)]
+
+
+def test_out_of_memory_for_task_blocks_is_a_clear_error():
+    import asyncio
+
+    from asyncpy.host import HostError, Instance
+
+    wat = """(module
+      (import "env" "backend" (func $backend (param i32) (result i32)))
+      (memory (export "memory") 2 5)   ;; the host takes one page for its own buffer
+      (global $__stack_pointer (mut i32) (i32.const 65536))
+      (func (export "handle") (param $x i32) (result i32) (call $backend (local.get $x))))"""
+    loaded = load_bytes(wat.encode(), "oom.wat", isolate=False)
+    wasm = transform_loaded(loaded, TransformOptions(analysis=AnalysisOptions(imports=("env.backend",))),
+                            runtime=LinkOptions(wrap_all=True, block_size=8192)).wasm
+
+    async def main():
+        gate = asyncio.Event()
+
+        async def backend(x):
+            await gate.wait()
+            return x
+
+        inst = Instance(wasm, {"env": {"backend": backend}})
+        calls = [asyncio.ensure_future(inst.call("handle", i)) for i in range(40)]
+        await asyncio.wait(calls, return_when=asyncio.FIRST_EXCEPTION)
+        failed = [c for c in calls if c.done() and c.exception() is not None]
+        assert failed and all(isinstance(c.exception(), HostError) for c in failed)
+        assert "no memory for another task's block (8192 bytes each" in str(failed[0].exception())
+        gate.set()
+        ok = [await c for c in calls if c not in failed]
+        assert ok == [i for i in range(40) if calls[i] not in failed] and len(ok) >= 16
+        assert inst.broken is None and await inst.call("handle", 99) == 99    # blocks came back
+    asyncio.run(main())
