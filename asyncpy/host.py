@@ -548,7 +548,8 @@ class Instance:
         if self.broken is not None:
             return
         ex, store = self._exports, self.store
-        while done is None or done > 0:
+        # (only calls that went pending can be on the done list)
+        while self._calls and (done is None or done > 0):
             t = ex["asyncpy_take_done"](store)
             if not t:
                 break
