@@ -241,7 +241,9 @@ def summary(results: dict) -> str:
                   f"{secs(o_s)} / {secs(t_s)} ({ratio(o_s, t_s)})",
                   ratio(_get(r, "ours", "peak_bytes"), _get(r, "theirs", "peak_bytes")),
                   f"{kb(o_o2)} / {kb(t_o2)} ({ratio(o_o2, t_o2)})",
-                  ratio(o, th), ratio(rt_o, rt_t)])
+                  ratio(o, th), ratio(rt_o, rt_t),
+                  " / ".join(ratio(x, _run(r, "original", "median_seconds"))
+                             for x in (o, th, _run(r, "profiled", "median_seconds")))])
     date = results["date"][:10]
     lines = [f"Measured {date} with `python -m bench`{' --quick' if results.get('quick') else ''} "
              f"({env.get('cpus')} cpus, {env.get('cpu')}); asyncpy vs Binaryen {env.get('binaryen')}'s "
@@ -249,7 +251,8 @@ def summary(results: dict) -> str:
              f"asyncpy / Binaryen: below 1 is better for asyncpy.",
              "",
              table(["program", "input KB", "instrumented", "transform s (ratio)", "peak mem",
-                    "-O2 KB (ratio)", "run time", "pause round trip"], t)]
+                    "-O2 KB (ratio)", "run time", "pause round trip",
+                    "no-pause time / uninstrumented: ours / Binaryen / ours with profile"], t)]
     if any(r["errors"] for r in rows):
         lines += ["", "⚠: an error was recorded for this program; see `bench/results/latest.json`."]
     return "\n".join(lines)
