@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from asyncpy import __version__
 from asyncpy.errors import AsyncpyError
 
 _EPILOG_LISTS = """\b
@@ -94,7 +95,7 @@ class Group(click.Group):
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="asyncpy")
+@click.version_option(__version__, prog_name="asyncpy")  # works uninstalled too
 def main():
     """asyncpy makes WebAssembly modules pausable.
 

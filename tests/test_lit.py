@@ -33,8 +33,8 @@ def test_output_is_the_golden_text(path):
     assert f.expected is not None, f"{path.name}: no OUTPUT section; run python -m tests.lit --update"
     got = lit.transform_text(f)
     if got != f.expected:
-        diff = "".join(difflib.unified_diff(f.expected.splitlines(keepends=True), got.splitlines(keepends=True),
-                                            "expected", "now", n=2))
+        diff = "".join(difflib.unified_diff(f.expected.splitlines(keepends=True),
+                                            got.splitlines(keepends=True), "expected", "now", n=2))
         pytest.fail(f"{path.name}: the output changed (python -m tests.lit --update, then review):\n"
                     f"{diff[:6000]}")
 
