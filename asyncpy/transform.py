@@ -30,7 +30,7 @@ function and guards every statement:
 * Frames hold only the locals live after some site (a backward liveness
   pass over the structured body), plus the spilled values above.
 
-Frame layout (DESIGN section 3): an i32 site index, then the saved locals in
+Frame layout (docs/DESIGN.md §3): an i32 site index, then the saved locals in
 index order at their natural sizes. All sites of a function save the same
 set of locals, so a frame has a fixed size and the rewinding prologue can
 load every field at a constant offset.

@@ -1,7 +1,7 @@
 """A synchronous asyncify host on wasmtime, for the transform tests.
 
 It pauses a module inside its imports and resumes it later, with the same
-protocol as Emscripten's and TinyGo's runtimes (and so, per DESIGN section 3,
+protocol as Emscripten's and TinyGo's runtimes (and so, per docs/DESIGN.md §3,
 the same protocol any module out of `wasm-opt --asyncify` must accept):
 
 * the data struct `{current, end}` (`{i32, i32}`, or `{i64, i64}` on

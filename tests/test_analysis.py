@@ -1,4 +1,4 @@
-"""The analysis semantics of DESIGN section 4, one small module per rule."""
+"""The analysis semantics of docs/DESIGN.md §4, one small module per rule."""
 
 from __future__ import annotations
 

@@ -60,3 +60,11 @@ def test_output_validates_and_runs(path):
     case = Case(original, out, b"", None, baseline, {"export": f.execute})
     bad = every_point(case, out, "asyncpy")
     assert not bad, "\n".join(bad[:10])
+
+
+def test_design_quotes_are_current():
+    """The worked examples in docs/DESIGN.md are what the code emits today."""
+    text = lit.DESIGN.read_text()
+    assert "<!-- lit:" in text
+    assert lit.design_quotes(text, lit.transform_text) == text, \
+        "docs/DESIGN.md quotes a stale output: python -m tests.lit --update"
