@@ -271,6 +271,7 @@ FAST = settings(deadline=None, derandomize=True, database=None,
 
 @settings(FAST, max_examples=150)
 @given(data=st.data())
+@pytest.mark.slow  # a fuzz budget
 def test_mutated_modules_api(data):
     """Mutated modules through load + transform in process: a clear
     AsyncpyError or an output wasmtime accepts (the Binaryen read runs in
@@ -282,6 +283,7 @@ def test_mutated_modules_api(data):
 
 @settings(FAST, max_examples=6)
 @given(data=st.data())
+@pytest.mark.slow  # a fuzz budget
 def test_mutated_modules_cli(data, tmp_path_factory):
     """The same through the command line in a child process: exit 0 with a
     valid output, or exit 1 with one line; input untouched, an old output
@@ -308,6 +310,7 @@ def test_mutation_kinds_reach_every_outcome():
 
 @settings(FAST, max_examples=40)
 @given(wat=fuzz.programs(), data=st.data())
+@pytest.mark.slow  # a fuzz budget
 def test_generated_programs_pause_anywhere(wat, data):
     """Generated programs: asyncpy's and Binaryen's outputs give the
     original's result with no pause, every pause, and random pause sets."""
