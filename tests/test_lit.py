@@ -28,6 +28,14 @@ def test_there_are_lit_files():
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_each_file_teaches(path):
+    """A lit file opens with prose saying what it shows, before its RUN line."""
+    head = path.read_text().split(";; RUN:")[0].splitlines()
+    assert head and all(line.startswith(";; ") for line in head), f"{path.name}: start with a comment"
+    assert sum(len(line) for line in head) >= 120, f"{path.name}: say what the construct shows"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_output_is_the_golden_text(path):
     f = lit.parse(path)
     assert f.expected is not None, f"{path.name}: no OUTPUT section; run python -m tests.lit --update"
