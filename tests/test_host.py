@@ -713,6 +713,8 @@ def test_asyncpy_run_c_tasks_overlap_sleeps_and_host_waits():
     assert r.stdout.splitlines()[-1].startswith("all 5 workers done in ")
 
 
+@pytest.mark.slow
+@pytest.mark.go
 def test_go_reactor_goroutine_from_init_serves_repeated_calls():
     # init starts a goroutine that sleeps (poll_oneoff: an asyncio sleep) and
     # feeds a channel; each next() blocks on it: the goroutine survives every
