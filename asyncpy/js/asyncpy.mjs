@@ -294,6 +294,17 @@ export class Instance {
     return p.outcome.value;
   }
 
+  // The control functions trap when the frames overran the buffer (current > end).
+  _control(fn, name, ...args) {
+    try {
+      this.exports[fn](...args);
+    } catch (e) {
+      this._break(`a trap during ${fn === "asyncify_stop_unwind" ? "an unwind" : "a rewind"} in ${name} ` +
+                  `(buffer too small, or a bug): ${e.message}`);
+      throw e;
+    }
+  }
+
   // -- calls
   /** Call export `name`; a pause awaits without blocking. Resolves to the export's result. */
   async call(name, ...args) {
@@ -327,7 +338,7 @@ export class Instance {
           this._break(`${name} returned in state ${this.state()}`);
           throw new InstanceBroken(this.broken);
         }
-        this.exports.asyncify_stop_unwind();
+        this._control("asyncify_stop_unwind", name);
         const p = this._pause;
         if (p === null) {
           this._break(`${name} unwound, but no import paused`);
@@ -345,7 +356,7 @@ export class Instance {
         }
         this._pause = null;
         this._resuming = p;
-        this.exports.asyncify_start_rewind(this._ptr(this._data.addr));
+        this._control("asyncify_start_rewind", name, this._ptr(this._data.addr));
       }
     } finally {
       this._busy = false;
