@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--only NAMES] [--json PATH] [--update-readme]
+"""python -m bench [--quick] [--only NAMES|browser] [--json PATH] [--update-readme]
 
 Builds the corpus if needed (corpus/, cached outside the repo), then for each
 program measures asyncpy and Binaryen 116's asyncify pass side by side in one
@@ -300,7 +300,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="only the WAT files and the C kernels (< 2 minutes)")
     ap.add_argument("--only", nargs="+", metavar="NAMES",
-                    help="programs to run: names (quickjs, go/hello), groups (wat, c, go) or basenames")
+                    help="programs to run: names (quickjs, go/hello), groups (wat, c, go) or basenames; "
+                         "'browser' adds asyncify vs JSPI in headless Chromium (bench/browser.py)")
     ap.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the JSON results")
     ap.add_argument("--update-readme", action="store_true", help="write the summary table into README.md")
     ap.add_argument("--runs", type=int, default=None, help="no-pause runs per variant (default 5, quick 3)")
@@ -309,7 +310,12 @@ def main(argv=None) -> int:
 
     runs = args.runs or (3 if args.quick else 5)
     pause_runs = args.pause_runs or (2 if args.quick else 3)
-    names = select(corpus_programs(), args.only, args.quick)
+    # `--only browser` (alone or with programs): asyncify vs JSPI in Chromium, bench/browser.py
+    wanted = [w for arg in args.only or [] for w in arg.replace(",", " ").split()]
+    with_browser = "browser" in wanted
+    if with_browser:
+        args.only = [w for w in wanted if w != "browser"] or None
+    names = select(corpus_programs(), args.only, args.quick) if not (with_browser and not args.only) else []
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
     log(f"bench: {len(names)} programs: {', '.join(names)}")
@@ -327,12 +333,19 @@ def main(argv=None) -> int:
         "programs": rows,
         "growth": report.growth(rows),
     }
-    md = report.markdown(results)
+    if with_browser:
+        from bench import browser
+
+        log("bench: browser section (asyncify vs JSPI in Chromium)")
+        results["browser"] = browser.run(log=log)
+    md = report.markdown(results) if rows else ""
+    if with_browser:
+        md += "\n" + browser.markdown(results["browser"])
     print(md)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1, default=str))
     log(f"bench: wrote {args.json} ({results['total_seconds']:.0f} s in all)")
-    if args.update_readme:
+    if args.update_readme and rows:
         report.update_readme(ROOT / "README.md", report.summary(results), log)
     errors = [(r["name"], e) for r in rows for e in r["errors"]]
     if errors:

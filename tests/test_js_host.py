@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from asyncpy.host import ensure_instrumented
-from tests import browser, scenario_host
+from bench import chromium as browser
+from tests import scenario_host
 from tests.support import ROOT, run_cli, wat2wasm
 
 SCENARIOS = scenario_host.load_all()

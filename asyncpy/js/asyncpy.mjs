@@ -106,6 +106,25 @@ function importTable(imports) {
   return table;
 }
 
+// Compiled modules and their facts, per bytes object: instantiating the same
+// bytes again (many instances of one program) compiles once.
+const COMPILED = new WeakMap();
+
+async function compile(bytes) {
+  let entry = COMPILED.get(bytes);
+  if (!entry) {
+    let info;
+    try {
+      info = moduleInfo(bytes);
+    } catch (e) {
+      throw new HostError(`cannot read the module: ${e.message}`);
+    }
+    entry = { info, module: WebAssembly.compile(bytes) };
+    COMPILED.set(bytes, entry);
+  }
+  return { info: entry.info, module: await entry.module };
+}
+
 function wasiFor(option) {
   if (option instanceof Wasi) return option;
   return new Wasi(option === true || option == null ? {} : option);
@@ -117,14 +136,7 @@ function wasiFor(option) {
  */
 export class Instance {
   static async create(source, imports = {}, options = {}) {
-    const bytes = await loadBytes(source);
-    let info;
-    try {
-      info = moduleInfo(bytes);
-    } catch (e) {
-      throw new HostError(`cannot read the module: ${e.message}`);
-    }
-    const module = await WebAssembly.compile(bytes);
+    const { info, module } = await compile(await loadBytes(source));
     const inst = new Instance(module, info, imports, options);
     await inst._instantiate();
     return inst;
@@ -401,21 +413,33 @@ export function growMemory(memory, pages) {
 export const hasJspi = () => typeof WebAssembly.Suspending === "function"
   && typeof WebAssembly.promising === "function";
 
+// The WASI functions that may wait (the same pause points `asyncpy run` instruments).
+export const WASI_PAUSE_IMPORTS = [`${WASI}.poll_oneoff`, `${WASI}.fd_read`];
+
+const globMatcher = (patterns) => {
+  const res = patterns.map((p) => new RegExp("^" + p.split("*").map((x) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+    .join(".*") + "$"));
+  return (name) => res.some((re) => re.test(name));
+};
+
 /**
  * The same surface as Instance (call, runCommand, initialize, api, pauses)
- * for an untransformed module under JSPI: every function import may return a
- * Promise (it suspends the wasm stack; a plain value does not), every export
- * called through call() is promising. Several calls may be in flight at once:
- * each has its own stack.
+ * for an untransformed module under JSPI: the imports named by
+ * options.suspending ("module.name" patterns, `*` wildcards; default: every
+ * import outside WASI, plus WASI's poll_oneoff and fd_read) are
+ * WebAssembly.Suspending, so they may return a Promise; every export called
+ * through call() is promising. Chromium suspends at *every* call of a
+ * Suspending import, even one that returns a plain value, so name only the
+ * imports that can wait. Several calls may be in flight at once: each has
+ * its own stack.
  */
 export class JspiInstance {
   static async create(source, imports = {}, options = {}) {
     if (!hasJspi())
       throw new HostError("this engine has no JSPI (WebAssembly.Suspending / WebAssembly.promising)");
-    const bytes = await loadBytes(source);
-    const info = moduleInfo(bytes);
+    const { info, module } = await compile(await loadBytes(source));
     const inst = new JspiInstance(info, imports, options);
-    await inst._instantiate(await WebAssembly.compile(bytes));
+    await inst._instantiate(module);
     return inst;
   }
 
@@ -425,6 +449,8 @@ export class JspiInstance {
     this.broken = null;
     this.instrumented = false;
     this._table = importTable(imports);
+    this._suspends = options.suspending ? globMatcher(options.suspending)
+      : (q) => !q.startsWith(`${WASI}.`) || WASI_PAUSE_IMPORTS.includes(q);
     const wasiOpt = options.wasi ?? info.imports.some((i) => i.module === WASI);
     this.wasi = wasiOpt ? wasiFor(wasiOpt) : null;
   }
@@ -439,13 +465,24 @@ export class JspiInstance {
       const q = `${imp.module}.${imp.name}`;
       let value = this._table.has(q) ? this._table.get(q) : (imp.module === WASI ? wasiFns[imp.name] : undefined);
       if (value === undefined) throw new HostError(`the module imports ${q}, which was not given`);
-      if (imp.kind === "function") {
+      if (imp.kind === "function" && this._suspends(q)) {
         const fn = value;
         value = new WebAssembly.Suspending((...args) => {
           const r = fn(...args);
           if (isThenable(r)) this.pauses[q] = (this.pauses[q] ?? 0) + 1;
           return r;
         });
+      } else if (imp.kind === "function") {
+        const fn = value;
+        value = (...args) => {
+          const r = fn(...args);
+          if (isThenable(r)) {
+            Promise.resolve(r).then(undefined, () => {});
+            throw new HostError(`import ${q} returned a Promise, but it is not Suspending (name it in ` +
+                                "options.suspending)");
+          }
+          return r;
+        };
       }
       (importObject[imp.module] ??= {})[imp.name] = value;
     }

@@ -1,0 +1,181 @@
+"""The browser section of the benchmark (`python -m bench --only browser`):
+asyncify (asyncpy's transform, driven by asyncpy.mjs) against JSPI (the
+browser's own stack switching on the untransformed module), on the same
+programs, in the same headless Chromium, in one page.
+
+Per program, side by side, runs interleaved (median of RUNS samples each,
+after a warm-up run of every variant; a sample runs a batch of fresh
+instances so that a short program still takes tens of milliseconds, and the
+page is cross-origin isolated for 5 µs timers):
+
+* size: the original module (what JSPI runs) and asyncpy's output
+  (`asyncpy transform --imports env.pause -O2`);
+* run time with no pause: `_start` with `env.pause` a plain function, for
+  the original without any pausing machinery (plain), asyncify's output and
+  the original under JSPI (every import Suspending, the export promising);
+* time per pause: `env.pause` an async function (`async (n) => n + 1`), so
+  every call suspends; (time with pauses - plain time) / pauses. Both sides
+  pay the same Promise and microtask; the difference is the unwind and
+  rewind (asyncify, proportional to the stack depth, and the driver's
+  re-entry) against a stack switch (JSPI).
+
+Every run's output is checked against the corpus' expected output, and the
+pause counts of the two sides must agree.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = ["c/recursion", "c/qsort", "c/pingpong", "lua", "quickjs"]
+RUNS = 11
+
+_MEASURE_JS = """async ({ programs, runs }) => {
+  const m = await import("/asyncpy/js/asyncpy.mjs");
+  const fetchBytes = async (url) => new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const variants = {
+    plain: { file: "plain", jspi: false, pause: false },
+    asyncify: { file: "async", jspi: false, pause: false },
+    jspi: { file: "plain", jspi: true, pause: false },
+    asyncify_pausing: { file: "async", jspi: false, pause: true },
+    jspi_pausing: { file: "plain", jspi: true, pause: true },
+  };
+  const make = async (bytes, v, sink) => m.instantiate(bytes, {
+    env: { pause: v.pause ? async (n) => n + 1 : (n) => n + 1 },
+  }, { jspi: v.jspi, suspending: ["env.pause"], wasi: { stdout: sink } });
+  // One sample: k fresh instances (made before the clock starts), each runs _start once.
+  const sample = async (module, v, k) => {
+    const insts = [];
+    for (let i = 0; i < k; i++) insts.push(await make(module, v, () => {}));
+    const t0 = performance.now();
+    for (const inst of insts) await inst.runCommand();
+    return (performance.now() - t0) / k;
+  };
+  const results = {};
+  for (const p of programs) {
+    const bytes = { plain: await fetchBytes(p.plain), async: await fetchBytes(p.async) };
+    const r = results[p.name] = {};
+    for (const [k, v] of Object.entries(variants)) {
+      let out = "";                                   // the output check, then a warm-up
+      const inst = await make(bytes[v.file], v, (t) => { out += t; });
+      const code = await inst.runCommand();
+      const once = await sample(bytes[v.file], v, 3);
+      r[k] = { ms: [], ok: out === p.expected && code === 0,
+               pauses: Object.values(inst.pauses).reduce((a, b) => a + b, 0),
+               batch: Math.max(1, Math.min(20, Math.ceil(100 / Math.max(once, 0.01)))) };
+    }
+    for (let i = 0; i < runs; i++)
+      for (const [k, v] of Object.entries(variants)) r[k].ms.push(await sample(bytes[v.file], v, r[k].batch));
+  }
+  return { results, userAgent: navigator.userAgent, isolated: self.crossOriginIsolated };
+}"""
+
+
+def median(xs: list[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def transform(src: Path, out: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "asyncpy.cli", "transform", str(src), "--imports", "env.pause",
+                        "-O2", "-q", "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
+    if r.returncode:
+        raise RuntimeError(f"asyncpy transform {src.name}: {r.stderr.strip()}")
+
+
+def run(names: list[str] | None = None, runs: int = RUNS, log=lambda m: None) -> dict:
+    """Measure; returns {"browser", "programs": [row], "errors": [...]}."""
+    from bench import chromium
+    from corpus import build, expected
+
+    names = names or PROGRAMS
+    why = chromium.missing()
+    if why:
+        return {"skipped": why, "programs": [], "errors": []}
+    errors: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="asyncpy-bench-browser-") as tmp:
+        site = Path(tmp)
+        shutil.copytree(ROOT / "asyncpy" / "js", site / "asyncpy" / "js",
+                        ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+        (site / "index.html").write_text("<!doctype html><link rel='icon' href='data:,'><title>bench</title>")
+        programs, sizes = [], {}
+        for name in names:
+            safe = name.replace("/", "-")
+            try:
+                src = Path(build.build(name))
+                plain, out = site / f"{safe}.wasm", site / f"{safe}.async.wasm"
+                shutil.copy(src, plain)
+                transform(src, out)
+            except Exception as e:
+                errors.append(f"{name}: {e}")
+                continue
+            sizes[name] = (plain.stat().st_size, out.stat().st_size)
+            programs.append({"name": name, "plain": f"/{plain.name}", "async": f"/{out.name}",
+                             "expected": expected(name)})
+            log(f"browser: {name}: {sizes[name][0] / 1024:.0f} KB -> {sizes[name][1] / 1024:.0f} KB")
+        with chromium.serve(site) as url, chromium.browser() as ctx:
+            page = ctx.new_page()
+            page.goto(f"{url}/index.html")
+            if not page.evaluate("typeof WebAssembly.Suspending === 'function'"):
+                return {"skipped": "this Chromium has no JSPI", "programs": [], "errors": errors}
+            log(f"browser: measuring {len(programs)} programs in Chromium ({runs} runs each)...")
+            measured = page.evaluate(_MEASURE_JS, {"programs": programs, "runs": runs})
+    rows = []
+    for p in programs:
+        r = measured["results"][p["name"]]
+        row = {"name": p["name"], "original_bytes": sizes[p["name"]][0], "asyncify_bytes": sizes[p["name"]][1]}
+        for k, v in r.items():
+            row[k] = {"median_ms": median(v["ms"]), "ms": v["ms"], "output_ok": v["ok"], "pauses": v["pauses"]}
+            if not v["ok"]:
+                errors.append(f"{p['name']}: {k}: output or exit code differs from the expected")
+        n = r["asyncify_pausing"]["pauses"]
+        if n != r["jspi_pausing"]["pauses"]:
+            errors.append(f"{p['name']}: pauses differ: asyncify {n}, JSPI {r['jspi_pausing']['pauses']}")
+        row["pauses"] = n
+        if n:
+            # against the same baseline for both: the original with a sync import
+            for side in ("asyncify", "jspi"):
+                row[f"{side}_us_per_pause"] = 1000 * (row[f"{side}_pausing"]["median_ms"]
+                                                      - row["plain"]["median_ms"]) / n
+        rows.append(row)
+    return {"browser": measured["userAgent"], "isolated": measured["isolated"], "runs": runs, "programs": rows,
+            "errors": errors}
+
+
+def markdown(res: dict) -> str:
+    if res.get("skipped"):
+        return f"Browser section skipped: {res['skipped']}.\n"
+    ua = res["browser"]
+    chrome = next((w for w in ua.split() if w.startswith(("HeadlessChrome/", "Chrome/"))), ua)
+    lines = [f"### asyncify vs JSPI in the browser ({chrome}, median of {res['runs']} runs)", "",
+             "| program | bytes: original (JSPI) / asyncify | run, no pause: plain / asyncify / JSPI | pauses "
+             "| per pause: asyncify / JSPI |",
+             "|---|--:|--:|--:|--:|"]
+    for r in res["programs"]:
+        ob, ab = r["original_bytes"], r["asyncify_bytes"]
+        pl, asy, js = (r[k]["median_ms"] for k in ("plain", "asyncify", "jspi"))
+        per = (f"{r['asyncify_us_per_pause']:.2f} / {r['jspi_us_per_pause']:.2f} µs"
+               if r.get("pauses") else "-")
+        lines.append(f"| {r['name']} | {ob / 1024:.0f} / {ab / 1024:.0f} KB ({ab / ob:.2f}×) | "
+                     f"{pl:.1f} / {asy:.1f} ({asy / pl:.2f}×) / {js:.1f} ms ({js / pl:.2f}×) | {r['pauses']} | {per} |")
+    lines.append("")
+    lines.append("Plain: the original module with a sync `env.pause`, no pausing machinery. asyncify: "
+                 "asyncpy's `-O2` output driven by asyncpy.mjs, `env.pause` sync (it never unwinds). JSPI: "
+                 "the original module, `env.pause` a `WebAssembly.Suspending` import returning a plain "
+                 "value (Chromium suspends on every call of a Suspending import anyway), `_start` "
+                 "`WebAssembly.promising`. Per pause: (time with `env.pause` an async function, so that "
+                 "every call pauses - plain time) / pauses, the same baseline for both sides.")
+    for e in res["errors"]:
+        lines.append(f"- error: {e}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    res = run(sys.argv[1:] or None, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(markdown(res))
