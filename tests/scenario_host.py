@@ -16,7 +16,7 @@ from pathlib import Path
 from asyncpy.host import HostError, Instance, WasiOptions, cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ROOT / "tests" / "scenarios"
+SCENARIOS = ROOT / "tests" / "scenarios" / "asyncify"
 PROGRAMS = SCENARIOS / "programs"
 INCLUDE = ROOT / "examples"
 

@@ -64,6 +64,14 @@ export class HostError extends Error {
 export class InstanceBroken extends HostError {}
 /** A call was made while another call of the same instance is paused. */
 export class InstanceBusy extends HostError {}
+/** More export calls in flight on one instance than its maxCalls. */
+export class TooManyCalls extends HostError {}
+
+// The task runtime's host-wait protocol (docs/host-protocol.md).
+export const HOST_MODE_IDLE_RETURN = 1;
+export const DEFAULT_MAX_CALLS = 10000;
+/** The clock of the runtime's real-time sleeps (asyncpy_host.clock_ms), in ms. */
+export const clockMs = () => BigInt(Math.floor(performance.now()));
 
 const isThenable = (r) => r !== null && (typeof r === "object" || typeof r === "function")
   && typeof r.then === "function";
@@ -152,6 +160,18 @@ export class Instance {
     this._pause = null;            // an import unwound: {importName, promise, outcome}
     this._resuming = null;         // rewinding into that import
     this._ready = false;
+    // the task runtime's host-wait protocol (docs/host-protocol.md)
+    this.tasks = false;
+    this.maxCalls = options.maxCalls ?? DEFAULT_MAX_CALLS;
+    this._calls = new Map();       // pending export calls by task handle: {name, resolve, reject, results}
+    this._ops = new Map();         // host operations by waiting task: a token per operation
+    this._opNames = new Map();
+    this._outcomes = new Map();    // completed, not yet delivered: {value} or {error}
+    this._readyTasks = [];         // tasks to resume at the next drive
+    this._driveScheduled = false;
+    this._timer = null;
+    this._timerAt = -1;
+    this._freeWaiters = [];
     this._table = importTable(imports);
     const usesWasi = info.imports.some((i) => i.module === WASI);
     const wasiOpt = options.wasi ?? usesWasi;
@@ -167,6 +187,7 @@ export class Instance {
     for (const imp of this.info.imports) {
       const q = `${imp.module}.${imp.name}`;
       let value = this._table.has(q) ? this._table.get(q) : (imp.module === WASI ? wasiFns[imp.name] : undefined);
+      if (value === undefined && q === "asyncpy_host.clock_ms") value = clockMs;
       if (value === undefined) throw new HostError(`the module imports ${q}, which was not given`);
       if (imp.kind === "function") {
         if (typeof value !== "function") throw new HostError(`import ${q} must be a function`);
@@ -182,6 +203,11 @@ export class Instance {
     if (this.wasi) this.wasi.attach(() => this.memory);
     this.instrumented = typeof ex.asyncify_get_state === "function";
     if (this.instrumented) this._setupBuffer(this.options.buffer);
+    if (this.instrumented && typeof ex.asyncpy_suspend === "function") {
+      this.tasks = true;
+      this.stackSize = ex.asyncpy_stack_size();
+      ex.asyncpy_host_mode(HOST_MODE_IDLE_RETURN);
+    }
     this._ready = true;
     // exports as async functions: inst.api.add(1, 2)
     this.api = {};
@@ -244,12 +270,20 @@ export class Instance {
   // -- state
   state() { return this.instrumented ? this.exports.asyncify_get_state() : NORMAL; }
 
-  _break(why) {
+  _break(why, error = null) {
     if (this.broken === null) this.broken = why;
     const p = this._pause;
     this._pause = null;
     this._resuming = null;
     if (p) p.promise.then(undefined, () => {});     // nobody awaits it any more
+    const calls = [...this._calls.values()];
+    this._calls.clear();
+    for (const c of calls) c.reject(error ?? new InstanceBroken(`the instance cannot be used any more: ${why}`));
+    this._ops.clear();
+    this._outcomes.clear();
+    this._readyTasks = [];
+    if (this._timer !== null) clearTimeout(this._timer);
+    this._timer = null;
   }
 
   _checkUsable() {
@@ -262,6 +296,7 @@ export class Instance {
     const self = this;
     return function (...args) {
       if (self._resuming !== null) return self._finishRewind(qualname);
+      if (self.tasks && self._ready && self.state() === REWINDING) return self._finishTaskRewind(qualname);
       if (self._ready && self.instrumented) {
         const st = self.state();
         if (st !== NORMAL) {
@@ -281,6 +316,14 @@ export class Instance {
         refuse(`import ${qualname} returned a Promise, but the module is not instrumented (no ` +
                `asyncify_get_state export): transform it with asyncpy transform --imports ${qualname}, ` +
                "or use instantiateJspi()");
+      if (self.tasks) {
+        const t = self.exports.asyncpy_suspend();
+        if (t) {                       // only this task waits; the scheduler runs the others
+          self._startOp(t, qualname, r);
+          return dummy;
+        }
+        // not called from a task: pause the whole module (below)
+      }
       if (!self._busy)
         refuse(`import ${qualname} returned a Promise in a call that did not go through the async ` +
                "driver (use `await instance.call(...)`)");
@@ -306,6 +349,173 @@ export class Instance {
     return p.outcome.value;
   }
 
+  // -- the task runtime's host-wait protocol (docs/host-protocol.md)
+  _startOp(t, qualname, thenable) {
+    this.pauses[qualname] = (this.pauses[qualname] ?? 0) + 1;
+    const token = {};
+    this._ops.set(t, token);
+    this._opNames.set(t, qualname);
+    Promise.resolve(thenable).then((value) => this._opDone(t, token, { value }),
+                                   (error) => this._opDone(t, token, { error }));
+  }
+
+  _opDone(t, token, outcome) {
+    if (this._ops.get(t) !== token) return;        // cancelled with its call, or the instance broke
+    this._ops.delete(t);
+    this._outcomes.set(t, outcome);
+    this._readyTasks.push(t);
+    this._scheduleDrive();
+  }
+
+  _finishTaskRewind(qualname) {
+    const t = this.exports.asyncpy_current();
+    const outcome = this._outcomes.get(t);
+    if (outcome === undefined || this._opNames.get(t) !== qualname) {
+      const why = `a task was rewound into import ${qualname} without a result for it ` +
+        `(it waited in ${this._opNames.get(t) ?? "no import"})`;
+      this._break(why);
+      throw new InstanceBroken(why);
+    }
+    this._outcomes.delete(t);
+    this._opNames.delete(t);
+    this.exports.asyncify_stop_rewind();
+    if ("error" in outcome) throw outcome.error;
+    return outcome.value;
+  }
+
+  _scheduleDrive() {
+    if (!this._driveScheduled && this.broken === null) {
+      this._driveScheduled = true;
+      queueMicrotask(() => this._drive());
+    }
+  }
+
+  // Deliver completed host operations and due sleeps: one scheduler run until
+  // the module is idle again. Runs from the event loop (a microtask or a
+  // timer), never inside another entry into the module.
+  _drive() {
+    this._driveScheduled = false;
+    if (this.broken !== null || this._busy) return;   // a whole-module pause: driven again when it ends
+    const ex = this.exports;
+    const ready = this._readyTasks;
+    this._readyTasks = [];
+    for (const t of ready) {
+      try {
+        ex.asyncpy_resume(t);
+      } catch (e) {
+        this._break(`import ${this._opNames.get(t) ?? "?"} paused a task but nothing of it was saved: it is ` +
+                    `not a pause point of this module (transform it with --imports naming it); ${e.message}`);
+        return;
+      }
+    }
+    try {
+      ex.asyncpy_run();
+    } catch (e) {
+      this._afterTrap(e, false);
+    }
+    this._afterEntry();
+  }
+
+  // Hand finished pending calls their results; arm the timer for the
+  // earliest real-time wake-up.
+  _afterEntry() {
+    if (this.broken !== null) return;
+    const ex = this.exports;
+    for (let t; (t = ex.asyncpy_take_done()) !== 0;) {
+      const call = this._calls.get(t);
+      this._calls.delete(t);
+      const values = call ? call.results.map((type, j) => ex[`asyncpy_result_${type}`](t, j)) : [];
+      ex.asyncpy_release(t);
+      if (call) call.resolve(values.length === 0 ? undefined : values.length === 1 ? values[0] : values);
+    }
+    const deadline = Number(ex.asyncpy_deadline());
+    if (deadline === this._timerAt) return;
+    if (this._timer !== null) clearTimeout(this._timer);
+    this._timer = null;
+    this._timerAt = deadline;
+    if (deadline >= 0) {
+      // timers may fire a little early against performance.now(): a margin
+      // saves a second round through the module
+      const delay = Math.max(0, deadline - Number(clockMs())) + 1;
+      this._timer = setTimeout(() => {
+        this._timer = null;
+        this._timerAt = -1;
+        this._scheduleDrive();
+      }, delay);
+    }
+  }
+
+  // A trap came out of an entry with the state normal: find the task that
+  // trapped, give the exception to its caller, make the module usable again.
+  // Returns the handle of the entry's own call if it is still alive (pending
+  // now), else null (the entry's caller gets the exception).
+  _afterTrap(e, entryCall) {
+    const ex = this.exports;
+    const t = ex.asyncpy_recover();
+    const pending = ex.asyncpy_call_pending();
+    this._opNames.delete(t);
+    this._outcomes.delete(t);
+    if (t === -1) {
+      this._break(`a trap in a re-entrant export call (${e.message}): the tasks below it are lost`, e);
+      return null;
+    }
+    if (e instanceof WasiExit) {
+      this._break(`the program exited (code ${e.code})`, e);
+      return null;
+    }
+    const call = t ? this._calls.get(t) : undefined;
+    if (call) {
+      this._calls.delete(t);
+      call.reject(this._explain(e));
+      return pending || null;
+    }
+    if (t && (pending || !entryCall)) {
+      // a task nobody awaits (started with asyncpy.go): who should see it is unknown
+      this._break(`a background task trapped: ${e.message}`, e);
+      return null;
+    }
+    if (pending) ex.asyncpy_cancel(pending);     // the trap was outside any task; the entry's call is alive
+    return null;
+  }
+
+  _explain(e) {
+    if (e instanceof WebAssembly.RuntimeError && /asyncpy\.rt\.trap\.stack_overflow/.test(e.stack ?? "")) {
+      const err = new HostError(`a task overflowed its stack: ${this.stackSize} bytes per task (transform ` +
+                                "with a bigger --task-stack)");
+      err.cause = e;
+      return err;
+    }
+    return e;
+  }
+
+  // Cancel one pending call: its host operation (its outcome is ignored) and its task.
+  _cancelCall(t) {
+    if (!this._calls.has(t) || this.broken !== null) return false;
+    this._calls.delete(t);
+    this._ops.delete(t);
+    this._opNames.delete(t);
+    this._outcomes.delete(t);
+    this._readyTasks = this._readyTasks.filter((x) => x !== t);
+    this.exports.asyncpy_cancel(t);
+    this._afterEntry();
+    return true;
+  }
+
+  _waitFree() {
+    return new Promise((resolve) => this._freeWaiters.push(resolve));
+  }
+
+  _setFree() {
+    this._busy = false;
+    const waiters = this._freeWaiters;
+    this._freeWaiters = [];
+    for (const w of waiters) w();
+    if (this.tasks && (this._readyTasks.length || this._timerAt >= 0)) this._scheduleDrive();
+  }
+
+  /** Export calls of this instance that are pending (task runtime). */
+  get inFlight() { return this._calls.size; }
+
   // The control functions trap when the frames overran the buffer (current > end).
   _control(fn, name, ...args) {
     try {
@@ -318,14 +528,70 @@ export class Instance {
   }
 
   // -- calls
-  /** Call export `name`; a pause awaits without blocking. Resolves to the export's result. */
+  /**
+   * Call export `name`; a pause awaits without blocking. Resolves to the
+   * export's result (undefined for none, an array for several).
+   *
+   * With the task runtime, any number of calls may be in flight (up to
+   * maxCalls), each its own task, and a trailing `{signal}` argument (an
+   * AbortSignal) cancels that call only. Otherwise one call at a time.
+   */
   async call(name, ...args) {
+    let signal = null;
+    const last = args[args.length - 1];
+    if (last !== null && typeof last === "object" && "signal" in last) {
+      signal = last.signal;
+      args = args.slice(0, -1);
+    }
     this._checkUsable();
+    const func = this.exports?.[name];
+    if (typeof func !== "function") throw new HostError(`the module has no exported function "${name}"`);
+    if (signal?.aborted) throw signal.reason;
+    if (this.tasks) return this._callTask(name, func, args, signal);
     if (this._busy)
       throw new InstanceBusy(`cannot call ${name}: another call of this instance is in progress ` +
                              "(one call at a time per instance)");
-    const func = this.exports?.[name];
-    if (typeof func !== "function") throw new HostError(`the module has no exported function "${name}"`);
+    return this._callWhole(name, func, args);
+  }
+
+  async _callTask(name, func, args, signal) {
+    if (this._calls.size >= this.maxCalls)
+      throw new TooManyCalls(`cannot call ${name}: ${this._calls.size} calls are in flight on this ` +
+                             `instance, its limit (maxCalls=${this.maxCalls})`);
+    while (this._busy) await this._waitFree();      // no await when free: the call enters at once
+    this._checkUsable();
+    if (signal?.aborted) throw signal.reason;
+    const ex = this.exports;
+    let t;
+    try {
+      const result = await this._callWhole(name, func, args);
+      t = ex.asyncpy_call_pending();
+      if (!t) {
+        this._afterEntry();
+        return result;
+      }
+    } catch (e) {
+      if (this.broken !== null || this.state() !== NORMAL) throw e;
+      t = this._afterTrap(e, true);
+      this._afterEntry();
+      if (t === null) throw this._explain(e);
+    }
+    const results = this.info.exports.get(name)?.type?.results ?? [];
+    const done = new Promise((resolve, reject) => this._calls.set(t, { name, resolve, reject, results }));
+    this._afterEntry();
+    if (!signal) return done;
+    const onAbort = () => { if (this._cancelCall(t)) cancelled.reject(signal.reason); };
+    const cancelled = {};
+    const aborted = new Promise((_, reject) => { cancelled.reject = reject; });
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await Promise.race([done, aborted]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async _callWhole(name, func, args) {
     this._busy = true;
     try {
       for (;;) {
@@ -371,7 +637,7 @@ export class Instance {
         this._control("asyncify_start_rewind", name, this._ptr(this._data.addr));
       }
     } finally {
-      this._busy = false;
+      this._setFree();
     }
   }
 

@@ -158,3 +158,76 @@ export async function runAll(entries) {
   }
   return results;
 }
+
+// --------------------------------------------------------------------------
+// The host-wait protocol scenarios (tests/scenarios/scenarios.json, schema
+// asyncpy.scenarios/1, written with issue 13; format in tests/scenarios/README.md):
+// one program, env.log/env.backend imports, calls in flight at once.
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function protocolImports(kind, events) {
+  const log = (k, v) => { events.push([k, v]); };
+  const check = (x) => {
+    if (x < 0) throw new Error(`backend failed: ${x}`);
+    return 2 * x + 1;
+  };
+  const backendAsync = async (x) => {
+    if (x < 0) {
+      await null;
+      check(x);
+    }
+    await sleep(x % 1000);
+    return check(x);
+  };
+  return { env: { log, backend: kind === "async" ? backendAsync : check } };
+}
+
+/** Play one scenario on a fresh instance: {results, errors, cancelled, events, broken, inFlight}. */
+export async function runProtocolScenario(sc, bytes) {
+  const events = [];
+  const inst = await Instance.create(bytes, protocolImports(sc.backend, events));
+  await inst.initialize();
+  const calls = new Map();          // id -> {promise, controller, outcome}
+  for (const step of sc.steps) {
+    if (step.call) {
+      const controller = new AbortController();
+      const entry = { controller, outcome: null };
+      entry.promise = inst.call(step.call, ...step.args, { signal: controller.signal }).then(
+        (value) => { entry.outcome = { value }; },
+        (error) => { entry.outcome = controller.signal.aborted && error === controller.signal.reason
+          ? { cancelled: true } : { error }; });
+      calls.set(step.id, entry);
+      await null;                   // let it enter the module, in step order
+    } else if (step.wait) {
+      await calls.get(step.wait).promise;
+    } else if (step.cancel) {
+      const entry = calls.get(step.cancel);
+      entry.controller.abort();
+      await entry.promise;
+    } else {
+      throw new Error(`${sc.name}: unknown step ${JSON.stringify(step)}`);
+    }
+  }
+  await Promise.all([...calls.values()].map((c) => c.promise));
+  const out = { results: {}, errors: {}, cancelled: [], events, broken: inst.broken, inFlight: inst.inFlight };
+  for (const [id, { outcome }] of calls) {
+    if (outcome.cancelled) out.cancelled.push(id);
+    else if ("error" in outcome) out.errors[id] = outcome.error?.message ?? String(outcome.error);
+    else out.results[id] = outcome.value === undefined ? null
+      : typeof outcome.value === "bigint" ? Number(outcome.value) : outcome.value;
+  }
+  return out;
+}
+
+export async function runProtocolAll(doc, bytes) {
+  const results = {};
+  for (const sc of doc.scenarios) {
+    try {
+      results[sc.name] = await runProtocolScenario(sc, bytes);
+    } catch (e) {
+      results[sc.name] = { error: `${e.name}: ${e.message}\n${e.stack ?? ""}` };
+    }
+  }
+  return results;
+}
