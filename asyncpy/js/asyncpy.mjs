@@ -35,8 +35,14 @@
 //   (fine for wasi-libc, wrong for Go).
 // wasm32 and memory64 both work (the pointer is a BigInt on memory64).
 //
-// One call per instance is in progress at a time: a second call while the
-// first is paused throws InstanceBusy (the buffer holds one stack). A trap
+// A module that links asyncpy's task runtime (it exports asyncpy_suspend)
+// speaks the host-wait protocol of docs/host-protocol.md, as the Python host
+// does: an async import blocks only the task that called it, the module
+// returns to the host when every task waits, real-time sleeps are timers,
+// and any number of export calls are in flight at once (options.maxCalls,
+// else TooManyCalls); a trailing {signal} argument of call() cancels that
+// call alone. Any other module runs one call at a time: a second call while
+// the first is paused throws InstanceBusy (the buffer holds one stack). A trap
 // while unwinding or rewinding, or an unwind that saved nothing (the
 // pausing import is not a pause point of the module), marks the instance
 // broken: later calls throw InstanceBroken. An exception thrown by an
