@@ -24,6 +24,11 @@ page is cross-origin isolated for 5 µs timers):
 
 Every run's output is checked against the corpus' expected output, and the
 pause counts of the two sides must agree.
+
+The corpus programs pause a few hundred or thousand times in runs of
+milliseconds, so on a busy machine their per-pause figures drown in noise. A
+second table measures time per pause directly: a small module (`SPIN_WAT`)
+recurses to a chosen depth and pauses 20,000 times there, in one export call.
 """
 
 from __future__ import annotations
@@ -79,6 +84,58 @@ _MEASURE_JS = """async ({ programs, runs }) => {
 }"""
 
 
+# Time per pause at a chosen stack depth: spin(depth, n) recurses `depth`
+# frames, then calls env.pause n times; the sum of the results checks the run.
+SPIN_WAT = """(module
+  (import "env" "pause" (func $pause (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (func $down (param $d i32) (param $n i32) (result i32)
+    (local $i i32) (local $acc i32)
+    (if (result i32) (i32.gt_s (local.get $d) (i32.const 0))
+      (then (i32.add (call $down (i32.sub (local.get $d) (i32.const 1)) (local.get $n)) (local.get $d)))
+      (else
+        (loop $l
+          (local.set $acc (i32.add (local.get $acc) (call $pause (local.get $i))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_s (local.get $i) (local.get $n))))
+        (local.get $acc))))
+  (func (export "spin") (param $d i32) (param $n i32) (result i32)
+    (call $down (local.get $d) (local.get $n))))"""
+SPIN_DEPTHS = (1, 16, 64)
+SPIN_PAUSES = 20000
+
+_SPIN_JS = """async ({ plain, async: asyncUrl, depths, n, runs }) => {
+  const m = await import("/asyncpy/js/asyncpy.mjs");
+  const fetchBytes = async (url) => new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const bytes = { plain: await fetchBytes(plain), async: await fetchBytes(asyncUrl) };
+  const variants = {
+    plain: { file: "plain", jspi: false, pause: false },
+    asyncify: { file: "async", jspi: false, pause: false },
+    asyncify_pausing: { file: "async", jspi: false, pause: true },
+    jspi_pausing: { file: "plain", jspi: true, pause: true },
+  };
+  const out = {};
+  for (const depth of depths) {
+    const want = n * (n + 1) / 2 + depth * (depth + 1) / 2;
+    const r = out[depth] = {};
+    for (const [k, v] of Object.entries(variants)) {
+      const inst = await m.instantiate(bytes[v.file], {
+        env: { pause: v.pause ? async (i) => i + 1 : (i) => i + 1 },
+      }, { jspi: v.jspi, suspending: ["env.pause"] });
+      await inst.call("spin", depth, 100);                    // warm-up
+      r[k] = { ms: [], ok: true };
+      for (let i = 0; i < runs; i++) {
+        const t0 = performance.now();
+        const got = await inst.call("spin", depth, n);
+        r[k].ms.push(performance.now() - t0);
+        r[k].ok &&= got === want;
+      }
+    }
+  }
+  return out;
+}"""
+
+
 def iqr(xs: list[float]) -> float:
     """The spread of the middle half of the samples: the noise a difference must beat."""
     s = sorted(xs)
@@ -128,6 +185,10 @@ def run(names: list[str] | None = None, runs: int = RUNS, log=lambda m: None) ->
             programs.append({"name": name, "plain": f"/{plain.name}", "async": f"/{out.name}",
                              "expected": expected(name)})
             log(f"browser: {name}: {sizes[name][0] / 1024:.0f} KB -> {sizes[name][1] / 1024:.0f} KB")
+        import wasmtime
+
+        (site / "spin.wasm").write_bytes(bytes(wasmtime.wat2wasm(SPIN_WAT)))
+        transform(site / "spin.wasm", site / "spin.async.wasm")
         with chromium.serve(site) as url, chromium.browser() as ctx:
             page = ctx.new_page()
             page.goto(f"{url}/index.html")
@@ -135,6 +196,21 @@ def run(names: list[str] | None = None, runs: int = RUNS, log=lambda m: None) ->
                 return {"skipped": "this Chromium has no JSPI", "programs": [], "errors": errors}
             log(f"browser: measuring {len(programs)} programs in Chromium ({runs} runs each)...")
             measured = page.evaluate(_MEASURE_JS, {"programs": programs, "runs": runs})
+            log(f"browser: time per pause at stack depths {', '.join(map(str, SPIN_DEPTHS))}...")
+            spin = page.evaluate(_SPIN_JS, {"plain": "/spin.wasm", "async": "/spin.async.wasm",
+                                            "depths": list(SPIN_DEPTHS), "n": SPIN_PAUSES, "runs": runs})
+    depth_rows = []
+    for depth, r in spin.items():
+        row = {"depth": int(depth), "pauses": SPIN_PAUSES}
+        for k, v in r.items():
+            row[k] = {"median_ms": median(v["ms"]), "ms": v["ms"], "ok": v["ok"]}
+            if not v["ok"]:
+                errors.append(f"spin depth {depth}: {k}: wrong result")
+        row["asyncify_us_per_pause"] = 1000 * (row["asyncify_pausing"]["median_ms"]
+                                               - row["asyncify"]["median_ms"]) / SPIN_PAUSES
+        row["jspi_us_per_pause"] = 1000 * (row["jspi_pausing"]["median_ms"]
+                                           - row["plain"]["median_ms"]) / SPIN_PAUSES
+        depth_rows.append(row)
     rows = []
     for p in programs:
         r = measured["results"][p["name"]]
@@ -159,7 +235,7 @@ def run(names: list[str] | None = None, runs: int = RUNS, log=lambda m: None) ->
                 row[f"{side}_below_noise"] = abs(delta) < max(iqr(row[pausing]["ms"]), iqr(row[base]["ms"]))
         rows.append(row)
     return {"browser": measured["userAgent"], "isolated": measured["isolated"], "runs": runs, "programs": rows,
-            "errors": errors}
+            "depths": depth_rows, "errors": errors}
 
 
 def markdown(res: dict) -> str:
@@ -188,6 +264,15 @@ def markdown(res: dict) -> str:
                  "call pauses: asyncify (time - its time without pauses) / pauses; JSPI (time - plain "
                  "time) / pauses, since its run without pauses suspends at every call already. "
                  "\"≈0 (noise)\": the difference is inside the spread (IQR) of the samples.")
+    if res.get("depths"):
+        lines += ["", (f"Time per pause by stack depth (`spin(depth, n)`: {res['depths'][0]['pauses']} pauses of "
+                       "`env.pause` below `depth` frames, one export call; median of the same runs):"), "",
+                  "| depth | plain run | asyncify: per pause | JSPI: per pause | asyncify / JSPI |",
+                  "|--:|--:|--:|--:|--:|"]
+        for d in res["depths"]:
+            a, j = d["asyncify_us_per_pause"], d["jspi_us_per_pause"]
+            lines.append(f"| {d['depth']} | {d['plain']['median_ms']:.1f} ms | {a:.2f} µs | {j:.2f} µs | "
+                         f"{a / j:.1f}× |" if j > 0 else f"| {d['depth']} | - | {a:.2f} µs | {j:.2f} µs | - |")
     for e in res["errors"]:
         lines.append(f"- error: {e}")
     return "\n".join(lines) + "\n"
