@@ -1,6 +1,6 @@
 """Shared host scenarios (tests/scenarios/*.json): build them, run them on
 the Python host. The JavaScript host runs the same files with
-tests/js/scenarios.mjs (in node and in Chromium); see tests/scenarios/README.md
+tests/js/scenarios.mjs (in node and in Chromium); see tests/scenarios/asyncify/README.md
 for the format and tests/test_js_host.py for the tests that compare them."""
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class _Gate:
 
 
 async def run_scenario(scenario: dict, wasm: bytes) -> list[str]:
-    """Run the steps on asyncpy.host and return the events (see README.md)."""
+    """Run the steps on asyncpy.host and return the events (see tests/scenarios/asyncify/README.md)."""
     events: list[str] = []
     gates: dict[str, _Gate] = {}
     raised: list[BaseException] = []

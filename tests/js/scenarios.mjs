@@ -1,4 +1,4 @@
-// The JavaScript runner of the shared host scenarios (tests/scenarios/*.json,
+// The JavaScript runner of the shared host scenarios (tests/scenarios/asyncify/*.json,
 // format in its README.md). The Python runner is tests/scenario_host.py; both
 // must produce the scenario's `events`, exactly. Runs in node and in a page.
 
