@@ -773,10 +773,19 @@ export class JspiInstance {
 
   state() { return NORMAL; }
 
+  /** As Instance.call; a trailing {signal} stops the wait (the suspended stack itself cannot be dropped). */
   async call(name, ...args) {
+    const last = args[args.length - 1];
+    const signal = last !== null && typeof last === "object" && "signal" in last ? last.signal : null;
+    if (signal) args = args.slice(0, -1);
     const f = this._promising[name];
     if (!f) throw new HostError(`the module has no exported function "${name}"`);
-    return f(...args);
+    if (signal?.aborted) throw signal.reason;
+    const result = f(...args);
+    if (!signal) return result;
+    result.catch(() => {});
+    return Promise.race([result, new Promise((_, reject) =>
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true }))]);
   }
 
   async runCommand() {
