@@ -210,8 +210,15 @@ def test_node_unit_tests(tmp_path):
     (tmp_path / "plain.wasm").write_bytes(wat2wasm(PLAIN_WAT))
     (tmp_path / "poll.wasm").write_bytes(ensure_instrumented(
         wat2wasm(POLL_WAT), ["wasi_snapshot_preview1.poll_oneoff"], data_memory="default"))
+    env = dict(os.environ, ASYNCPY_JS_FIXTURES=str(tmp_path))
+    if PROTOCOL_DOC is not None:        # the host-wait protocol's own unit tests need its module
+        server = tmp_path / "server.wasm"
+        r = run_cli("transform", PROTOCOL_DIR / PROTOCOL_DOC["module"], *PROTOCOL_DOC["transform"], "-q", "-o", server)
+        assert r.returncode == 0, r.stderr
+        if "asyncpy_suspend" in export_names(server.read_bytes()):
+            env["ASYNCPY_JS_SERVER"] = str(server)
     r = subprocess.run([NODE, "--test", str(ROOT / "tests" / "js" / "host.test.mjs")], capture_output=True,
-                       text=True, timeout=300, env=dict(os.environ, ASYNCPY_JS_FIXTURES=str(tmp_path)), check=False)
+                       text=True, timeout=300, env=env, check=False)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert "# fail 0" in r.stdout and "# pass 1" in r.stdout
 

@@ -178,6 +178,7 @@ export class Instance {
     this._timer = null;
     this._timerAt = -1;
     this._freeWaiters = [];
+    this._entering = 0;            // calls entered but not yet registered (see _callTask)
     this._table = importTable(imports);
     const usesWasi = info.imports.some((i) => i.module === WASI);
     const wasiOpt = options.wasi ?? usesWasi;
@@ -323,7 +324,13 @@ export class Instance {
                `asyncify_get_state export): transform it with asyncpy transform --imports ${qualname}, ` +
                "or use instantiateJspi()");
       if (self.tasks) {
-        const t = self.exports.asyncpy_suspend();
+        let t;
+        try {
+          t = self.exports.asyncpy_suspend();
+        } catch (e) {                  // e.g. the task's stack overflowed
+          Promise.resolve(r).then(undefined, () => {});
+          throw e;
+        }
         if (t) {                       // only this task waits; the scheduler runs the others
           self._startOp(t, qualname, r);
           return dummy;
@@ -561,31 +568,43 @@ export class Instance {
   }
 
   async _callTask(name, func, args, signal) {
-    if (this._calls.size >= this.maxCalls)
-      throw new TooManyCalls(`cannot call ${name}: ${this._calls.size} calls are in flight on this ` +
+    // Calls between entering and registering count too: a JS await always
+    // yields, so a call registers its handle a microtask after it entered.
+    const inFlight = this._calls.size + this._entering;
+    if (inFlight >= this.maxCalls)
+      throw new TooManyCalls(`cannot call ${name}: ${inFlight} calls are in flight on this ` +
                              `instance, its limit (maxCalls=${this.maxCalls})`);
-    while (this._busy) await this._waitFree();      // no await when free: the call enters at once
-    this._checkUsable();
-    if (signal?.aborted) throw signal.reason;
-    const ex = this.exports;
-    let t;
+    this._entering++;
+    let t, done;
     try {
-      const result = await this._callWhole(name, func, args);
-      t = ex.asyncpy_call_pending();
-      if (!t) {
+      while (this._busy) await this._waitFree();      // no await when free: the call enters at once
+      this._checkUsable();
+      if (signal?.aborted) throw signal.reason;
+      try {
+        const { result, pending } = await this._callWhole(name, func, args);
+        t = pending;
+        if (!t) {
+          this._afterEntry();
+          return result;
+        }
+      } catch (e) {
+        if (!(e instanceof EntryTrap)) throw e;
+        t = e.pending;
         this._afterEntry();
-        return result;
+        if (t === null) throw this._explain(e.error);
       }
-    } catch (e) {
-      if (this.broken !== null || this.state() !== NORMAL) throw e;
-      t = this._afterTrap(e, true);
-      this._afterEntry();
-      if (t === null) throw this._explain(e);
+      const results = this.info.exports.get(name)?.type?.results ?? [];
+      done = new Promise((resolve, reject) => this._calls.set(t, { name, resolve, reject, results }));
+    } finally {
+      this._entering--;
     }
-    const results = this.info.exports.get(name)?.type?.results ?? [];
-    const done = new Promise((resolve, reject) => this._calls.set(t, { name, resolve, reject, results }));
     this._afterEntry();
     if (!signal) return done;
+    if (signal.aborted) {                         // aborted while it entered
+      done.catch(() => {});
+      this._cancelCall(t);
+      throw signal.reason;
+    }
     const onAbort = () => { if (this._cancelCall(t)) cancelled.reject(signal.reason); };
     const cancelled = {};
     const aborted = new Promise((_, reject) => { cancelled.reject = reject; });
@@ -609,6 +628,9 @@ export class Instance {
             this._break(`a trap during ${this.state() === UNWINDING ? "an unwind" : "a rewind"} in ${name} ` +
                         `(buffer too small, or a bug): ${e.message}`);
           this._pause = this._resuming = null;
+          // The task runtime's registers (the trapped task, the pending call)
+          // are read now: another call may enter before our caller resumes.
+          if (this.tasks && this.broken === null) throw new EntryTrap(e, this._afterTrap(e, true));
           throw e;
         }
         if (!this.instrumented || this.state() === NORMAL) {
@@ -616,7 +638,8 @@ export class Instance {
             this._break(`${name} returned normally with a pause pending`);
             throw new InstanceBroken(this.broken);
           }
-          return result;
+          // as above: whether the call went pending is read before any other call enters
+          return this.tasks ? { result, pending: this.exports.asyncpy_call_pending() } : result;
         }
         if (this.state() !== UNWINDING) {
           this._break(`${name} returned in state ${this.state()}`);
@@ -664,6 +687,11 @@ export class Instance {
   async initialize() {
     if (typeof this.exports._initialize === "function") await this.call("_initialize");
   }
+}
+
+// A trap out of a task-runtime entry, with what the runtime said about it.
+class EntryTrap {
+  constructor(error, pending) { this.error = error; this.pending = pending; }
 }
 
 /** memory.grow(n) for wasm32 and memory64 (whose JS API takes and returns BigInts). */

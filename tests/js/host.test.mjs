@@ -135,3 +135,48 @@ test("the sleeps of ten instances overlap", async () => {
 test("JSPI: a clear error where the engine has none", { skip: hasJspi() && "this engine has JSPI" }, async () => {
   await assert.rejects(JspiInstance.create(file("plain.wasm"), {}), (e) => e instanceof HostError && /no JSPI/.test(e.message));
 });
+
+// The task runtime's host-wait protocol: server.wasm is tests/scenarios/server.wat
+// transformed as scenarios.json says (present once issue 13's runtime is in the tree).
+const SERVER = process.env.ASYNCPY_JS_SERVER;
+const noServer = !SERVER && "no protocol module (tests/scenarios/server.wat with the host-wait runtime)";
+const serverImports = (backend) => ({ env: { log: () => {}, backend } });
+
+test("protocol: more calls than maxCalls is a TooManyCalls error, before entering the module",
+  { skip: noServer }, async () => {
+    const { TooManyCalls } = await import("../../asyncpy/js/asyncpy.mjs");
+    const inst = await Instance.create(SERVER, serverImports((x) => later(2 * x + 1)), { maxCalls: 2 });
+    assert.equal(inst.tasks, true);
+    const a = inst.call("handle", 1), b = inst.call("handle", 2);
+    await assert.rejects(inst.call("handle", 3), (e) => e instanceof TooManyCalls && /maxCalls=2/.test(e.message));
+    assert.deepEqual(await Promise.all([a, b]), [3, 5]);
+    assert.equal(await inst.call("handle", 3), 7);        // free again
+    assert.equal(inst.inFlight, 0);
+  });
+
+test("protocol: a task that overflows its stack is a clear error naming the size; the instance goes on",
+  { skip: noServer }, async () => {
+    const inst = await Instance.create(SERVER, serverImports((x) => later(2 * x + 1)));
+    await assert.rejects(inst.call("hog", inst.stackSize + 4096),
+      (e) => e instanceof HostError && e.message.includes(`${inst.stackSize} bytes per task`));
+    assert.equal(inst.broken, null);
+    assert.equal(await inst.call("handle", 4), 9);
+  });
+
+test("protocol: aborting one call cancels it alone; its late result is dropped",
+  { skip: noServer }, async () => {
+    let release;
+    const gate = new Promise((r) => { release = r; });
+    const inst = await Instance.create(SERVER, serverImports((x) => (x === 1 ? gate.then(() => 3) : later(2 * x + 1))));
+    const controller = new AbortController();
+    const a = inst.call("handle", 1, { signal: controller.signal });
+    const b = inst.call("handle", 5);
+    controller.abort(new Error("stop"));
+    await assert.rejects(a, /stop/);
+    assert.equal(await b, 11);
+    release();
+    await later();
+    assert.equal(inst.inFlight, 0);
+    assert.equal(inst.broken, null);
+    assert.equal(await inst.call("add", 2, 3), 5);
+  });
