@@ -11,8 +11,10 @@ import http.server
 import shutil
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -75,3 +77,15 @@ def browser():
             yield ctx
         finally:
             ctx.close()
+
+
+def in_browser(fn: Callable[[Any], Any]) -> Any:
+    """fn(context) with a fresh headless Chromium, run in a thread of its own:
+    Playwright's sync API keeps an event loop running in the thread that
+    uses it, and asyncio.run() in that thread would then fail (the Python
+    host's tests run in the same process)."""
+    def run():
+        with browser() as ctx:
+            return fn(ctx)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()

@@ -135,21 +135,18 @@ def test_protocol_scenario_node(name, node_results):
 
 
 @pytest.fixture(scope="session")
-def chromium():
+def chromium_results(site) -> dict:
     if browser.missing():
         pytest.skip(browser.missing())
-    with browser.browser() as ctx:
-        yield ctx
 
-
-@pytest.fixture(scope="session")
-def chromium_results(site, chromium) -> dict:
-    with browser.serve(site) as url:
-        page = chromium.new_page()
+    def play(ctx):
+        page = ctx.new_page()
         page.goto(f"{url}/tests/js/scenarios.html")
         page.wait_for_function("document.body.dataset.done === '1'", timeout=120_000)
-        results = page.evaluate("window.scenarioResults")
-        page.close()
+        return page.evaluate("window.scenarioResults")
+
+    with browser.serve(site) as url:
+        results = browser.in_browser(play)
     assert "page_error" not in results, results["page_error"]
     return results
 
@@ -266,17 +263,19 @@ def _example_build():
 
 
 @needs_browser
-def test_browser_page_runs_c_tasks_and_go(chromium, tmp_path):
+def test_browser_page_runs_c_tasks_and_go(tmp_path):
     """examples/browser/index.html as a user gets it (build.py --go), in
     Chromium: the output is read from the DOM. The screenshot goes to
     $ASYNCPY_SCREENSHOT when set (docs/img/browser-host.png was made so)."""
     from corpus import expected
 
     out = _example_build()(tmp_path / "page", go=True)
-    with browser.serve(out) as url:
-        page = chromium.new_page()
+    shot = Path(os.environ.get("ASYNCPY_SCREENSHOT") or tmp_path / "browser-host.png")
+    errors: list[str] = []
+
+    def visit(ctx):
+        page = ctx.new_page()
         page.set_viewport_size({"width": 1280, "height": 760})
-        errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{url}/index.html")
         page.wait_for_function("['c', 'go'].every(id => document.getElementById(id).dataset.state !== 'running')",
@@ -284,9 +283,11 @@ def test_browser_page_runs_c_tasks_and_go(chromium, tmp_path):
         states = [page.get_attribute(f"#{p}", "data-state") for p in ("c", "go")]
         c_lines = page.inner_text("#c .out").splitlines()
         go_lines = page.inner_text("#go .out").splitlines()
-        shot = Path(os.environ.get("ASYNCPY_SCREENSHOT") or tmp_path / "browser-host.png")
         page.screenshot(path=str(shot), full_page=True)
-        page.close()
+        return states, c_lines, go_lines
+
+    with browser.serve(out) as url:
+        states, c_lines, go_lines = browser.in_browser(visit)
     assert states == ["done", "done"], (c_lines, go_lines, errors)
     assert not errors
 
@@ -313,7 +314,7 @@ def test_browser_page_runs_c_tasks_and_go(chromium, tmp_path):
 # JSPI: the untransformed module, against the transformed one, same page
 
 @needs_browser
-def test_jspi_and_asyncify_agree_in_chromium(chromium, site):
+def test_jspi_and_asyncify_agree_in_chromium(site):
     """c/recursion: 2083 pauses deep in a recursion. Asyncify on the
     transformed module and JSPI on the untransformed one give the same
     output as wasmtime and the same number of pauses."""
@@ -324,10 +325,10 @@ def test_jspi_and_asyncify_agree_in_chromium(chromium, site):
     (site / "work" / "recursion.async.wasm").write_bytes(
         ensure_instrumented(plain, ["env.pause"], data_memory="default", name="c/recursion"))
     (site / "blank.html").write_text("<!doctype html><link rel='icon' href='data:,'><title>blank</title>")
-    with browser.serve(site) as url:
-        page = chromium.new_page()
+    def evaluate(ctx):
+        page = ctx.new_page()
         page.goto(f"{url}/blank.html")
-        result = page.evaluate("""async () => {
+        return page.evaluate("""async () => {
           const m = await import("/asyncpy/js/asyncpy.mjs");
           const run = async (file, jspi) => {
             let out = "";
@@ -340,7 +341,12 @@ def test_jspi_and_asyncify_agree_in_chromium(chromium, site):
           return { jspi: await run("/work/recursion.wasm", true),
                    asyncify: await run("/work/recursion.async.wasm", false) };
         }""")
-        page.close()
+
+    with browser.serve(site) as url:
+        result = browser.in_browser(evaluate)
+    # the browser ran in a thread of its own: this thread can still run an event loop
+    import asyncio
+    asyncio.run(asyncio.sleep(0))
     want = expected("c/recursion")
     assert result["jspi"] == {"code": 0, "out": want, "pauses": 2083, "kind": "JspiInstance"}
     assert result["asyncify"] == {"code": 0, "out": want, "pauses": 2083, "kind": "Instance"}
