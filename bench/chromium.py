@@ -11,9 +11,9 @@ import http.server
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 CHROMIUM = "/usr/bin/chromium"
