@@ -172,10 +172,21 @@ function protocolImports(kind, events) {
     if (x < 0) throw new Error(`backend failed: ${x}`);
     return 2 * x + 1;
   };
+  // a barrier: the n-th backend operation (n = x div 10000) to arrive releases
+  // every one waiting; calls that did not overlap would never pass it
+  const barrier = [];
   const backendAsync = async (x) => {
     if (x < 0) {
       await null;
       check(x);
+    }
+    const n = Math.floor(x / 10000);
+    if (n) {
+      let release;
+      const arrived = new Promise((r) => { release = r; });
+      barrier.push(release);
+      if (barrier.length >= n) for (const r of barrier) r();
+      await arrived;
     }
     await sleep(x % 1000);
     return check(x);
