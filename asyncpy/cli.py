@@ -54,7 +54,7 @@ def build_analysis_options(kw) -> "AnalysisOptions":
     from asyncpy.analysis import AnalysisOptions, split_list
 
     return AnalysisOptions(
-        imports=split_list(kw["imports"]) if kw["imports"] else None,
+        imports=split_list(kw["imports"], brackets=False) if kw["imports"] else None,
         ignore_imports=kw["ignore_imports"],
         ignore_indirect=kw["ignore_indirect"],
         remove_list=split_list(kw["remove_list"]),
