@@ -87,7 +87,8 @@ def _transform(module: binaryen.Module, plan: Plan, args: asyncify_args.Asyncify
     if args.verbose:
         say(verbose_lines(result.analysis))
     new = binaryen.Module.read(result.wasm)
-    new.features = mask
+    # The separate data memory is a second memory.
+    new.features = mask | (binaryen.FEATURES["multimemory"] if args.secondary_memory else 0)
     if plan.optimize > 0:
         # Binaryen's pass optimises the functions it instrumented, at the
         # run's global level; so do we.
@@ -123,7 +124,8 @@ def verbose_lines(analysis) -> str:
                             f"{int(name in analysis.reasons)}")
     lines = head + sorted(prop)
     for name in analysis.instrument:
-        lines.append("[asyncpy] " + analysis.explain(name).replace("\n  ", "; "))
+        head_line, *path = analysis.explain(name).split("\n  ")
+        lines.append(f"[asyncpy] {head_line.rstrip(':')}: {'; '.join(path)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
