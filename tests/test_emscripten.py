@@ -45,13 +45,13 @@ def test_optimised_builds_are_not_larger(case, builds):
 
 def test_advise_prints_binaryens_lines(builds):
     ours, theirs = builds[1]["advise"]
-    pattern = re.compile(r"^\[asyncify\] (\S+) can change the state", re.M)
+    pattern = re.compile(r"^\[asyncify\] (\S+) can change the state", re.MULTILINE)
     ours_names, their_names = set(pattern.findall(ours.link_stdout)), set(pattern.findall(theirs.link_stdout))
     assert {"main", "nap", "deep"} <= ours_names
     # Narrowed indirect calls instrument less than Binaryen, never more.
     assert ours_names <= their_names
     assert "[asyncify] emscripten_sleep is an import that can change the state" in ours.link_stdout
-    assert re.search(r"^\[asyncpy\] nap pauses: nap calls emscripten_sleep", ours.link_stdout, re.M)
+    assert re.search(r"^\[asyncpy\] nap pauses: nap calls emscripten_sleep", ours.link_stdout, re.MULTILINE)
 
 
 def test_side_module_keeps_dylink_first(builds):

@@ -81,6 +81,7 @@ def run(argv: list[str]) -> int:
             print("warning: no output file specified, not emitting output", file=sys.stderr)
     else:
         data = outcome.text.encode() if outcome.text is not None else outcome.wasm
+        assert data is not None
         write_atomically(plan.output, data)
         if plan.output_source_map is not None and outcome.source_map is not None:
             write_atomically(plan.output_source_map, outcome.source_map.encode())

@@ -125,7 +125,7 @@ def parse(argv: list[str]) -> Plan:
             continue
         flag, eq, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
         flag = _ALIASES.get(flag, flag)
-        value = None
+        value = ""
         if flag in _VALUED:
             if eq:
                 value = inline

@@ -17,12 +17,18 @@ from dataclasses import dataclass
 
 from asyncpy import binaryen
 from asyncpy.errors import AsyncpyError
-from asyncpy.loader import Loaded, attach_custom_sections, ensure_memory, load, load_bytes
+from asyncpy.loader import (
+    Loaded,
+    attach_custom_sections,
+    ensure_memory,
+    load,
+    load_bytes,
+)
 from asyncpy.wasmopt import asyncify_args
 from asyncpy.wasmopt.cmdline import Asyncify, Optimize, Plan, RunPass
 
 # What each strip pass removes from the sections kept aside (Binaryen's Strip.cpp).
-_DWARF = lambda n: n.startswith((".debug", "reloc..debug"))  # noqa: E731
+_DWARF = lambda n: n.startswith((".debug", "reloc..debug"))
 _STRIPS = {
     "strip-dwarf": _DWARF,
     "strip-debug": lambda n: _DWARF(n) or n == "sourceMappingURL",
@@ -32,7 +38,7 @@ _STRIPS = {
 }
 # Sections whose contents describe code or layout that may have changed:
 # never written back (Binaryen writes a fresh sourceMappingURL when asked).
-_STALE = lambda n: n == "sourceMappingURL" or n.startswith(("reloc.", "linking"))  # noqa: E731
+_STALE = lambda n: n == "sourceMappingURL" or n.startswith(("reloc.", "linking"))
 
 
 @dataclass
@@ -155,6 +161,7 @@ def check(plan: Plan) -> asyncify_args.AsyncifyArgs | None:
 
 def execute(plan: Plan, say=lambda text: sys.stdout.write(text)) -> Outcome:
     args = check(plan)
+    assert plan.input is not None           # check() refused it otherwise
     loaded: Loaded = load(plan.input)
     warnings: list[str] = []
     custom = list(loaded.custom)
@@ -187,6 +194,7 @@ def execute(plan: Plan, say=lambda text: sys.stdout.write(text)) -> Outcome:
                 module.run_default_pipeline()
             elif isinstance(step, Asyncify):
                 flush()
+                assert args is not None             # check() read them: there is an Asyncify step
                 new, more = _transform(module, plan, args, mask, say)
                 module.dispose()
                 module = new
