@@ -397,7 +397,7 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
         envs[name] = value
     preopens = [(d.split("::", 1)[0], d.split("::", 1)[-1]) for d in dirs]
     code = run_program(module, args, instances=instances,
-                       imports=split_list(imports) if imports else None, host=host,
+                       imports=split_list(imports, brackets=False) if imports else None, host=host,
                        data_memory=data_memory, data_pages=data_pages, cache=not no_cache,
                        env=envs, dirs=preopens,
                        progress=lambda msg: click.echo(f"asyncpy: {msg}", err=True))

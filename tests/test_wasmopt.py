@@ -194,6 +194,16 @@ def test_custom_sections_kept_dylink_first_and_stripped_on_request(tmp_path):
     assert _custom_names((tmp_path / "out.wasm").read_bytes()) == ["dylink.0"]
 
 
+def test_output_source_map(cpp):
+    import json
+
+    r = wasm_opt("--asyncify", "in.wasm", "-o", "out.wasm", "--output-source-map=out.wasm.map",
+                 "--output-source-map-url=out.wasm.map", cwd=cpp)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((cpp / "out.wasm.map").read_text())["version"] == 3
+    assert "sourceMappingURL" in _custom_names((cpp / "out.wasm").read_bytes())
+
+
 def test_version_line_is_what_emscripten_parses(tmp_path):
     r = wasm_opt("--version", cwd=tmp_path)
     assert r.returncode == 0
