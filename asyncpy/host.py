@@ -243,6 +243,11 @@ class Instance:
                 continue
             linker.define_func(mod, name, ftype, self._wrap(f"{mod}.{name}", fn, ftype))
 
+        missing = [i for i in self.module.imports if not _linked(linker, self.store, i)]
+        if missing:
+            raise HostError(missing_imports_message([(i.module, i.name, i.type) for i in missing],
+                                                    "give it in the imports mapping, e.g. "
+                                                    f"{{{missing[0].module!r}: {{{missing[0].name!r}: fn}}}}"))
         self.instance = linker.instantiate(self.store, self.module)
         ex = self.instance.exports(self.store)
         self._exports = ex
@@ -316,9 +321,17 @@ class Instance:
         zeros = [_zero(t) for t in results]
         dummy = None if not zeros else (zeros[0] if len(zeros) == 1 else zeros)
 
+        def checked(r):
+            # wasmtime would say "callback produced results when it shouldn't"
+            # or "don't know how to convert None to i32", naming nothing.
+            problem = _result_problem(r, results)
+            if problem is not None:
+                raise HostError(f"import {qualname} {problem}, but its type is {signature(ftype)}")
+            return r
+
         def handler(*args):
             if self._resuming is not None:
-                return self._finish_rewind(qualname)
+                return checked(self._finish_rewind(qualname))
             if self._exports is not None and self.instrumented:
                 st = self.state()
                 if st != NORMAL:
@@ -329,7 +342,7 @@ class Instance:
                     raise InstanceBroken(why)
             r = fn(*args)
             if not inspect.isawaitable(r):
-                return r
+                return checked(r)
             if self._exports is None:
                 _close(r)
                 raise HostError(f"import {qualname} returned an awaitable during instantiation "
@@ -443,6 +456,53 @@ class Instance:
             await self.call("_initialize")
 
 
+def signature(ftype: wasmtime.FuncType) -> str:
+    """`(i32, i64) -> f64`, `() -> ()`: a function type as a reader writes it."""
+    def part(types) -> str:
+        names = [str(t) for t in types]
+        return names[0] if len(names) == 1 else f"({', '.join(names)})"
+    return f"({', '.join(str(t) for t in ftype.params)}) -> {part(ftype.results)}"
+
+
+def _result_problem(r, results: list) -> str | None:
+    """What is wrong with `r` as the result of an import returning
+    `results`, or None."""
+    def fits(v, t) -> bool:
+        k = str(t)
+        if k in ("i32", "i64"):
+            return isinstance(v, int)
+        if k in ("f32", "f64"):
+            return isinstance(v, (int, float))
+        return True         # references, v128: wasmtime converts or says what is wrong
+    if not results:
+        return None if r is None else f"returned {r!r}"
+    if len(results) == 1:
+        return None if fits(r, results[0]) else f"returned {r!r}"
+    if not isinstance(r, (list, tuple)) or len(r) != len(results):
+        return f"returned {r!r} (it must return {len(results)} values)"
+    return next((f"returned {v!r} as result {i}" for i, (v, t) in enumerate(zip(r, results))
+                 if not fits(v, t)), None)
+
+
+def _linked(linker: wasmtime.Linker, store: wasmtime.Store, imp) -> bool:
+    try:
+        linker.get(store, imp.module, imp.name)
+    except wasmtime.WasmtimeError:
+        return False
+    return True
+
+
+def missing_imports_message(missing: list[tuple[str, str, Any]], how: str, what: str = "the module") -> str:
+    """One line naming the imports nobody supplies (with their types where
+    known) and how to supply them."""
+    def one(m: str, n: str, t) -> str:
+        if isinstance(t, wasmtime.FuncType):
+            return f"{m}.{n} {signature(t)}"
+        return f"{m}.{n}" + (f" ({type(t).__name__.removesuffix('Type').lower()})" if t is not None else "")
+    names = ", ".join(one(*x) for x in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    return f"{what} imports {names}, which nothing supplies: {how}"
+
+
 def _close(r) -> None:
     if inspect.iscoroutine(r):
         r.close()
@@ -505,12 +565,12 @@ def compile_cached(wasm: bytes) -> wasmtime.Module:
             pass        # another wasmtime or engine configuration: compile again
     module = compile(wasm, eng)
     try:
-        from asyncpy.pipeline import write_atomically
+        from asyncpy.output import write_output
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, module.serialize())
-    except OSError:
-        pass
+        write_output(path, module.serialize())
+    except (OSError, AsyncpyError):
+        pass            # no cache this time; the module is compiled anyway
     return module
 
 
@@ -526,7 +586,7 @@ def _source_digest() -> str:
 
 def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS, *,
                         data_memory: str = "separate", data_pages: int = 4, name: str = "<input>",
-                        cache: bool = True, progress: Callable[[str], None] | None = None) -> bytes:
+                        cache: bool = True, progress=None) -> bytes:
     """`wasm` if it is instrumented already (exports asyncify_get_state), else
     its transform with these pausing imports, cached by content hash under
     $ASYNCPY_CACHE/transformed (default ~/.cache/asyncpy/transformed)."""
@@ -545,17 +605,22 @@ def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS
         return path.read_bytes()
     from asyncpy.analysis import AnalysisOptions
     from asyncpy.loader import load_bytes
-    from asyncpy.pipeline import transform_loaded, write_atomically
+    from asyncpy.output import write_output
+    from asyncpy.pipeline import transform_loaded
+    from asyncpy.progress import as_progress
     from asyncpy.transform import TransformOptions
 
-    if progress:
-        progress(f"instrumenting {name} (pausing imports: {', '.join(imports)}); cached afterwards")
+    progress = as_progress(progress)
+    progress.step(f"instrumenting {name} (pausing imports: {', '.join(imports)}); cached afterwards")
     options = TransformOptions(analysis=AnalysisOptions(imports=imports), data_memory=data_memory,
                                data_pages=data_pages)
-    out = transform_loaded(load_bytes(wasm, name), options).wasm
+    out = transform_loaded(load_bytes(wasm, name), options, progress=progress).wasm
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, out)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_output(path, out)
+        except (OSError, AsyncpyError):
+            pass        # a read-only cache costs the next run the transform, no more
     return out
 
 
@@ -589,11 +654,45 @@ def load_host_imports(path: str | os.PathLike) -> dict[tuple[str, str], Callable
     return _import_table(imports)
 
 
+def check_runnable(wasm: bytes, table: Mapping[tuple[str, str], Any], name: str) -> None:
+    """What `asyncpy run` checks before instrumenting: a `_start` export, and
+    a supplier for every import (WASI, the --host file; `asyncify.*` and
+    `asyncpy.*` are resolved by the transform itself)."""
+    from asyncpy.loader import interface_names
+
+    names = interface_names(wasm)
+    if names is None:
+        return          # the loader will say what is wrong with the sections
+    imports, exports = names
+    if "_start" not in exports:
+        kind = "a reactor (it exports _initialize)" if "_initialize" in exports else "not a WASI command"
+        raise HostError(f"{name}: no _start export: {kind}; asyncpy run runs WASI commands "
+                        "(for a reactor, use asyncpy.host.Instance from Python)")
+    instrumented = "asyncify_get_state" in exports
+    probe = wasmtime.Linker(engine())
+    probe.define_wasi()
+    store = wasmtime.Store(engine())
+    missing = []
+    for m, n in imports:
+        if (m, n) in table or (not instrumented and m in ("asyncify", "asyncpy")):
+            continue
+        try:
+            probe.get(store, m, n)
+        except wasmtime.WasmtimeError:
+            missing.append((m, n, None))
+    if missing:
+        m, n, _ = missing[0]
+        raise HostError(missing_imports_message(
+            missing, f"define {'them' if len(missing) > 1 else 'it'} in a Python file as "
+                     f"IMPORTS = {{{m!r}: {{{n!r}: fn}}}} (fn may be async) and pass --host FILE.py",
+            what=name))
+
+
 def run_program(path: str | os.PathLike, args: Iterable[str] = (), *, instances: int = 1,
                 imports: Iterable[str] | None = None, host: str | os.PathLike | None = None,
                 data_memory: str = "separate", data_pages: int = 4, cache: bool = True,
                 env: Mapping[str, str] | None = None, dirs: Iterable[tuple[str, str]] = (),
-                progress: Callable[[str], None] | None = None) -> int:
+                progress=None) -> int:
     """What `asyncpy run` does: instrument PATH if needed (pausing imports:
     `imports`, default the WASI pause points plus every import the host file
     provides), then run `instances` copies of the command concurrently on one
@@ -612,11 +711,11 @@ def run_program(path: str | os.PathLike, args: Iterable[str] = (), *, instances:
     table = load_host_imports(host) if host else {}
     if imports is None:
         imports = list(WASI_PAUSE_IMPORTS) + [f"{m}.{n}" for m, n in table]
-    wasm = ensure_instrumented(to_binary(raw, str(path)), imports, data_memory=data_memory,
+    binary = to_binary(raw, str(path))
+    check_runnable(binary, table, str(path))      # before the instrumenting, which takes a while
+    wasm = ensure_instrumented(binary, imports, data_memory=data_memory,
                                data_pages=data_pages, name=str(path), cache=cache, progress=progress)
     module = compile_cached(wasm) if cache else compile(wasm)
-    if not any(e.name == "_start" for e in module.exports):
-        raise HostError(f"{path}: no _start export (asyncpy run runs WASI commands)")
     argv = [path.name, *args]
 
     closed = set()

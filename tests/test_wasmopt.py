@@ -194,6 +194,18 @@ def test_custom_sections_kept_dylink_first_and_stripped_on_request(tmp_path):
     assert _custom_names((tmp_path / "out.wasm").read_bytes()) == ["dylink.0"]
 
 
+def test_writes_in_place_as_builds_run_it(cpp):
+    # emcc runs `wasm-opt prog.wasm ... -o prog.wasm`; also through a symlink.
+    (cpp / "link.wasm").symlink_to("in.wasm")
+    for out in ("in.wasm", "link.wasm"):
+        (cpp / "in.wasm").write_bytes(wasmtime.wat2wasm(CPP))
+        r = wasm_opt("--asyncify", "--pass-arg=asyncify-imports@env.sleep", "in.wasm", "-o", out, cwd=cpp)
+        assert r.returncode == 0, r.stderr
+        assert (cpp / "link.wasm").is_symlink()
+        data = (cpp / "in.wasm").read_bytes()
+        assert H.run(data, pause_at=H.ALL).value == H.run(wasmtime.wat2wasm(CPP)).value
+
+
 def test_output_source_map(cpp):
     import json
 

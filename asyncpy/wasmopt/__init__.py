@@ -41,10 +41,7 @@ Errors are one line, `asyncpy-wasm-opt: error: ...`, exit status 1.
 
 from __future__ import annotations
 
-import os
 import sys
-
-from asyncpy.errors import AsyncpyError
 
 USAGE = "usage: asyncpy-wasm-opt [wasm-opt flags and passes]... INPUT [-o OUTPUT]"
 # The Binaryen release whose passes run here (icpp-binaryen's libbinaryen).
@@ -59,7 +56,7 @@ def version_line() -> str:
 
 
 def run(argv: list[str]) -> int:
-    from asyncpy.pipeline import check_writable, write_atomically
+    from asyncpy.output import output_target, write_output
     from asyncpy.wasmopt.cmdline import parse
     from asyncpy.wasmopt.execute import execute
 
@@ -72,7 +69,10 @@ def run(argv: list[str]) -> int:
         return 0
     for path in (plan.output, plan.output_source_map):
         if path is not None:
-            check_writable(path)
+            # Before the work. The output may be the input: builds run
+            # `wasm-opt x.wasm -o x.wasm`; the input is read whole first and
+            # the file replaced atomically.
+            output_target(path)
     outcome = execute(plan)
     for w in outcome.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -82,23 +82,17 @@ def run(argv: list[str]) -> int:
     else:
         data = outcome.text.encode() if outcome.text is not None else outcome.wasm
         assert data is not None
-        write_atomically(plan.output, data)
+        write_output(plan.output, data)
         if plan.output_source_map is not None and outcome.source_map is not None:
-            write_atomically(plan.output_source_map, outcome.source_map.encode())
+            write_output(plan.output_source_map, outcome.source_map.encode())
     return 0
 
 
 def main(argv: list[str] | None = None) -> None:
+    from asyncpy.errors import one_line_errors
+
     argv = sys.argv[1:] if argv is None else argv
-    try:
+    with one_line_errors("asyncpy-wasm-opt"):
         code = run(argv)
         sys.stdout.flush()
         sys.exit(code)
-    except AsyncpyError as e:
-        print(f"asyncpy-wasm-opt: error: {e}", file=sys.stderr)
-        sys.exit(1)
-    except Exception as e:  # still one line, unless debugging
-        if os.environ.get("ASYNCPY_DEBUG"):
-            raise
-        print(f"asyncpy-wasm-opt: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(1)
