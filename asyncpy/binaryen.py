@@ -546,10 +546,16 @@ class Module:
         finally:
             _lib.BinaryenClearPassArguments()
 
-    def run_default_pipeline(self) -> None:
-        """Binaryen's default pipeline at the levels already set (PassOptions.apply)."""
+    def run_default_pipeline(self, args: dict[str, str] | None = None) -> None:
+        """Binaryen's default pipeline at the levels already set
+        (PassOptions.apply), with these pass arguments."""
         _lib.BinaryenClearPassArguments()
-        _lib.BinaryenModuleOptimize(self.ref)
+        try:
+            for k, v in (args or {}).items():
+                _lib.BinaryenSetPassArgument(k.encode(), v.encode())
+            _lib.BinaryenModuleOptimize(self.ref)
+        finally:
+            _lib.BinaryenClearPassArguments()
 
     def optimize_functions(self, names, options: "PassOptions") -> None:
         """Binaryen's default function pipeline on some functions (what its

@@ -191,7 +191,7 @@ def execute(plan: Plan, say=lambda text: sys.stdout.write(text)) -> Outcome:
                 binaryen.PassOptions(step.optimize, step.shrink, options.low_memory_unused,
                                      options.zero_filled_memory, options.fast_math,
                                      options.debug_info).apply()
-                module.run_default_pipeline()
+                module.run_default_pipeline(other_args)
             elif isinstance(step, Asyncify):
                 flush()
                 assert args is not None             # check() read them: there is an Asyncify step
