@@ -410,6 +410,13 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
     (a Go program takes a while; a progress bar shows on a terminal).
 
     \b
+    A program that uses the task runtime (imports from "asyncpy", see
+    examples/asyncpy.h) runs main as a task; a task that sleeps
+    (asyncpy_sleep_ms, usleep) or calls an async import of --host waits
+    alone while the others run, so the waits overlap
+    (docs/host-protocol.md; python examples/sleepers.py).
+
+    \b
     Examples:
       asyncpy run hello.wasm -- arg1 arg2
       asyncpy run server.wasm --instances 10 --env PORT=8080

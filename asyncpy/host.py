@@ -59,9 +59,11 @@ which `ensure_instrumented` and ``asyncpy run`` do.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import inspect
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -88,6 +90,32 @@ class InstanceBroken(HostError):
 
 class InstanceBusy(HostError):
     """A call was made while another call of the same instance is paused."""
+
+
+class TooManyCalls(HostError):
+    """More export calls in flight on one instance than its `max_calls`."""
+
+
+HOST_MODE_IDLE_RETURN = 1       # docs/host-protocol.md
+CLOCK_IMPORT = ("asyncpy_host", "clock_ms")
+DEFAULT_MAX_CALLS = 10000
+
+
+def clock_ms() -> int:
+    """The clock of the runtime's real-time sleeps (asyncpy_host.clock_ms)."""
+    return time.monotonic_ns() // 1_000_000
+
+
+_RESULT_GETTERS = {"i32": "asyncpy_result_i32", "i64": "asyncpy_result_i64",
+                   "f32": "asyncpy_result_f32", "f64": "asyncpy_result_f64"}
+
+
+@dataclass
+class _Call:
+    """An export call of a task-runtime module that went pending."""
+    name: str
+    future: asyncio.Future
+    results: list[str]           # wasm result types
 
 
 # --------------------------------------------------------------------------
@@ -208,7 +236,7 @@ class Instance:
 
     def __init__(self, module, imports=None, *, wasi: WasiOptions | bool | None = None,
                  buffer: tuple[int, int] | Callable[["Instance"], tuple[int, int]] | None = None,
-                 engine: wasmtime.Engine | None = None):
+                 engine: wasmtime.Engine | None = None, max_calls: int = DEFAULT_MAX_CALLS):
         self.module = compile(module, engine)
         self.store = wasmtime.Store(engine or _shared_engine())
         self.broken: str | None = None
@@ -218,6 +246,21 @@ class Instance:
         self._resuming: _Pause | None = None     # rewinding into that import
         self._exports: Mapping[str, Any] | None = None
         self.memory: wasmtime.Memory | None = None
+        # the task runtime's host-wait protocol (docs/host-protocol.md)
+        self.tasks = False
+        self.max_calls = max_calls
+        self._calls: dict[int, _Call] = {}          # pending export calls by task handle
+        self._ops: dict[int, asyncio.Future] = {}   # host operations by waiting task
+        self._op_names: dict[int, str] = {}
+        self._outcomes: dict[int, tuple[str, Any]] = {}   # completed, not yet delivered
+        self._ready: list[int] = []                 # tasks to resume at the next drive
+        self._drive_scheduled: asyncio.AbstractEventLoop | None = None   # the loop a drive waits in
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = -1
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._free_waiters: list[asyncio.Future] = []
+        self._watch_state = False       # see handler in _wrap
+        self._resumed: set[int] = set()  # resumed tasks not yet rewound into their import
 
         linker = wasmtime.Linker(self.store.engine)
         linker.allow_shadowing = True
@@ -234,6 +277,9 @@ class Instance:
             for name, ftype, fn in self.wasi.functions():
                 if (WASI, name) in types and (WASI, name) not in table:
                     linker.define_func(WASI, name, ftype, self._wrap(f"{WASI}.{name}", fn, ftype))
+        self._real_time = CLOCK_IMPORT in types     # the program sleeps in real time
+        if CLOCK_IMPORT in types and CLOCK_IMPORT not in table:
+            table[CLOCK_IMPORT] = clock_ms
         for (mod, name), fn in table.items():
             ftype = types.get((mod, name))
             if ftype is None:
@@ -258,6 +304,10 @@ class Instance:
         self._data: tuple[wasmtime.Memory, int, int, int, int] | None = None   # mem, addr, ptr size, start, end
         if self.instrumented:
             self._setup_buffer(buffer)
+        if self.instrumented and "asyncpy_suspend" in ex:
+            self.tasks = True
+            self.stack_size = ex["asyncpy_stack_size"](self.store)
+            ex["asyncpy_host_mode"](self.store, HOST_MODE_IDLE_RETURN)
 
     # -- buffer
     def _setup_buffer(self, buffer) -> None:
@@ -303,13 +353,27 @@ class Instance:
     def state(self) -> int:
         return self._exports["asyncify_get_state"](self.store) if self.instrumented else NORMAL
 
-    def _break(self, why: str) -> None:
+    def _break(self, why: str, exc: BaseException | None = None) -> None:
         if self.broken is None:
             self.broken = why
         p, self._pause = self._pause, None
         if p is not None and inspect.iscoroutine(p.awaitable):
             p.awaitable.close()
         self._resuming = None
+        calls, self._calls = self._calls, {}
+        for c in calls.values():
+            if not c.future.done():
+                c.future.set_exception(exc if exc is not None else InstanceBroken(
+                    f"the instance cannot be used any more: {why}"))
+        ops, self._ops = self._ops, {}
+        for op in ops.values():
+            op.cancel()
+        self._outcomes.clear()
+        self._ready.clear()
+        self._resumed.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _check_usable(self) -> None:
         if self.broken is not None:
@@ -332,8 +396,24 @@ class Instance:
         def handler(*args):
             if self._resuming is not None:
                 return checked(self._finish_rewind(qualname))
-            if self._exports is not None and self.instrumented:
+            if self._resumed:
+                # A resumed task's first import call is the rewind into the
+                # import it waited in (each call into the module costs, so
+                # no state reading).
+                t = self._exports["asyncpy_current"](self.store)
+                if t in self._resumed:
+                    self._resumed.discard(t)
+                    if self._pause is None:
+                        self._watch_state = False   # tasks switched: every unwind we started is over
+                    return checked(self._finish_task_rewind(qualname, t))
+            if self._watch_state:
+                # An unwind this host started may be under way (reading the
+                # state costs a call into the module, so only then).
                 st = self.state()
+                if st == REWINDING and self.tasks:
+                    return checked(self._finish_task_rewind(qualname, self._exports["asyncpy_current"](self.store)))
+                if st == NORMAL and self._pause is None:
+                    self._watch_state = False
                 if st != NORMAL:
                     why = (f"import {qualname} was called while the module is unwinding; the import that "
                            f"paused ({self._pause.import_name if self._pause else '?'}) is not a pause "
@@ -352,6 +432,17 @@ class Instance:
                 raise HostError(f"import {qualname} returned an awaitable, but the module is not "
                                 "instrumented (no asyncify_get_state export): transform it with "
                                 f"asyncpy transform --imports {qualname}")
+            if self.tasks:
+                try:
+                    t = self._exports["asyncpy_suspend"](self.store)
+                except BaseException:       # e.g. the task's stack overflowed
+                    _close(r)
+                    raise
+                if t:       # only this task waits; the scheduler runs the others
+                    self._watch_state = True
+                    self._start_op(t, qualname, r)
+                    return dummy
+                # not called from a task: pause the whole module (below)
             if not self._busy:
                 _close(r)
                 raise HostError(f"import {qualname} returned an awaitable in a call that did not go "
@@ -360,6 +451,7 @@ class Instance:
                 _close(r)
                 raise HostError(f"import {qualname} paused twice in one unwind")
             self._reset_struct()
+            self._watch_state = True
             self._pause = _Pause(qualname, r)
             self.pauses[qualname] = self.pauses.get(qualname, 0) + 1
             self._exports["asyncify_start_unwind"](self.store, self._data[1])
@@ -380,6 +472,196 @@ class Instance:
             raise value
         return value
 
+    # -- the task runtime's host-wait protocol (docs/host-protocol.md)
+    def _start_op(self, t: int, qualname: str, awaitable) -> None:
+        self.pauses[qualname] = self.pauses.get(qualname, 0) + 1
+        fut = asyncio.ensure_future(awaitable)      # runs from now on, overlapping the others
+        self._ops[t] = fut
+        self._op_names[t] = qualname
+        fut.add_done_callback(functools.partial(self._op_done, t))
+
+    def _op_done(self, t: int, fut: asyncio.Future) -> None:
+        if self._ops.get(t) is not fut:
+            return                  # cancelled with its call, or the instance broke
+        del self._ops[t]
+        if fut.cancelled():
+            self._outcomes[t] = ("error", asyncio.CancelledError(
+                f"the host operation of import {self._op_names.get(t, '?')} was cancelled"))
+        elif fut.exception() is not None:
+            self._outcomes[t] = ("error", fut.exception())
+        else:
+            self._outcomes[t] = ("value", fut.result())
+        self._ready.append(t)
+        self._schedule_drive()
+
+    def _finish_task_rewind(self, qualname: str, t: int):
+        outcome = self._outcomes.pop(t, None)
+        if outcome is None or self._op_names.get(t) != qualname:
+            why = (f"a task was rewound into import {qualname} without a result for it "
+                   f"(it waited in {self._op_names.get(t, 'no import')})")
+            self._break(why)
+            raise InstanceBroken(why)
+        del self._op_names[t]
+        self._exports["asyncify_stop_rewind"](self.store)
+        kind, value = outcome
+        if kind == "error":
+            raise value
+        return value
+
+    def _schedule_drive(self) -> None:
+        loop = asyncio.get_running_loop()
+        # (an instance may outlive the loop of asyncio.run: a drive left in
+        # a closed loop never runs, so schedule again in this one)
+        if self._drive_scheduled is not loop and self.broken is None:
+            self._drive_scheduled = loop
+            loop.call_soon(self._drive)
+
+    def _drive(self) -> None:
+        """Deliver completed host operations and due sleeps: one scheduler
+        run until the module is idle again. Runs from the event loop, never
+        inside another entry into the module."""
+        self._drive_scheduled = None
+        if self.broken is not None or self._busy:
+            return                  # a whole-module pause: driven again when it ends
+        ex, store = self._exports, self.store
+        ready, self._ready = self._ready, []
+        for t in ready:
+            try:
+                ex["asyncpy_resume"](store, t)
+            except wasmtime.Trap as e:
+                name = self._op_names.get(t, "?")
+                self._break(f"import {name} paused a task but nothing of it was saved: it is not a "
+                            f"pause point of this module (transform it with --imports naming it); {e}")
+                return
+            self._resumed.add(t)
+        try:
+            done = ex["asyncpy_run"](store)
+        except Exception as e:
+            self._after_trap(e, entry_call=False)
+            done = None
+        self._after_entry(done)
+
+    def _after_entry(self, done: int | None = None) -> None:
+        """Hand finished pending calls their results; arm the timer for the
+        earliest real-time wake-up. `done`: how many calls finished, when
+        known (each call into the module costs, from Python)."""
+        if self.broken is not None:
+            return
+        ex, store = self._exports, self.store
+        # (only calls that went pending can be on the done list)
+        while self._calls and (done is None or done > 0):
+            t = ex["asyncpy_take_done"](store)
+            if not t:
+                break
+            call = self._calls.pop(t, None)
+            values = [] if call is None else [ex[_RESULT_GETTERS[k]](store, t, j)
+                                              for j, k in enumerate(call.results)]
+            ex["asyncpy_release"](store, t)
+            if call is not None and not call.future.done():
+                call.future.set_result(None if not values else values[0] if len(values) == 1 else values)
+            if done is not None:
+                done -= 1
+        if not self._real_time:
+            return
+        deadline = ex["asyncpy_deadline"](store)
+        if deadline == self._timer_at and self._timer is not None and \
+                self._timer_loop is asyncio.get_running_loop():
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline >= 0:
+            # asyncio may fire a little early (float seconds): a margin
+            # saves a second round through the module
+            delay = max(0, deadline - clock_ms()) / 1000 + 0.0002
+            self._timer_loop = asyncio.get_running_loop()
+            self._timer = self._timer_loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = -1
+        self._schedule_drive()
+
+    def _after_trap(self, e: BaseException, entry_call: bool) -> int | None:
+        """A trap came out of an entry with the state normal: find the task
+        that trapped, give the exception to its caller, and make the module
+        usable again. Returns the handle of the entry's own call if it is
+        still alive (it is pending now), else None (the entry's caller gets
+        `e`)."""
+        ex, store = self._exports, self.store
+        t = ex["asyncpy_recover"](store)
+        pending = ex["asyncpy_call_pending"](store)
+        self._op_names.pop(t, None)
+        self._outcomes.pop(t, None)
+        self._resumed.discard(t)
+        if t == -1:
+            self._break(f"a trap in a re-entrant export call ({e}): the tasks below it are lost", e)
+            return None
+        if isinstance(e, wasmtime.ExitTrap):
+            self._break(f"the program exited (code {e.code})", e)
+            return None
+        call = self._calls.pop(t, None) if t else None
+        if call is not None:
+            if not call.future.done():
+                call.future.set_exception(self._explain(e))
+            return pending or None
+        if t and (pending or not entry_call):
+            # a task nobody awaits (started with asyncpy.go): who should see it is unknown
+            self._break(f"a background task trapped: {e}", e)
+            return None
+        if pending:     # the trap was outside any task; the entry's own call is alive
+            ex["asyncpy_cancel"](store, pending)
+        return None
+
+    def _explain(self, e: BaseException) -> BaseException:
+        if isinstance(e, wasmtime.Trap) and "asyncpy.rt.trap.stack_overflow" in str(e):
+            err = HostError(f"a task overflowed its stack: {self.stack_size} bytes per task (transform "
+                            f"with a bigger --task-stack)")
+            err.__cause__ = e
+            return err
+        if isinstance(e, wasmtime.Trap) and "asyncpy.rt.trap.out_of_memory" in str(e):
+            err = HostError(f"no memory for another task's block ({self.stack_size} bytes each; "
+                            f"{len(self._calls)} calls in flight): lower max_calls or --task-stack")
+            err.__cause__ = e
+            return err
+        return e
+
+    def _cancel_call(self, t: int) -> None:
+        """Cancel one pending call: its host operation and its task."""
+        if self._calls.pop(t, None) is None or self.broken is not None:
+            return
+        op = self._ops.pop(t, None)
+        if op is not None:
+            op.cancel()
+        self._op_names.pop(t, None)
+        self._outcomes.pop(t, None)
+        self._resumed.discard(t)
+        if t in self._ready:
+            self._ready.remove(t)
+        self._exports["asyncpy_cancel"](self.store, t)
+        self._after_entry()
+
+    async def _wait_free(self) -> None:
+        while self._busy:
+            fut = asyncio.get_running_loop().create_future()
+            self._free_waiters.append(fut)
+            await fut
+
+    def _set_free(self) -> None:
+        self._busy = False
+        waiters, self._free_waiters = self._free_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+        if self.tasks and (self._ready or self._timer_at >= 0):
+            self._schedule_drive()
+
+    @property
+    def in_flight(self) -> int:
+        """Export calls of this instance that are pending (task runtime)."""
+        return len(self._calls)
+
     # -- calls
     def export(self, name: str) -> Callable[..., Any]:
         """`name` as an async function: `await inst.export("f")(1, 2)`."""
@@ -390,14 +672,53 @@ class Instance:
 
     async def call(self, name: str, *args):
         """Call export `name`; pauses of async imports wait without blocking
-        the loop. Returns the export's result (a list for several)."""
+        the loop. Returns the export's result (a list for several).
+
+        With the task runtime, any number of calls may be in flight (up to
+        `max_calls`), each its own task; cancelling the awaiting asyncio
+        task cancels that call only. Otherwise one call at a time."""
         self._check_usable()
-        if self._busy:
-            raise InstanceBusy(f"cannot call {name}: another call of this instance is in progress "
-                               "(one call at a time per instance)")
         func = self._exports.get(name) if self._exports is not None else None
         if not isinstance(func, wasmtime.Func):
             raise HostError(f"the module has no exported function {name!r}")
+        if self.tasks:
+            return await self._call_task(name, func, args)
+        if self._busy:
+            raise InstanceBusy(f"cannot call {name}: another call of this instance is in progress "
+                               "(one call at a time per instance)")
+        return await self._call_whole(name, func, args)
+
+    async def _call_task(self, name: str, func: wasmtime.Func, args):
+        if len(self._calls) >= self.max_calls:
+            raise TooManyCalls(f"cannot call {name}: {len(self._calls)} calls are in flight on this "
+                               f"instance, its limit (max_calls={self.max_calls})")
+        await self._wait_free()
+        self._check_usable()
+        ex, store = self._exports, self.store
+        try:
+            result = await self._call_whole(name, func, args)
+        except Exception as e:
+            if self.broken is not None or self.state() != NORMAL:
+                raise
+            t = self._after_trap(e, entry_call=True)
+            self._after_entry()
+            if t is None:
+                raise self._explain(e) from None
+        else:
+            t = ex["asyncpy_call_pending"](store)
+            if not t:
+                self._after_entry()
+                return result
+        fut = asyncio.get_running_loop().create_future()
+        self._calls[t] = _Call(name, fut, [str(r) for r in func.type(store).results])
+        self._after_entry()
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self._cancel_call(t)
+            raise
+
+    async def _call_whole(self, name: str, func: wasmtime.Func, args):
         self._busy = True
         try:
             while True:
@@ -440,7 +761,7 @@ class Instance:
                 self._resuming = p
                 self._exports["asyncify_start_rewind"](self.store, self._data[1])
         finally:
-            self._busy = False
+            self._set_free()
 
     async def run_command(self) -> int:
         """Run a WASI command's `_start`; return its exit code."""
@@ -544,6 +865,58 @@ def export_names(wasm: bytes) -> list[str]:
     return names
 
 
+def import_modules(wasm: bytes) -> set[str]:
+    """The module names of a binary module's imports (from its import
+    section, without compiling it)."""
+    def leb(pos: int) -> tuple[int, int]:
+        result = shift = 0
+        while True:
+            b = wasm[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result, pos
+
+    def name(pos: int) -> tuple[str, int]:
+        n, pos = leb(pos)
+        return wasm[pos:pos + n].decode("utf-8", "replace"), pos + n
+
+    pos, out = 8, set()
+    try:
+        while pos < len(wasm):
+            sid = wasm[pos]
+            size, pos = leb(pos + 1)
+            if sid == 2:
+                count, p = leb(pos)
+                for _ in range(count):
+                    mod, p = name(p)
+                    _, p = name(p)
+                    out.add(mod)
+                    kind = wasm[p]
+                    p += 1
+                    if kind == 0:               # function: type index
+                        _, p = leb(p)
+                    elif kind == 1:             # table: reftype, limits
+                        flags, p = leb(p + 1)
+                        _, p = leb(p)
+                        if flags & 1:
+                            _, p = leb(p)
+                    elif kind == 2:             # memory: limits
+                        flags, p = leb(p)
+                        _, p = leb(p)
+                        if flags & 1:
+                            _, p = leb(p)
+                    else:                       # global (type, mut) or tag (attr, type)
+                        p += 1
+                        _, p = leb(p) if kind == 4 else (0, p + 1)
+                return out
+            pos += size
+    except IndexError:
+        pass
+    return out
+
+
 def is_instrumented(wasm: bytes | wasmtime.Module) -> bool:
     if isinstance(wasm, wasmtime.Module):
         return any(e.name == "asyncify_get_state" for e in wasm.exports)
@@ -578,7 +951,7 @@ def _source_digest() -> str:
     """Hash of asyncpy's own sources, so that a changed transform invalidates the cache."""
     h = hashlib.sha256()
     pkg = Path(__file__).resolve().parent
-    for p in sorted(pkg.glob("*.py")):
+    for p in sorted(pkg.glob("*.py")) + sorted(pkg.glob("runtime_wat/*.wat")):
         if p.name not in ("host.py", "wasi_async.py", "cli.py"):
             h.update(p.name.encode() + b"\0" + p.read_bytes())
     return h.hexdigest()[:16]
@@ -596,6 +969,10 @@ def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS
     wasm = to_binary(bytes(wasm), name)
     if is_instrumented(wasm):
         return wasm
+    if "asyncpy" in import_modules(wasm):
+        # The task runtime keeps each task's asyncify buffer in its own block
+        # of the program's memory: the data cannot live in a memory apart.
+        data_memory = "default"
     imports = sorted(set(imports))
     key = hashlib.sha256(b"\0".join([wasm, "\n".join(imports).encode(), data_memory.encode(),
                                      str(data_pages).encode(), __version__.encode(),
@@ -751,7 +1128,7 @@ def run_program(path: str | os.PathLike, args: Iterable[str] = (), *, instances:
     codes = asyncio.run(main())
     return next((c for c in codes if c), 0)
 
-__all__ = ["HostError", "Instance", "InstanceBroken", "InstanceBusy", "WASI_PAUSE_IMPORTS",
+__all__ = ["HostError", "Instance", "InstanceBroken", "InstanceBusy", "TooManyCalls", "WASI_PAUSE_IMPORTS",
            "WasiOptions", "cache_dir", "compile", "engine", "compile_cached", "ensure_instrumented", "export_names",
            "is_instrumented",
            "load_host_imports", "run_command", "run_program"]

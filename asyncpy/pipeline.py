@@ -88,6 +88,9 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         # analysis, which must see that pause point and the scheduler
         # (asyncpy.link): when asked for, or when the program imports from
         # "asyncpy".
+        if linking and options.data_memory == "separate":
+            raise UnsupportedError("--data-memory separate cannot be used with the task runtime: each "
+                                   "task's asyncify buffer lives in its own block of the program's memory")
         if linking:
             say("linking the asyncpy runtime")
             link_report = _link.link(module, runtime or _link.LinkOptions())
