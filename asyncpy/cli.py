@@ -54,7 +54,7 @@ def build_analysis_options(kw) -> "AnalysisOptions":
     from asyncpy.analysis import AnalysisOptions, split_list
 
     return AnalysisOptions(
-        imports=split_list(kw["imports"]) if kw["imports"] else None,
+        imports=split_list(kw["imports"], brackets=False) if kw["imports"] else None,
         ignore_imports=kw["ignore_imports"],
         ignore_indirect=kw["ignore_indirect"],
         remove_list=split_list(kw["remove_list"]),
@@ -441,7 +441,7 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
         envs[name] = value
     preopens = [(d.split("::", 1)[0], d.split("::", 1)[-1]) for d in dirs]
     code = run_program(module, args, instances=instances,
-                       imports=split_list(imports) if imports else None, host=host,
+                       imports=split_list(imports, brackets=False) if imports else None, host=host,
                        data_memory=data_memory, data_pages=data_pages, cache=not no_cache,
                        env=envs, dirs=preopens,
                        progress=Terminal("asyncpy", enabled=False if quiet else None))
