@@ -744,7 +744,10 @@ def _add_asserts(module: B.Module, b: B.Builder, analysis: Analysis, skip: set[s
             continue
         params, vars_ = B.function_locals(fref)
         names = B.local_names(fref)
-        for n, parent, i in calls:
+        # Innermost calls first: wrapping a call replaces it in its parent,
+        # so a call nested in another (`f(g(x))`) must be wrapped while its
+        # parent is still the call, not the block that later wraps it.
+        for n, parent, i in reversed(calls):
             t = n.type
             check = b.if_(b.global_get(STATE, B.I32), b.unreachable())
             if t == B.NONE:

@@ -321,6 +321,20 @@ def test_generated_programs_pause_anywhere(wat, data):
     fuzz.check_program(wat, pause_sets)
 
 
+@settings(FAST, max_examples=40)
+@given(wat=fuzz.programs(), recipe=fuzz.recipes(), data=st.data())
+def test_generated_programs_with_every_transform_option(wat, recipe, data):
+    """The same oracle with asserts, bounds checks, relocatable and exported
+    globals, the separate data memory and the lists (chosen to keep the
+    program correct) in combination: the output must still behave like
+    the original, and asserts must never trap on a correct analysis."""
+    def pause_sets(calls):
+        if calls == 0:
+            return []
+        return [data.draw(st.sets(st.integers(0, calls - 1), max_size=6))]
+    fuzz.check_program(wat, pause_sets, recipe)
+
+
 def test_generated_programs_are_not_trivial():
     """Over a fixed sample, the generator produces pausing programs with
     every local type, indirect calls, loops and br_table."""
