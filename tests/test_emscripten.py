@@ -17,6 +17,7 @@ from tests import emscripten_builds as E
 pytestmark = pytest.mark.skipif(not E.emcc_available(),
                                 reason="emcc (Debian's emscripten package) or node is not installed; "
                                        ".ci/run installs them")
+pytestmark = [pytestmark, pytest.mark.slow, pytest.mark.emscripten]   # emcc builds: ~80 s here
 
 
 @pytest.fixture(scope="module")

@@ -262,6 +262,8 @@ def _example_build():
     return mod.build
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 @needs_browser
 def test_browser_page_runs_c_tasks_and_go(tmp_path):
     """examples/browser/index.html as a user gets it (build.py --go), in
