@@ -11,16 +11,18 @@ function and guards every statement:
 
 * Only the *spine* of a function is touched: the expressions that contain a
   pause site (a call that can pause). Code that contains none is kept as is,
-  node for node; a statement that precedes a site in its block is wrapped
-  in one `if` that skips it while rewinding, consecutive ones together.
+  node for node; the statements before a site in its block are jumped
+  over while rewinding by the block's one dispatch (see `emit_block`).
 * While rewinding, the local `$idx` holds the index of the site to return
-  to, and is 0 otherwise. Sites are numbered in evaluation order, so every
+  to (loaded from the frame). It is never reset: after the rewind it keeps
+  that stale target, so every read is guarded by the state (see
+  `rewinding_past`). Sites are numbered in evaluation order, so every
   spine node covers a contiguous range [lo, hi] of sites; a statement is
   entered while rewinding iff `idx <= hi` (unsigned), an `if` picks its arm
   by comparing `idx` with the then-arm's range instead of re-evaluating the
   condition, and a loop is simply entered. Invariant: while rewinding,
   execution reaches only the site it is looking for, and after that call
-  returns `idx` is 0 and the function runs normally.
+  returns the state is 0 and the function runs normally (`idx` is stale).
 * Values computed before a site but used after it (an operand evaluated
   before a pausing sibling) are moved into locals; nothing else is
   flattened. A site's own operands are recomputed while rewinding only when
@@ -38,7 +40,7 @@ function and guards every statement:
   that zero on the skip edge only). The site index is read from the frame
   by a helper while rewinding, so no local carries it through the body.
 
-Frame layout (DESIGN section 3): an i32 site index, then the saved locals in
+Frame layout (docs/DESIGN.md §3): an i32 site index, then the saved locals in
 index order at their natural sizes. All sites of a function save the same
 set of locals, so a frame has a fixed size and the rewinding prologue can
 load every field at a constant offset. (TransformOptions.restore =
