@@ -433,7 +433,7 @@ class _Instrumenter:
             normal_zeros = []
         if pre:
             t = B.expression_type(expr)
-            expr = b.block(None, pre + [expr], B.AUTO if t == B.UNREACHABLE else t)
+            expr = b.block(None, [*pre, expr], B.AUTO if t == B.UNREACHABLE else t)
         return expr, needed, normal_zeros
 
     def block_of(self, stmts):
@@ -480,8 +480,8 @@ class _Instrumenter:
                 if entry:
                     # The rewind edge alone runs `entry`; normal mode jumps over it.
                     join = self.label()
-                    stmts = [b.block(join, [b.block(labels[j], seg + normal + [b.br(join)], B.NONE)] + entry,
-                                     B.NONE), new]
+                    skip = b.block(labels[j], [*seg, *normal, b.br(join)], B.NONE)
+                    stmts = [b.block(join, [skip, *entry], B.NONE), new]
                 else:
                     stmts = [b.block(labels[j], seg, B.NONE), new]
             if j + 1 < len(hot):
@@ -705,8 +705,9 @@ class _Instrumenter:
         for _, mask in self.statements:
             saved_all |= mask
         for slots, kill in self.deferred_kills:
-            B.set_children(slots, [self.b.local_set(i, self.b.zero(self.local_types[i])) if saved_all >> i & 1 == 0
-                                   else self.b.nop() for i in _bits(kill)])
+            types, b0 = self.local_types, self.b
+            B.set_children(slots, [b0.nop() if saved_all >> i & 1 else b0.local_set(i, b0.zero(types[i]))
+                                   for i in _bits(kill)])
         results = B.function_results(self.m, self.name)
         b = self.b
         unwind_at = self.new_local(B.I32)

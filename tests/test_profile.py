@@ -115,7 +115,8 @@ def test_cli_profile_merges_runs(program, tmp_path):
     # The merged list, through --only-list @FILE, makes both paths pause.
     wasm = instrument_from_list(program.read_bytes(), split_list([f"@{out}"]))
     assert call(wasm, "a", 3) == 5 and call(wasm, "b", 3) == 5
-    r = run_cli("profile", str(program), "--host", str(host_file(tmp_path, ["a"])), "-o", str(out), "--replace")
+    r = run_cli("profile", str(program), "--host", str(host_file(tmp_path, ["a"])), "-o", str(out),
+                "--replace")
     assert read_list(out) == ["a", "leaf", "via_a"]
 
 
