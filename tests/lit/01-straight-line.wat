@@ -76,23 +76,24 @@
 ;;   )
 ;;   (local.get $1)
 ;;  )
+;;  (func $__asyncify_rewind_index (result i32)
+;;   (i32.load
+;;    (i32.load
+;;     (global.get $__asyncify_data)
+;;    )
+;;   )
+;;  )
 ;;  (func $0 (result i32)
 ;;   (local $a i32)
 ;;   (local $b i32)
 ;;   (local $2 i32)
 ;;   (local $3 i32)
-;;   (local $4 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
 ;;     (local.set $3
 ;;      (call $__asyncify_pop_frame
 ;;       (i32.const 8)
-;;      )
-;;     )
-;;     (local.set $2
-;;      (i32.load
-;;       (local.get $3)
 ;;      )
 ;;     )
 ;;     (local.set $a
@@ -102,7 +103,7 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $4
+;;   (local.set $2
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
@@ -112,7 +113,7 @@
 ;;          (global.get $__asyncify_state)
 ;;          (br_table $__asyncify_site1 $__asyncify_site2 $__asyncify_site2
 ;;           (i32.sub
-;;            (local.get $2)
+;;            (call $__asyncify_rewind_index)
 ;;            (i32.const 1)
 ;;           )
 ;;          )
@@ -172,7 +173,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $3)
-;;     (local.get $4)
+;;     (local.get $2)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $3)

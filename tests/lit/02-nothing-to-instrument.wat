@@ -78,6 +78,13 @@
 ;;   )
 ;;   (local.get $1)
 ;;  )
+;;  (func $__asyncify_rewind_index (result i32)
+;;   (i32.load
+;;    (i32.load
+;;     (global.get $__asyncify_data)
+;;    )
+;;   )
+;;  )
 ;;  (func $asyncify_start_unwind (param $0 i32)
 ;;   (global.set $__asyncify_state
 ;;    (i32.const 1)

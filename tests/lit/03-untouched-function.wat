@@ -87,11 +87,17 @@
 ;;   )
 ;;   (local.get $1)
 ;;  )
+;;  (func $__asyncify_rewind_index (result i32)
+;;   (i32.load
+;;    (i32.load
+;;     (global.get $__asyncify_data)
+;;    )
+;;   )
+;;  )
 ;;  (func $leaf (param $x i32) (result i32)
 ;;   (local $1 i32)
 ;;   (local $2 i32)
 ;;   (local $3 i32)
-;;   (local $4 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (local.set $3
@@ -100,11 +106,11 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $4
+;;   (local.set $2
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
-;;       (local.set $2
+;;       (local.set $1
 ;;        (call $sleep
 ;;         (local.get $x)
 ;;        )
@@ -115,7 +121,7 @@
 ;;         (global.get $__asyncify_state)
 ;;        )
 ;;       )
-;;       (local.get $2)
+;;       (local.get $1)
 ;;      )
 ;;     )
 ;;    )
@@ -128,7 +134,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $3)
-;;     (local.get $4)
+;;     (local.get $2)
 ;;    )
 ;;   )
 ;;   (i32.const 0)
@@ -137,7 +143,6 @@
 ;;   (local $r i32)
 ;;   (local $2 i32)
 ;;   (local $3 i32)
-;;   (local $4 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (local.set $3
@@ -146,7 +151,7 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $4
+;;   (local.set $2
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
@@ -189,7 +194,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $3)
-;;     (local.get $4)
+;;     (local.get $2)
 ;;    )
 ;;   )
 ;;   (i32.const 0)
@@ -198,7 +203,6 @@
 ;;   (local $0 i32)
 ;;   (local $1 i32)
 ;;   (local $2 i32)
-;;   (local $3 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (local.set $2
@@ -207,11 +211,11 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $3
+;;   (local.set $1
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
-;;       (local.set $1
+;;       (local.set $0
 ;;        (call $caller
 ;;         (i32.const 5)
 ;;        )
@@ -222,7 +226,7 @@
 ;;         (global.get $__asyncify_state)
 ;;        )
 ;;       )
-;;       (local.get $1)
+;;       (local.get $0)
 ;;      )
 ;;     )
 ;;    )
@@ -235,7 +239,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $2)
-;;     (local.get $3)
+;;     (local.get $1)
 ;;    )
 ;;   )
 ;;   (i32.const 0)

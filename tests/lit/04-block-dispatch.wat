@@ -77,6 +77,13 @@
 ;;   )
 ;;   (local.get $1)
 ;;  )
+;;  (func $__asyncify_rewind_index (result i32)
+;;   (i32.load
+;;    (i32.load
+;;     (global.get $__asyncify_data)
+;;    )
+;;   )
+;;  )
 ;;  (func $0 (result i32)
 ;;   (local $acc i32)
 ;;   (local $1 i32)
@@ -84,18 +91,12 @@
 ;;   (local $3 i32)
 ;;   (local $4 i32)
 ;;   (local $5 i32)
-;;   (local $6 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
 ;;     (local.set $5
 ;;      (call $__asyncify_pop_frame
 ;;       (i32.const 8)
-;;      )
-;;     )
-;;     (local.set $1
-;;      (i32.load
-;;       (local.get $5)
 ;;      )
 ;;     )
 ;;     (local.set $acc
@@ -105,7 +106,7 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $6
+;;   (local.set $4
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
@@ -119,7 +120,7 @@
 ;;              (global.get $__asyncify_state)
 ;;              (br_table $__asyncify_site5 $__asyncify_site6 $__asyncify_site3 $__asyncify_site4 $__asyncify_site6
 ;;               (i32.sub
-;;                (local.get $1)
+;;                (call $__asyncify_rewind_index)
 ;;                (i32.const 1)
 ;;               )
 ;;              )
@@ -146,7 +147,7 @@
 ;;            (i32.add
 ;;             (local.get $acc)
 ;;             (block (result i32)
-;;              (local.set $2
+;;              (local.set $1
 ;;               (call $sleep
 ;;                (i32.const 2)
 ;;               )
@@ -157,7 +158,7 @@
 ;;                (global.get $__asyncify_state)
 ;;               )
 ;;              )
-;;              (local.get $2)
+;;              (local.get $1)
 ;;             )
 ;;            )
 ;;           )
@@ -170,7 +171,7 @@
 ;;          (i32.add
 ;;           (local.get $acc)
 ;;           (block (result i32)
-;;            (local.set $3
+;;            (local.set $2
 ;;             (call $sleep
 ;;              (i32.const 3)
 ;;             )
@@ -181,7 +182,7 @@
 ;;              (global.get $__asyncify_state)
 ;;             )
 ;;            )
-;;            (local.get $3)
+;;            (local.get $2)
 ;;           )
 ;;          )
 ;;         )
@@ -193,7 +194,7 @@
 ;;         (i32.add
 ;;          (local.get $acc)
 ;;          (block (result i32)
-;;           (local.set $4
+;;           (local.set $3
 ;;            (call $sleep
 ;;             (i32.const 4)
 ;;            )
@@ -204,7 +205,7 @@
 ;;             (global.get $__asyncify_state)
 ;;            )
 ;;           )
-;;           (local.get $4)
+;;           (local.get $3)
 ;;          )
 ;;         )
 ;;        )
@@ -222,7 +223,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $5)
-;;     (local.get $6)
+;;     (local.get $4)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $5)

@@ -76,23 +76,24 @@
 ;;   )
 ;;   (local.get $1)
 ;;  )
+;;  (func $__asyncify_rewind_index (result i32)
+;;   (i32.load
+;;    (i32.load
+;;     (global.get $__asyncify_data)
+;;    )
+;;   )
+;;  )
 ;;  (func $pick (param $x i32) (result i32)
 ;;   (local $1 i32)
 ;;   (local $2 i32)
 ;;   (local $3 i32)
 ;;   (local $4 i32)
-;;   (local $5 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
 ;;     (local.set $4
 ;;      (call $__asyncify_pop_frame
 ;;       (i32.const 8)
-;;      )
-;;     )
-;;     (local.set $1
-;;      (i32.load
-;;       (local.get $4)
 ;;      )
 ;;     )
 ;;     (local.set $x
@@ -102,7 +103,7 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $5
+;;   (local.set $3
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
@@ -121,7 +122,7 @@
 ;;        (if (result i32)
 ;;         (global.get $__asyncify_state)
 ;;         (i32.le_u
-;;          (local.get $1)
+;;          (call $__asyncify_rewind_index)
 ;;          (i32.const 1)
 ;;         )
 ;;         (i32.and
@@ -130,7 +131,7 @@
 ;;         )
 ;;        )
 ;;        (block (result i32)
-;;         (local.set $2
+;;         (local.set $1
 ;;          (call $sleep
 ;;           (local.get $x)
 ;;          )
@@ -141,11 +142,11 @@
 ;;           (global.get $__asyncify_state)
 ;;          )
 ;;         )
-;;         (local.get $2)
+;;         (local.get $1)
 ;;        )
 ;;        (i32.add
 ;;         (block (result i32)
-;;          (local.set $3
+;;          (local.set $2
 ;;           (call $sleep
 ;;            (i32.const 100)
 ;;           )
@@ -156,7 +157,7 @@
 ;;            (global.get $__asyncify_state)
 ;;           )
 ;;          )
-;;          (local.get $3)
+;;          (local.get $2)
 ;;         )
 ;;         (local.get $x)
 ;;        )
@@ -173,7 +174,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $4)
-;;     (local.get $5)
+;;     (local.get $3)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $4)
@@ -188,39 +189,31 @@
 ;;   (local $3 i32)
 ;;   (local $4 i32)
 ;;   (local $5 i32)
-;;   (local $6 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
-;;    (block
-;;     (local.set $5
-;;      (call $__asyncify_pop_frame
-;;       (i32.const 4)
-;;      )
-;;     )
-;;     (local.set $1
-;;      (i32.load
-;;       (local.get $5)
-;;      )
+;;    (local.set $5
+;;     (call $__asyncify_pop_frame
+;;      (i32.const 4)
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $6
+;;   (local.set $4
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
 ;;       (if
-;;        (i32.le_u
-;;         (select
-;;          (local.get $1)
-;;          (i32.const 0)
-;;          (global.get $__asyncify_state)
+;;        (if (result i32)
+;;         (global.get $__asyncify_state)
+;;         (i32.le_u
+;;          (call $__asyncify_rewind_index)
+;;          (i32.const 1)
 ;;         )
 ;;         (i32.const 1)
 ;;        )
-;;        (local.set $2
+;;        (local.set $1
 ;;         (i32.and
 ;;          (block (result i32)
-;;           (local.set $3
+;;           (local.set $2
 ;;            (call $sleep
 ;;             (local.get $x)
 ;;            )
@@ -231,7 +224,7 @@
 ;;             (global.get $__asyncify_state)
 ;;            )
 ;;           )
-;;           (local.get $3)
+;;           (local.get $2)
 ;;          )
 ;;          (i32.const 1)
 ;;         )
@@ -241,13 +234,13 @@
 ;;        (if (result i32)
 ;;         (global.get $__asyncify_state)
 ;;         (i32.le_u
-;;          (local.get $1)
+;;          (call $__asyncify_rewind_index)
 ;;          (i32.const 2)
 ;;         )
-;;         (local.get $2)
+;;         (local.get $1)
 ;;        )
 ;;        (block (result i32)
-;;         (local.set $4
+;;         (local.set $3
 ;;          (call $sleep
 ;;           (i32.const 7)
 ;;          )
@@ -258,7 +251,7 @@
 ;;           (global.get $__asyncify_state)
 ;;          )
 ;;         )
-;;         (local.get $4)
+;;         (local.get $3)
 ;;        )
 ;;        (i32.const 8)
 ;;       )
@@ -274,7 +267,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $5)
-;;     (local.get $6)
+;;     (local.get $4)
 ;;    )
 ;;   )
 ;;   (i32.const 0)
@@ -289,7 +282,6 @@
 ;;   (local $6 i32)
 ;;   (local $7 i32)
 ;;   (local $8 i32)
-;;   (local $9 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
@@ -298,55 +290,50 @@
 ;;       (i32.const 16)
 ;;      )
 ;;     )
-;;     (local.set $0
-;;      (i32.load
-;;       (local.get $8)
-;;      )
-;;     )
-;;     (local.set $2
+;;     (local.set $1
 ;;      (i32.load offset=4
 ;;       (local.get $8)
 ;;      )
 ;;     )
-;;     (local.set $4
+;;     (local.set $3
 ;;      (i32.load offset=8
 ;;       (local.get $8)
 ;;      )
 ;;     )
-;;     (local.set $6
+;;     (local.set $5
 ;;      (i32.load offset=12
 ;;       (local.get $8)
 ;;      )
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $9
+;;   (local.set $7
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
 ;;       (if
-;;        (i32.le_u
-;;         (select
-;;          (local.get $0)
-;;          (i32.const 0)
-;;          (global.get $__asyncify_state)
+;;        (if (result i32)
+;;         (global.get $__asyncify_state)
+;;         (i32.le_u
+;;          (call $__asyncify_rewind_index)
+;;          (i32.const 2)
 ;;         )
-;;         (i32.const 2)
+;;         (i32.const 1)
 ;;        )
-;;        (local.set $4
+;;        (local.set $3
 ;;         (block (result i32)
 ;;          (if
-;;           (i32.le_u
-;;            (select
-;;             (local.get $0)
-;;             (i32.const 0)
-;;             (global.get $__asyncify_state)
+;;           (if (result i32)
+;;            (global.get $__asyncify_state)
+;;            (i32.le_u
+;;             (call $__asyncify_rewind_index)
+;;             (i32.const 1)
 ;;            )
 ;;            (i32.const 1)
 ;;           )
-;;           (local.set $2
+;;           (local.set $1
 ;;            (block (result i32)
-;;             (local.set $1
+;;             (local.set $0
 ;;              (call $pick
 ;;               (i32.const 1)
 ;;              )
@@ -357,14 +344,14 @@
 ;;               (global.get $__asyncify_state)
 ;;              )
 ;;             )
-;;             (local.get $1)
+;;             (local.get $0)
 ;;            )
 ;;           )
 ;;          )
 ;;          (i32.add
-;;           (local.get $2)
+;;           (local.get $1)
 ;;           (block (result i32)
-;;            (local.set $3
+;;            (local.set $2
 ;;             (call $pick
 ;;              (i32.const 2)
 ;;             )
@@ -375,27 +362,27 @@
 ;;              (global.get $__asyncify_state)
 ;;             )
 ;;            )
-;;            (local.get $3)
+;;            (local.get $2)
 ;;           )
 ;;          )
 ;;         )
 ;;        )
 ;;       )
 ;;       (i32.add
-;;        (local.get $4)
+;;        (local.get $3)
 ;;        (block (result i32)
 ;;         (if
-;;          (i32.le_u
-;;           (select
-;;            (local.get $0)
-;;            (i32.const 0)
-;;            (global.get $__asyncify_state)
+;;          (if (result i32)
+;;           (global.get $__asyncify_state)
+;;           (i32.le_u
+;;            (call $__asyncify_rewind_index)
+;;            (i32.const 3)
 ;;           )
-;;           (i32.const 3)
+;;           (i32.const 1)
 ;;          )
-;;          (local.set $6
+;;          (local.set $5
 ;;           (block (result i32)
-;;            (local.set $5
+;;            (local.set $4
 ;;             (call $cond
 ;;              (i32.const 3)
 ;;             )
@@ -406,14 +393,14 @@
 ;;              (global.get $__asyncify_state)
 ;;             )
 ;;            )
-;;            (local.get $5)
+;;            (local.get $4)
 ;;           )
 ;;          )
 ;;         )
 ;;         (i32.add
-;;          (local.get $6)
+;;          (local.get $5)
 ;;          (block (result i32)
-;;           (local.set $7
+;;           (local.set $6
 ;;            (call $cond
 ;;             (i32.const 4)
 ;;            )
@@ -424,7 +411,7 @@
 ;;             (global.get $__asyncify_state)
 ;;            )
 ;;           )
-;;           (local.get $7)
+;;           (local.get $6)
 ;;          )
 ;;         )
 ;;        )
@@ -441,19 +428,19 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $8)
-;;     (local.get $9)
+;;     (local.get $7)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $8)
-;;     (local.get $2)
+;;     (local.get $1)
 ;;    )
 ;;    (i32.store offset=8
 ;;     (local.get $8)
-;;     (local.get $4)
+;;     (local.get $3)
 ;;    )
 ;;    (i32.store offset=12
 ;;     (local.get $8)
-;;     (local.get $6)
+;;     (local.get $5)
 ;;    )
 ;;   )
 ;;   (i32.const 0)

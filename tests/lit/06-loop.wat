@@ -68,6 +68,13 @@
 ;;   )
 ;;   (local.get $1)
 ;;  )
+;;  (func $__asyncify_rewind_index (result i32)
+;;   (i32.load
+;;    (i32.load
+;;     (global.get $__asyncify_data)
+;;    )
+;;   )
+;;  )
 ;;  (func $0 (result i32)
 ;;   (local $i i32)
 ;;   (local $acc i32)
@@ -75,7 +82,6 @@
 ;;   (local $3 i32)
 ;;   (local $4 i32)
 ;;   (local $5 i32)
-;;   (local $6 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
@@ -96,7 +102,7 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $6
+;;   (local.set $4
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
@@ -121,7 +127,7 @@
 ;;         (i32.add
 ;;          (local.get $acc)
 ;;          (block (result i32)
-;;           (local.set $4
+;;           (local.set $3
 ;;            (call $sleep
 ;;             (local.get $i)
 ;;            )
@@ -132,7 +138,7 @@
 ;;             (global.get $__asyncify_state)
 ;;            )
 ;;           )
-;;           (local.get $4)
+;;           (local.get $3)
 ;;          )
 ;;         )
 ;;        )
@@ -161,7 +167,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $5)
-;;     (local.get $6)
+;;     (local.get $4)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $5)

@@ -79,12 +79,18 @@
 ;;   )
 ;;   (local.get $1)
 ;;  )
+;;  (func $__asyncify_rewind_index (result i32)
+;;   (i32.load
+;;    (i32.load
+;;     (global.get $__asyncify_data)
+;;    )
+;;   )
+;;  )
 ;;  (func $effect_first (result i32)
 ;;   (local $0 i32)
 ;;   (local $1 i32)
 ;;   (local $2 i32)
 ;;   (local $3 i32)
-;;   (local $4 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
@@ -93,14 +99,14 @@
 ;;       (i32.const 8)
 ;;      )
 ;;     )
-;;     (local.set $1
+;;     (local.set $0
 ;;      (i32.load offset=4
 ;;       (local.get $3)
 ;;      )
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $4
+;;   (local.set $2
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
@@ -108,7 +114,7 @@
 ;;        (i32.eqz
 ;;         (global.get $__asyncify_state)
 ;;        )
-;;        (local.set $1
+;;        (local.set $0
 ;;         (i32.add
 ;;          (call $tick
 ;;           (i32.const 10)
@@ -120,9 +126,9 @@
 ;;        )
 ;;       )
 ;;       (i32.sub
-;;        (local.get $1)
+;;        (local.get $0)
 ;;        (block (result i32)
-;;         (local.set $2
+;;         (local.set $1
 ;;          (call $sleep
 ;;           (i32.const 3)
 ;;          )
@@ -133,7 +139,7 @@
 ;;           (global.get $__asyncify_state)
 ;;          )
 ;;         )
-;;         (local.get $2)
+;;         (local.get $1)
 ;;        )
 ;;       )
 ;;      )
@@ -148,11 +154,11 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $3)
-;;     (local.get $4)
+;;     (local.get $2)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $3)
-;;     (local.get $1)
+;;     (local.get $0)
 ;;    )
 ;;   )
 ;;   (i32.const 0)
@@ -161,7 +167,6 @@
 ;;   (local $1 i32)
 ;;   (local $2 i32)
 ;;   (local $3 i32)
-;;   (local $4 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
@@ -177,13 +182,13 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $4
+;;   (local.set $2
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (i32.add
 ;;       (local.get $x)
 ;;       (block (result i32)
-;;        (local.set $2
+;;        (local.set $1
 ;;         (call $sleep
 ;;          (local.get $x)
 ;;         )
@@ -194,7 +199,7 @@
 ;;          (global.get $__asyncify_state)
 ;;         )
 ;;        )
-;;        (local.get $2)
+;;        (local.get $1)
 ;;       )
 ;;      )
 ;;     )
@@ -208,7 +213,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $3)
-;;     (local.get $4)
+;;     (local.get $2)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $3)
@@ -222,7 +227,6 @@
 ;;   (local $2 i32)
 ;;   (local $3 i32)
 ;;   (local $4 i32)
-;;   (local $5 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
@@ -231,14 +235,14 @@
 ;;       (i32.const 8)
 ;;      )
 ;;     )
-;;     (local.set $2
+;;     (local.set $1
 ;;      (i32.load offset=4
 ;;       (local.get $4)
 ;;      )
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $5
+;;   (local.set $3
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
@@ -246,7 +250,7 @@
 ;;        (i32.eqz
 ;;         (global.get $__asyncify_state)
 ;;        )
-;;        (local.set $2
+;;        (local.set $1
 ;;         (i32.mul
 ;;          (local.get $x)
 ;;          (i32.const 3)
@@ -254,9 +258,9 @@
 ;;        )
 ;;       )
 ;;       (i32.add
-;;        (local.get $2)
+;;        (local.get $1)
 ;;        (block (result i32)
-;;         (local.set $3
+;;         (local.set $2
 ;;          (call $sleep
 ;;           (local.get $x)
 ;;          )
@@ -267,7 +271,7 @@
 ;;           (global.get $__asyncify_state)
 ;;          )
 ;;         )
-;;         (local.get $3)
+;;         (local.get $2)
 ;;        )
 ;;       )
 ;;      )
@@ -282,11 +286,11 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $4)
-;;     (local.get $5)
+;;     (local.get $3)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $4)
-;;     (local.get $2)
+;;     (local.get $1)
 ;;    )
 ;;   )
 ;;   (i32.const 0)
@@ -299,7 +303,6 @@
 ;;   (local $4 i32)
 ;;   (local $5 i32)
 ;;   (local $6 i32)
-;;   (local $7 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
@@ -308,24 +311,19 @@
 ;;       (i32.const 12)
 ;;      )
 ;;     )
-;;     (local.set $0
-;;      (i32.load
-;;       (local.get $6)
-;;      )
-;;     )
-;;     (local.set $2
+;;     (local.set $1
 ;;      (i32.load offset=4
 ;;       (local.get $6)
 ;;      )
 ;;     )
-;;     (local.set $4
+;;     (local.set $3
 ;;      (i32.load offset=8
 ;;       (local.get $6)
 ;;      )
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $7
+;;   (local.set $5
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
@@ -340,17 +338,17 @@
 ;;       )
 ;;       (block (result i32)
 ;;        (if
-;;         (i32.le_u
-;;          (select
-;;           (local.get $0)
-;;           (i32.const 0)
-;;           (global.get $__asyncify_state)
+;;         (if (result i32)
+;;          (global.get $__asyncify_state)
+;;          (i32.le_u
+;;           (call $__asyncify_rewind_index)
+;;           (i32.const 1)
 ;;          )
 ;;          (i32.const 1)
 ;;         )
-;;         (local.set $2
+;;         (local.set $1
 ;;          (block (result i32)
-;;           (local.set $1
+;;           (local.set $0
 ;;            (call $effect_first)
 ;;           )
 ;;           (drop
@@ -359,25 +357,25 @@
 ;;             (global.get $__asyncify_state)
 ;;            )
 ;;           )
-;;           (local.get $1)
+;;           (local.get $0)
 ;;          )
 ;;         )
 ;;        )
 ;;        (i32.add
-;;         (local.get $2)
+;;         (local.get $1)
 ;;         (block (result i32)
 ;;          (if
-;;           (i32.le_u
-;;            (select
-;;             (local.get $0)
-;;             (i32.const 0)
-;;             (global.get $__asyncify_state)
+;;           (if (result i32)
+;;            (global.get $__asyncify_state)
+;;            (i32.le_u
+;;             (call $__asyncify_rewind_index)
+;;             (i32.const 2)
 ;;            )
-;;            (i32.const 2)
+;;            (i32.const 1)
 ;;           )
-;;           (local.set $4
+;;           (local.set $3
 ;;            (block (result i32)
-;;             (local.set $3
+;;             (local.set $2
 ;;              (call $in_place
 ;;               (i32.const 4)
 ;;              )
@@ -388,14 +386,14 @@
 ;;               (global.get $__asyncify_state)
 ;;              )
 ;;             )
-;;             (local.get $3)
+;;             (local.get $2)
 ;;            )
 ;;           )
 ;;          )
 ;;          (i32.add
-;;           (local.get $4)
+;;           (local.get $3)
 ;;           (block (result i32)
-;;            (local.set $5
+;;            (local.set $4
 ;;             (call $computed
 ;;              (i32.const 5)
 ;;             )
@@ -406,7 +404,7 @@
 ;;              (global.get $__asyncify_state)
 ;;             )
 ;;            )
-;;            (local.get $5)
+;;            (local.get $4)
 ;;           )
 ;;          )
 ;;         )
@@ -424,15 +422,15 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $6)
-;;     (local.get $7)
+;;     (local.get $5)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $6)
-;;     (local.get $2)
+;;     (local.get $1)
 ;;    )
 ;;    (i32.store offset=8
 ;;     (local.get $6)
-;;     (local.get $4)
+;;     (local.get $3)
 ;;    )
 ;;   )
 ;;   (i32.const 0)

@@ -23,12 +23,12 @@
 ;; (module
 ;;  (type $0 (func (param i32) (result i32)))
 ;;  (type $1 (func (param i32) (result i32 i64)))
-;;  (type $2 (func (result i32 i64)))
-;;  (type $3 (func (param i32)))
-;;  (type $4 (func))
-;;  (type $5 (func (param i64)))
-;;  (type $6 (func (result i64)))
-;;  (type $7 (func (result i32)))
+;;  (type $2 (func (result i32)))
+;;  (type $3 (func (result i32 i64)))
+;;  (type $4 (func (param i32)))
+;;  (type $5 (func))
+;;  (type $6 (func (param i64)))
+;;  (type $7 (func (result i64)))
 ;;  (import "env" "sleep" (func $sleep (param i32) (result i32)))
 ;;  (import "env" "sleep2" (func $sleep2 (param i32) (result i32 i64)))
 ;;  (import "env" "log" (func $log (param i64)))
@@ -74,11 +74,17 @@
 ;;   )
 ;;   (local.get $1)
 ;;  )
+;;  (func $__asyncify_rewind_index (result i32)
+;;   (i32.load
+;;    (i32.load
+;;     (global.get $__asyncify_data)
+;;    )
+;;   )
+;;  )
 ;;  (func $pair (param $x i32) (result i32 i64)
 ;;   (local $1 (i32 i64))
 ;;   (local $2 i32)
 ;;   (local $3 i32)
-;;   (local $4 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (local.set $3
@@ -87,7 +93,7 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $4
+;;   (local.set $2
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32 i64)
@@ -124,7 +130,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $3)
-;;     (local.get $4)
+;;     (local.get $2)
 ;;    )
 ;;   )
 ;;   (tuple.make
@@ -140,18 +146,12 @@
 ;;   (local $4 i32)
 ;;   (local $5 i32)
 ;;   (local $6 i32)
-;;   (local $7 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
 ;;     (local.set $6
 ;;      (call $__asyncify_pop_frame
 ;;       (i32.const 16)
-;;      )
-;;     )
-;;     (local.set $4
-;;      (i32.load
-;;       (local.get $6)
 ;;      )
 ;;     )
 ;;     (local.set $a
@@ -166,7 +166,7 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $7
+;;   (local.set $5
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i64)
@@ -176,7 +176,7 @@
 ;;          (global.get $__asyncify_state)
 ;;          (br_table $__asyncify_site1 $__asyncify_site2 $__asyncify_site2
 ;;           (i32.sub
-;;            (local.get $4)
+;;            (call $__asyncify_rewind_index)
 ;;            (i32.const 1)
 ;;           )
 ;;          )
@@ -220,7 +220,7 @@
 ;;         (i32.add
 ;;          (local.get $a)
 ;;          (block (result i32)
-;;           (local.set $5
+;;           (local.set $4
 ;;            (call $sleep
 ;;             (local.get $a)
 ;;            )
@@ -231,7 +231,7 @@
 ;;             (global.get $__asyncify_state)
 ;;            )
 ;;           )
-;;           (local.get $5)
+;;           (local.get $4)
 ;;          )
 ;;         )
 ;;        )
@@ -248,7 +248,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $6)
-;;     (local.get $7)
+;;     (local.get $5)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $6)

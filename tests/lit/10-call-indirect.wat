@@ -87,11 +87,17 @@
 ;;   )
 ;;   (local.get $1)
 ;;  )
+;;  (func $__asyncify_rewind_index (result i32)
+;;   (i32.load
+;;    (i32.load
+;;     (global.get $__asyncify_data)
+;;    )
+;;   )
+;;  )
 ;;  (func $slow (param $x i32) (result i32)
 ;;   (local $1 i32)
 ;;   (local $2 i32)
 ;;   (local $3 i32)
-;;   (local $4 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (local.set $3
@@ -100,11 +106,11 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $4
+;;   (local.set $2
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
-;;       (local.set $2
+;;       (local.set $1
 ;;        (call $sleep
 ;;         (local.get $x)
 ;;        )
@@ -115,7 +121,7 @@
 ;;         (global.get $__asyncify_state)
 ;;        )
 ;;       )
-;;       (local.get $2)
+;;       (local.get $1)
 ;;      )
 ;;     )
 ;;    )
@@ -128,7 +134,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $3)
-;;     (local.get $4)
+;;     (local.get $2)
 ;;    )
 ;;   )
 ;;   (i32.const 0)
@@ -137,7 +143,6 @@
 ;;   (local $1 i32)
 ;;   (local $2 i32)
 ;;   (local $3 i32)
-;;   (local $4 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
@@ -153,11 +158,11 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $4
+;;   (local.set $2
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
-;;       (local.set $2
+;;       (local.set $1
 ;;        (call_indirect (type $ii)
 ;;         (i32.const 5)
 ;;         (local.get $which)
@@ -169,7 +174,7 @@
 ;;         (global.get $__asyncify_state)
 ;;        )
 ;;       )
-;;       (local.get $2)
+;;       (local.get $1)
 ;;      )
 ;;     )
 ;;    )
@@ -182,7 +187,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $3)
-;;     (local.get $4)
+;;     (local.get $2)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $3)
@@ -195,7 +200,6 @@
 ;;   (local $0 i32)
 ;;   (local $1 i32)
 ;;   (local $2 i32)
-;;   (local $3 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (local.set $2
@@ -204,12 +208,12 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $3
+;;   (local.set $1
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (i32.add
 ;;       (block (result i32)
-;;        (local.set $1
+;;        (local.set $0
 ;;         (call $run_slow
 ;;          (i32.const 0)
 ;;         )
@@ -220,7 +224,7 @@
 ;;          (global.get $__asyncify_state)
 ;;         )
 ;;        )
-;;        (local.get $1)
+;;        (local.get $0)
 ;;       )
 ;;       (call $run_fast)
 ;;      )
@@ -235,7 +239,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $2)
-;;     (local.get $3)
+;;     (local.get $1)
 ;;    )
 ;;   )
 ;;   (i32.const 0)

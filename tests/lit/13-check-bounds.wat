@@ -72,23 +72,24 @@
 ;;   )
 ;;   (local.get $1)
 ;;  )
+;;  (func $__asyncify_rewind_index (result i32)
+;;   (i32.load
+;;    (i32.load
+;;     (global.get $__asyncify_data)
+;;    )
+;;   )
+;;  )
 ;;  (func $0 (result i32)
 ;;   (local $a i32)
 ;;   (local $1 i32)
 ;;   (local $2 i32)
 ;;   (local $3 i32)
-;;   (local $4 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (block
 ;;     (local.set $3
 ;;      (call $__asyncify_pop_frame
 ;;       (i32.const 8)
-;;      )
-;;     )
-;;     (local.set $1
-;;      (i32.load
-;;       (local.get $3)
 ;;      )
 ;;     )
 ;;     (local.set $a
@@ -98,7 +99,7 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $4
+;;   (local.set $2
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
@@ -108,7 +109,7 @@
 ;;          (global.get $__asyncify_state)
 ;;          (br_table $__asyncify_site1 $__asyncify_site2 $__asyncify_site2
 ;;           (i32.sub
-;;            (local.get $1)
+;;            (call $__asyncify_rewind_index)
 ;;            (i32.const 1)
 ;;           )
 ;;          )
@@ -131,7 +132,7 @@
 ;;       (i32.add
 ;;        (local.get $a)
 ;;        (block (result i32)
-;;         (local.set $2
+;;         (local.set $1
 ;;          (call $sleep
 ;;           (i32.const 2)
 ;;          )
@@ -142,7 +143,7 @@
 ;;           (global.get $__asyncify_state)
 ;;          )
 ;;         )
-;;         (local.get $2)
+;;         (local.get $1)
 ;;        )
 ;;       )
 ;;      )
@@ -157,7 +158,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $3)
-;;     (local.get $4)
+;;     (local.get $2)
 ;;    )
 ;;    (i32.store offset=4
 ;;     (local.get $3)

@@ -59,11 +59,17 @@
 ;;   )
 ;;   (local.get $1)
 ;;  )
+;;  (func $__asyncify_rewind_index (result i32)
+;;   (i32.load
+;;    (i32.load
+;;     (global.get $__asyncify_data)
+;;    )
+;;   )
+;;  )
 ;;  (func $0 (result i32)
 ;;   (local $0 i32)
 ;;   (local $1 i32)
 ;;   (local $2 i32)
-;;   (local $3 i32)
 ;;   (if
 ;;    (global.get $__asyncify_state)
 ;;    (local.set $2
@@ -72,11 +78,11 @@
 ;;     )
 ;;    )
 ;;   )
-;;   (local.set $3
+;;   (local.set $1
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
-;;       (local.set $1
+;;       (local.set $0
 ;;        (call $sleep
 ;;         (i32.const 1)
 ;;        )
@@ -87,7 +93,7 @@
 ;;         (global.get $__asyncify_state)
 ;;        )
 ;;       )
-;;       (local.get $1)
+;;       (local.get $0)
 ;;      )
 ;;     )
 ;;    )
@@ -100,7 +106,7 @@
 ;;    )
 ;;    (i32.store
 ;;     (local.get $2)
-;;     (local.get $3)
+;;     (local.get $1)
 ;;    )
 ;;   )
 ;;   (i32.const 0)
