@@ -659,14 +659,15 @@ class Node:
     `kids` are in evaluation order. `index` is the local of a local.get/set,
     `name` the label of a block/loop, the target of a break, or the callee
     of a call; `names` the targets of a br_table. The transform annotates
-    `lo`/`hi` (the pause sites in this subtree) in place. Defaults live on
-    the class: most nodes only ever set `ref` and `kind`.
+    `lo`/`hi` (the pause sites in this subtree) and `site` in place.
+    Defaults live on the class: most nodes only ever set `ref` and `kind`.
     """
     kids = ()
     index = -1
     name = None
     names = None
     tee = False
+    site = False
     lo = 0
     hi = -1
 
@@ -679,10 +680,17 @@ class Node:
         return _lib.BinaryenExpressionGetType(self.ref)
 
 
-def read_tree(func_ref) -> Node:
+def read_tree(func_ref, order: list | None = None) -> Node:
     """Read a function body into `Node`s (iteratively: bodies nest deeply).
-    This runs on every node of every instrumented function, so it is
-    written for speed: the child getters are looked up once per kind."""
+    With `order`, every node is also appended to it, parents before their
+    children and later siblings before earlier ones: reversed, that is the
+    evaluation order (post-order), so a caller can annotate the tree bottom
+    up in one loop instead of walking it again.
+
+    This runs on every node of every instrumented function (millions on a
+    big Go program), so it is written for speed: the child getters are
+    looked up once per kind, and leaves, the commonest nodes, take the
+    shortest path."""
     body = _lib.BinaryenFunctionGetBody(func_ref)
     get_id = _lib.BinaryenExpressionGetId
     string = _ffi.string
@@ -690,18 +698,21 @@ def read_tree(func_ref) -> Node:
     K = Kind
     local_get, local_set, block, loop, brk, switch, call = (
         K.LocalGet, K.LocalSet, K.Block, K.Loop, K.Break, K.Switch, K.Call)
+    local_get_index = _lib.BinaryenLocalGetGetIndex
     null = NULL
     root = Node(body, get_id(body))
     stack = [root]
     pop, push = stack.pop, stack.append
+    record = order.append if order is not None else (lambda n: None)
     while stack:
         n = pop()
+        record(n)
         e, k = n.ref, n.kind
         single = single_tab.get(k)
         if single is not None:
             if not single:
                 if k == local_get:
-                    n.index = _lib.BinaryenLocalGetGetIndex(e)
+                    n.index = local_get_index(e)
                 continue
             kids = []
             for g in single:
@@ -727,9 +738,10 @@ def read_tree(func_ref) -> Node:
         var = var_tab.get(k)
         if var is not None:
             count, at, after = var
-            raw = [at(e, i) for i in range(count(e))]
-            raw.extend(g(e) for g in after)
-            kids = [Node(c, get_id(c)) for c in raw]
+            kids = [Node(c, get_id(c)) for c in [at(e, i) for i in range(count(e))]]
+            for g in after:
+                c = g(e)
+                kids.append(Node(c, get_id(c)))
             n.kids = kids
             stack.extend(kids)
             if k == block:

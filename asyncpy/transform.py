@@ -120,6 +120,10 @@ def _saveable(t: int, func: str, local: int) -> tuple[int, ...]:
     return parts
 
 
+def _marked_site(n: Node) -> bool:
+    return n.site
+
+
 # ---------------------------------------------------------------------------
 # One function
 
@@ -148,37 +152,40 @@ class _Instrumenter:
         return f"__asyncify_site{self._label}"
 
     # -- pass 1: number the sites in evaluation order, annotate ranges
-    def number(self, root: Node) -> None:
-        # Iterative post-order: bodies nest thousands deep (br_table dispatch).
-        stack = [(root, False)]
-        self.size = 0
-        while stack:
-            n, done = stack.pop()
-            if not done:
-                self.size += 1
-                stack.append((n, True))
-                stack.extend((c, False) for c in reversed(n.kids))
-                continue
+    def number(self, root: Node, order: list[Node]) -> None:
+        """`order` is every node of the tree as `B.read_tree` lists it:
+        reversed, each node comes after its children, in evaluation order,
+        so one loop annotates the tree bottom up (no second walk; bodies nest
+        thousands deep). A site is marked on its node (`n.site`), so later
+        passes test an attribute instead of asking the predicate again."""
+        self.size = len(order)
+        is_site = self.is_site
+        calls = (K.Call, K.CallIndirect, K.CallRef)
+        nsites = 0
+        for n in reversed(order):
+            kids = n.kids
             lo, hi = 0, -1
-            for c in n.kids:
+            for c in kids:
                 if c.hi >= c.lo:
                     if hi < lo:
                         lo = c.lo
                     hi = c.hi
-            if self.is_site(n):
-                self.nsites += 1
+            if n.kind in calls and is_site(n):
+                n.site = True
+                nsites += 1
                 if hi < lo:
-                    lo = self.nsites
-                hi = self.nsites
-            n.lo, n.hi = lo, hi
+                    lo = nsites
+                hi = nsites
+                if B.is_return_call(n.ref):
+                    raise UnsupportedError(f"function {self.name}: a tail call (return_call) that may "
+                                           "pause; tail calls on a pause path are not supported")
             if hi >= lo:
+                n.lo, n.hi = lo, hi
                 if n.kind == K.Try:
                     raise UnsupportedError(f"function {self.name}: a pause can happen inside "
                                            "try/catch; exceptions on a pause path are not supported")
-                if n.kind in (K.Call, K.CallIndirect, K.CallRef) and self.is_site(n) and \
-                        B.is_return_call(n.ref):
-                    raise UnsupportedError(f"function {self.name}: a tail call (return_call) that may "
-                                           "pause; tail calls on a pause path are not supported")
+        self.nsites = nsites
+        self.is_site = _marked_site
 
     # -- pass 2: liveness, to know which locals a frame must hold
     def live_across_sites(self, root: Node, size: int) -> int:
@@ -513,8 +520,10 @@ class _Instrumenter:
 
     # -- the whole function
     def run(self) -> FunctionStats | None:
-        root = B.read_tree(self.fref)
-        self.number(root)
+        order: list[Node] = []
+        root = B.read_tree(self.fref, order)
+        self.number(root, order)
+        del order
         if self.nsites == 0:
             return None
         live = self.live_across_sites(root, self.size)
