@@ -321,40 +321,48 @@ class BodyFacts:
 
 
 def scan_body(body) -> BodyFacts:
-    """One pass over an expression tree collecting call-graph facts."""
+    """One pass over an expression tree collecting call-graph facts. It
+    runs on every node of the module, so everything it tests per node is a
+    local variable, and leaves (half the nodes) leave early."""
     facts = BodyFacts()
     if body == NULL:
         return facts
     get_id = _lib.BinaryenExpressionGetId
+    get_type = _lib.BinaryenExpressionGetType
     single_tab, var_tab = _SINGLE, _VARIADIC
     K = Kind
+    k_unary, k_const, k_load, k_ref_func, k_table_set, k_table_grow = (
+        K.Unary, K.Const, K.Load, K.RefFunc, K.TableSet, K.TableGrow)
+    k_call, k_call_indirect, k_call_ref, k_try = K.Call, K.CallIndirect, K.CallRef, K.Try
+    unary_op = _lib.BinaryenUnaryGetOp
     call_target, call_is_return = _lib.BinaryenCallGetTarget, _lib.BinaryenCallIsReturn
     string = _ffi.string
+    null = NULL
     stack = [body]
     pop, push, extend = stack.pop, stack.append, stack.extend
     n = 0
     kinds, unary_ops = facts.kinds, facts.unary_ops
-    add_kind = kinds.add
+    add_kind, add_unary = kinds.add, unary_ops.add
     while stack:
         e = pop()
         n += 1
         k = get_id(e)
         add_kind(k)
-        if k == K.Unary:
-            unary_ops.add(_lib.BinaryenUnaryGetOp(e))
-        elif (k == K.Const or k == K.Load) and _lib.BinaryenExpressionGetType(e) == V128:
-            facts.v128 = True
         single = single_tab.get(k)
         if single is not None:
+            if k == k_unary:
+                add_unary(unary_op(e))
+            elif (k == k_const or k == k_load) and get_type(e) == V128:
+                facts.v128 = True
             for g in single:
                 c = g(e)
-                if c != NULL:
+                if c != null:
                     push(c)
-            if k == K.RefFunc:
+            if k == k_ref_func:
                 facts.ref_funcs.append(string(_lib.BinaryenRefFuncGetFunc(e)).decode())
-            elif k == K.TableSet:
+            elif k == k_table_set:
                 facts.table_writes.append(string(_lib.BinaryenTableSetGetTable(e)).decode())
-            elif k == K.TableGrow:
+            elif k == k_table_grow:
                 facts.table_writes.append(string(_lib.BinaryenTableGrowGetTable(e)).decode())
             continue
         var = var_tab.get(k)
@@ -363,21 +371,19 @@ def scan_body(body) -> BodyFacts:
             extend([at(e, i) for i in range(count(e))])
             for g in after:
                 push(g(e))
-            if k == K.Call:
+            if k == k_call:
                 name = string(call_target(e)).decode()
                 (facts.return_calls if call_is_return(e) else facts.calls).append(name)
-            elif k == K.CallIndirect:
+            elif k == k_call_indirect:
                 sig = (_lib.BinaryenCallIndirectGetParams(e), _lib.BinaryenCallIndirectGetResults(e))
                 facts.indirect.append((string(_lib.BinaryenCallIndirectGetTable(e)).decode(), sig,
                                        bool(_lib.BinaryenCallIndirectIsReturn(e))))
-            elif k == K.CallRef:
+            elif k == k_call_ref:
                 facts.call_refs.append((call_ref_signature(e), bool(_lib.BinaryenCallRefIsReturn(e))))
             continue
-        if k == K.Try:
+        if k == k_try:
             facts.has_try = True
             extend(_try_children(e))
-            continue
-        if k == K.MemoryInit:  # pragma: no cover - listed in _SINGLE
             continue
         raise UnsupportedExpression(KIND_NAMES.get(k, f"expression kind {k}"))
     facts.node_count = n
@@ -564,6 +570,9 @@ class Module:
 
     def scan_function(self, name: str) -> BodyFacts:
         return scan_body(_lib.BinaryenFunctionGetBody(self.function_ref(name)))
+
+    def scan_functions(self, names: list[str]) -> list[BodyFacts]:
+        return [self.scan_function(n) for n in names]
 
     def functions_touching_global(self, global_name: str) -> list[str]:
         """Defined functions that read or write the named global."""
