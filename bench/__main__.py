@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--only NAMES] [--json PATH] [--update-readme]
+"""python -m bench [--quick | --big] [--only NAMES] [--json PATH] [--update-readme]
 
 Builds the corpus if needed (corpus/, cached outside the repo), then for each
 program measures asyncpy and Binaryen 116's asyncify pass side by side in one
@@ -9,7 +9,9 @@ default), and with --update-readme puts a summary table between
 `<!-- bench:start -->` and `<!-- bench:end -->` in README.md.
 
 What each side runs, and how the figures are taken: see bench/worker.py and
-bench/host.py (and the notes printed under the tables).
+bench/host.py (and the notes printed under the tables). `--big` adds the
+scale rows (bench/big.py: CUE, a big stdlib Go program, a synthetic
+many-locals module), transforms only.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import report
+from bench import big, report
 from bench.host import Program, make_engine, median
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,11 +75,12 @@ def select(names: list[str], only: list[str] | None, quick: bool) -> list[str]:
 
 # --------------------------------------------------------------------------- transforms
 
-def run_worker(side: str, src: Path, out: Path, mask: int | None = None) -> dict:
+def run_worker(side: str, src: Path, out: Path, mask: int | None = None, extra_env=None) -> dict:
     cmd = [sys.executable, "-m", "bench.worker", side, str(src), str(out)]
     if mask is not None:
         cmd.append(str(mask))
     env = dict(os.environ)
+    env.update(extra_env or {})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     t0 = time.perf_counter()
     try:
@@ -211,9 +214,14 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
     row: dict = {"name": name, "errors": [], "ours": {}, "theirs": {}, "run": {}}
     tag = f"[{index}/{total}] {name}"
     t_start = time.perf_counter()
+    spec = big.PROGRAMS.get(name)
+    extra_env = spec.worker_env() if spec else {}
+    if spec:
+        row["imports"] = list(spec.imports)
+        row["binaryen_optimize"] = spec.binaryen_optimize
     try:
         t0 = time.perf_counter()
-        path = Path(build.build(name))
+        path = Path(spec.build() if spec else build.build(name))
         row["build_seconds"] = time.perf_counter() - t0
         loaded = load_input(name, path, row["errors"])
     except Exception as e:
@@ -228,11 +236,11 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
     src = work / f"{safe}.in.wasm"
     src.write_bytes(loaded.data)
 
-    ours = run_worker("ours", src, work / f"{safe}-ours")
+    ours = run_worker("ours", src, work / f"{safe}-ours", extra_env=extra_env)
     row["ours"] = ours
     if "error" in ours:
         row["errors"].append(f"asyncpy transform: {ours['error']}")
-        feats = run_worker("features", src, work / f"{safe}-features")
+        feats = run_worker("features", src, work / f"{safe}-features", extra_env=extra_env)
         mask = feats.get("feature_mask")
     else:
         mask = ours["feature_mask"]
@@ -240,13 +248,16 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
         row["errors"].append("cannot determine the input's features; Binaryen not run")
         theirs = {"error": "not run"}
     else:
-        theirs = run_worker("theirs", src, work / f"{safe}-theirs", mask)
+        theirs = run_worker("theirs", src, work / f"{safe}-theirs", mask, extra_env=extra_env)
         if "error" in theirs:
             row["errors"].append(f"Binaryen asyncify: {theirs['error']}")
     row["theirs"] = theirs
     log(f"{tag}: ours {report.secs(ours.get('seconds'))}, binaryen {report.secs(theirs.get('seconds'))}"
         f" (input {len(loaded.data) / 1024:.0f} KB)")
 
+    if spec:  # scale rows: the transform only (the differential tests check outputs)
+        src.unlink(missing_ok=True)
+        return row
     variants = {"original": loaded.data}
     for side, r in (("ours", ours), ("theirs", theirs)):
         o2 = work / f"{safe}-{side}.o2.wasm"
@@ -299,6 +310,9 @@ def environment() -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="only the WAT files and the C kernels (< 2 minutes)")
+    ap.add_argument("--big", action="store_true",
+                    help="also the scale rows (bench/big.py: CUE 46 MB, a 25 MB Go program, a synthetic "
+                         "8,000-function module): transforms only, about 30 minutes on 2 cores")
     ap.add_argument("--only", nargs="+", metavar="NAMES",
                     help="programs to run: names (quickjs, go/hello), groups (wat, c, go) or basenames")
     ap.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the JSON results")
@@ -309,7 +323,8 @@ def main(argv=None) -> int:
 
     runs = args.runs or (3 if args.quick else 5)
     pause_runs = args.pause_runs or (2 if args.quick else 3)
-    names = select(corpus_programs(), args.only, args.quick)
+    names = select(corpus_programs() + (list(big.PROGRAMS) if args.big or args.only else []),
+                   args.only, args.quick)
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
     log(f"bench: {len(names)} programs: {', '.join(names)}")
@@ -320,7 +335,7 @@ def main(argv=None) -> int:
     results = {
         "schema": "asyncpy.bench/1",
         "date": started.isoformat(timespec="seconds"),
-        "quick": args.quick,
+        "quick": args.quick, "big": args.big,
         "runs": runs, "pause_runs": pause_runs,
         "environment": environment(),
         "total_seconds": time.perf_counter() - t0,
