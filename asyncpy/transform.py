@@ -787,20 +787,23 @@ def _check_names_free(module: B.Module, options: TransformOptions) -> None:
         raise AsyncpyError(f"the module already exports {sorted(taken)[0]}: is it instrumented already?")
 
 
-def instrument(module: B.Module, analysis: Analysis, options: TransformOptions) -> TransformReport:
-    """Instrument `module` in place for the functions `analysis` selects."""
+def instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
+               progress=None) -> TransformReport:
+    """Instrument `module` in place for the functions `analysis` selects;
+    `progress.advance()` (asyncpy.progress) after each one."""
     # The rewrite and the liveness pass recurse along the nesting of a body,
     # which runs thousands deep (a br_table dispatch); the limit is raised
     # for this call only.
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 1_000_000))
     try:
-        return _instrument(module, analysis, options)
+        return _instrument(module, analysis, options, progress)
     finally:
         sys.setrecursionlimit(limit)
 
 
-def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions) -> TransformReport:
+def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
+                progress=None) -> TransformReport:
     t0 = time.perf_counter()
     _check_names_free(module, options)
     layout = _layout(module, options)
@@ -813,6 +816,8 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions)
         stats = _Instrumenter(module, b, layout, name, is_site).run()
         if stats is not None:
             report.instrumented.append(stats)
+        if progress is not None:
+            progress.advance(1)
     if options.asserts:
         done = {f.name for f in report.instrumented}
         _add_asserts(module, b, analysis, done | analysis.top_most | analysis.bottom_most)
