@@ -467,6 +467,7 @@ class Module:
 
     @classmethod
     def parse_text(cls, text: str) -> "Module":
+        _pool_may_start()
         return cls(_lib.BinaryenModuleParse(text.encode()))
 
     def dispose(self) -> None:
@@ -490,12 +491,14 @@ class Module:
         _lib.BinaryenModuleSetFeatures(self.ref, mask)
 
     def validate(self) -> bool:
+        _pool_may_start()
         with quiet():
             return bool(_lib.BinaryenModuleValidate(self.ref))
 
     def write(self, *, names: bool = True) -> bytes:
         """The module as a binary; `names` keeps the name section (Binaryen
         writes it only in its debug-info mode)."""
+        _pool_may_start()
         _lib.BinaryenSetDebugInfo(names)
         res = _lib.BinaryenModuleAllocateAndWrite(self.ref, NULL)
         try:
@@ -506,6 +509,7 @@ class Module:
                 _lib.free(res.sourceMap)
 
     def text(self) -> str:
+        _pool_may_start()
         p = _lib.BinaryenModuleAllocateAndWriteText(self.ref)
         try:
             return _ffi.string(p).decode("utf-8", "replace")
@@ -516,6 +520,7 @@ class Module:
                    args: dict[str, str] | None = None, debug_info: bool = False) -> None:
         """Run named Binaryen passes. Pass arguments are process-global in
         libbinaryen, so they are set for this call only and cleared after."""
+        _pool_may_start()
         _lib.BinaryenSetOptimizeLevel(optimize)
         _lib.BinaryenSetShrinkLevel(shrink)
         _lib.BinaryenSetDebugInfo(debug_info)
@@ -531,6 +536,7 @@ class Module:
 
     def optimize(self, level: int, shrink: int) -> None:
         """Binaryen's default pipeline at -O<level> (shrink 1 = -Os, 2 = -Oz)."""
+        _pool_may_start()
         _lib.BinaryenSetOptimizeLevel(level)
         _lib.BinaryenSetShrinkLevel(shrink)
         _lib.BinaryenSetDebugInfo(True)
@@ -538,6 +544,7 @@ class Module:
         _lib.BinaryenModuleOptimize(self.ref)
 
     def run_function_passes(self, func_name: str, passes, *, optimize: int = 2, shrink: int = 0) -> None:
+        _pool_may_start()
         _lib.BinaryenSetOptimizeLevel(optimize)
         _lib.BinaryenSetShrinkLevel(shrink)
         names = [_ffi.new("char[]", p.encode()) for p in passes]
@@ -784,13 +791,17 @@ class Builder:
 
     def __init__(self, module: "Module"):
         self.m = module.ref
-        self._keep = []  # C strings must outlive the call that takes them
+        # C strings must outlive the call that takes them. The same few
+        # names (labels, globals, helpers) recur in every function, so each
+        # is made once: a big module needs hundreds of thousands.
+        self._names: dict[str, object] = {}
 
     def _s(self, s: str | None):
         if s is None:
             return NULL
-        b = _ffi.new("char[]", s.encode())
-        self._keep.append(b)
+        b = self._names.get(s)
+        if b is None:
+            b = self._names[s] = _ffi.new("char[]", s.encode())
         return b
 
     def block(self, name, kids, type_=AUTO):
@@ -1271,3 +1282,60 @@ def const_i32(ref) -> int | None:
     if _lib.BinaryenExpressionGetId(ref) != Kind.Const or _lib.BinaryenExpressionGetType(ref) != I32:
         return None
     return _lib.BinaryenConstGetValueI32(ref)
+
+
+# ---------------------------------------------------------------------------
+# Handing functions between processes (asyncpy.parallel; issue 12)
+#
+# A forked child shares the parent's module copy-on-write, so it can
+# instrument some functions while the parent does the others; it hands its
+# functions back as a binary the parent reads, and their bodies are copied
+# into the parent's module. One hazard: a child cannot use anything that
+# waits for Binaryen's thread pool (the writer does) if the parent had
+# started that pool, since fork copies only the calling thread; it would
+# wait forever. So every call that may start the pool is noted here, and
+# fork_safe() says whether a child may still write.
+
+_pool_started = False
+
+
+def _pool_may_start() -> None:
+    global _pool_started
+    _pool_started = True
+
+
+def fork_safe() -> bool:
+    """True while this process has not started Binaryen's thread pool."""
+    return not _pool_started
+
+
+def functions_binary(module: Module, keep: list[str]) -> bytes:
+    """The module as a binary (names kept) in which only the defined
+    functions `keep` have their bodies; the others become `unreachable`, so
+    the binary is smaller and quicker to read. Changes `module`: meant for a
+    forked child's copy, which is thrown away."""
+    keep_set = set(keep)
+    m = module.ref
+    for i in range(_lib.BinaryenGetNumFunctions(m)):
+        f = _lib.BinaryenGetFunctionByIndex(m, i)
+        if _lib.BinaryenFunctionImportGetModule(f) != NULL or _lib.BinaryenFunctionImportGetBase(f) != NULL:
+            continue
+        if _ffi.string(_lib.BinaryenFunctionGetName(f)).decode() not in keep_set:
+            _lib.BinaryenFunctionSetBody(f, _lib.BinaryenUnreachable(m))
+    return module.write(names=True)
+
+
+def adopt_functions(module: Module, data: bytes, names: list[str]) -> None:
+    """Give the functions `names` of `module` the bodies, locals and local
+    names they have in `data` (from functions_binary on a copy of `module`:
+    the same functions, globals, tables and memories by name). Bodies are
+    copied into `module`'s arena by Binaryen, in C++."""
+    src = Module.read(data, features=module.features)
+    try:
+        for name in names:
+            f = src.function_ref(name)
+            _, vars_ = function_locals(f)
+            body = _lib.BinaryenExpressionCopy(_lib.BinaryenFunctionGetBody(f), module.ref)
+            replace_function(module, name, vars_, body, local_names(f))
+    finally:
+        src.dispose()
