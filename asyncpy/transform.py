@@ -44,6 +44,7 @@ from asyncpy import binaryen as B
 from asyncpy.analysis import ASYNCIFY, BOTTOM_MOST, TOP_MOST, Analysis, AnalysisOptions, IndirectSite
 from asyncpy.binaryen import Kind as K, Node, Op
 from asyncpy.errors import AsyncpyError, UnsupportedError
+from asyncpy.parallel import instrument_split
 
 STATE = "__asyncify_state"
 DATA = "__asyncify_data"
@@ -812,12 +813,19 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
     _add_frame_helpers(module, b, layout, options.check_bounds)
     report = TransformReport()
     is_site = _site_predicate(analysis)
-    for name in analysis.instrument:
-        stats = _Instrumenter(module, b, layout, name, is_site).run()
+
+    def run(names, progress):
+        out = []
+        for name in names:
+            out.append(_Instrumenter(module, b, layout, name, is_site).run())
+            if progress is not None:
+                progress.advance(1)
+        return out
+
+    # Functions are independent: big modules do them on two cores.
+    for stats in instrument_split(module, analysis.instrument, run, progress):
         if stats is not None:
             report.instrumented.append(stats)
-        if progress is not None:
-            progress.advance(1)
     if options.asserts:
         done = {f.name for f in report.instrumented}
         _add_asserts(module, b, analysis, done | analysis.top_most | analysis.bottom_most)
