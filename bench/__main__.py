@@ -75,7 +75,8 @@ def select(names: list[str], only: list[str] | None, quick: bool) -> list[str]:
 
 # --------------------------------------------------------------------------- transforms
 
-def run_worker(side: str, src: Path, out: Path, mask: int | None = None, extra_env=None) -> dict:
+def run_worker(side: str, src: Path, out: Path, mask: int | None = None, extra_env=None,
+               timeout: int = WORKER_TIMEOUT) -> dict:
     cmd = [sys.executable, "-m", "bench.worker", side, str(src), str(out)]
     if mask is not None:
         cmd.append(str(mask))
@@ -84,9 +85,9 @@ def run_worker(side: str, src: Path, out: Path, mask: int | None = None, extra_e
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=WORKER_TIMEOUT, cwd=ROOT, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {WORKER_TIMEOUT} s"}
+        return {"error": f"timed out after {timeout} s"}
     result_file = out.with_suffix(".json")
     if not result_file.exists():
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
@@ -216,6 +217,7 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
     t_start = time.perf_counter()
     spec = big.PROGRAMS.get(name)
     extra_env = spec.worker_env() if spec else {}
+    timeout = big.WORKER_TIMEOUT if spec else WORKER_TIMEOUT
     if spec:
         row["imports"] = list(spec.imports)
         row["binaryen_optimize"] = spec.binaryen_optimize
@@ -236,11 +238,11 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
     src = work / f"{safe}.in.wasm"
     src.write_bytes(loaded.data)
 
-    ours = run_worker("ours", src, work / f"{safe}-ours", extra_env=extra_env)
+    ours = run_worker("ours", src, work / f"{safe}-ours", extra_env=extra_env, timeout=timeout)
     row["ours"] = ours
     if "error" in ours:
         row["errors"].append(f"asyncpy transform: {ours['error']}")
-        feats = run_worker("features", src, work / f"{safe}-features", extra_env=extra_env)
+        feats = run_worker("features", src, work / f"{safe}-features", extra_env=extra_env, timeout=timeout)
         mask = feats.get("feature_mask")
     else:
         mask = ours["feature_mask"]
@@ -248,7 +250,7 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
         row["errors"].append("cannot determine the input's features; Binaryen not run")
         theirs = {"error": "not run"}
     else:
-        theirs = run_worker("theirs", src, work / f"{safe}-theirs", mask, extra_env=extra_env)
+        theirs = run_worker("theirs", src, work / f"{safe}-theirs", mask, extra_env=extra_env, timeout=timeout)
         if "error" in theirs:
             row["errors"].append(f"Binaryen asyncify: {theirs['error']}")
     row["theirs"] = theirs

@@ -31,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL = "wasi_snapshot_preview1.poll_oneoff"
+# Binaryen's pass on CUE takes minutes on a quiet machine, many more on a busy one.
+WORKER_TIMEOUT = 3600
 
 
 @dataclass(frozen=True)

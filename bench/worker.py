@@ -41,6 +41,12 @@ TRANSFORM_ONLY = os.environ.get("ASYNCPY_BENCH_TRANSFORM_ONLY") == "1"   # no -O
 STATE_GLOBAL = "__asyncify_state"
 
 
+def cpu() -> float:
+    """CPU seconds of this process (all its threads) and its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def proc_status() -> dict[str, int]:
     """VmRSS / VmHWM of this process, in bytes."""
     out = {}
@@ -62,12 +68,14 @@ def _ours(data: bytes, path: str) -> dict:
     loaded = Loaded(path=path, data=data, original_size=len(data))
     options = TransformOptions(analysis=AnalysisOptions(imports=IMPORTS))
     before = proc_status()
+    c0 = cpu()
     t0 = time.perf_counter()
     result = transform_loaded(loaded, options)
     seconds = time.perf_counter() - t0
+    cpu_seconds = cpu() - c0
     after = proc_status()
     return {
-        "seconds": seconds,
+        "seconds": seconds, "cpu_seconds": cpu_seconds,
         "rss_before": before["VmRSS"], "hwm_after": after["VmHWM"],
         # a forked helper (asyncpy.parallel) shares the parent's pages; its own peak, for the record
         "child_peak_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
@@ -87,6 +95,7 @@ def _theirs(data: bytes, mask: int) -> dict:
 
     options = AnalysisOptions(imports=IMPORTS)
     before = proc_status()
+    c0 = cpu()
     t0 = time.perf_counter()
     module = binaryen.Module.read(data)
     try:
@@ -96,6 +105,7 @@ def _theirs(data: bytes, mask: int) -> dict:
             raise RuntimeError("Binaryen's asyncify output does not validate")
         wasm = module.write()
         seconds = time.perf_counter() - t0
+        cpu_seconds = cpu() - c0
         after = proc_status()
         # untimed: which functions the pass instrumented (those that touch the
         # state global, besides the asyncify_* control functions it adds)
@@ -105,7 +115,7 @@ def _theirs(data: bytes, mask: int) -> dict:
     finally:
         module.dispose()
     return {
-        "seconds": seconds,
+        "seconds": seconds, "cpu_seconds": cpu_seconds,
         "rss_before": before["VmRSS"], "hwm_after": after["VmHWM"],
         "wasm": wasm, "instrumented": None if TRANSFORM_ONLY else len(instrumented), "defined": defined,
         "optimize": BINARYEN_OPTIMIZE,
