@@ -7,14 +7,14 @@ line on stderr with exit status 1, and offers `--json` for scripts.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from asyncpy.errors import AsyncpyError
+from asyncpy.errors import AsyncpyError, one_line_errors
+from asyncpy.progress import Terminal, plural
 
 _EPILOG_LISTS = """\b
 Lists (same meaning as Binaryen's asyncify pass arguments):
@@ -65,32 +65,15 @@ def build_analysis_options(kw) -> "AnalysisOptions":
     )
 
 
-def fail(message: str) -> None:
-    click.echo(f"asyncpy: error: {message}", err=True)
-    sys.exit(1)
-
-
 class Group(click.Group):
-    """Turns every expected failure into one line and exit status 1."""
+    """Turns every expected failure into one line and exit status 1, Ctrl-C
+    into exit status 130 (asyncpy.errors.one_line_errors)."""
 
     def invoke(self, ctx):
-        from asyncpy.binaryen import UnsupportedExpression
-
-        try:
+        # click's own exits (--help, usage errors: exit 2) are click's to report.
+        with one_line_errors("asyncpy", passthrough=(click.exceptions.Exit, click.exceptions.Abort,
+                                                     click.ClickException)):
             return super().invoke(ctx)
-        except AsyncpyError as e:
-            fail(str(e))
-        except UnsupportedExpression as e:
-            fail(f"unsupported expression kind: {e} (asyncpy handles core wasm with SIMD, "
-                 "bulk memory, reference types and multi-value)")
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
-            raise
-        except KeyboardInterrupt:
-            fail("interrupted")
-        except Exception as e:  # a bug of ours: still one line, unless debugging
-            if os.environ.get("ASYNCPY_DEBUG"):
-                raise
-            fail(f"internal error: {type(e).__name__}: {e} (set ASYNCPY_DEBUG=1 for a traceback)")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,6 +91,16 @@ def main():
       asyncpy analyze app.wasm --imports 'env.sleep'
       asyncpy analyze app.wasm --why main --imports 'env.*'
       asyncpy analyze app.wasm --json | jq .instrumented
+      asyncpy transform app.wasm --imports env.sleep -o app.async.wasm
+      asyncpy transform app.wasm --imports env.sleep -O2 -o - > app.async.wasm
+      asyncpy run hello.wasm -- arg1 arg2
+      asyncpy run app.wasm --host host.py   # host.py: IMPORTS = {"env": {"pause": fn}}
+      python -m asyncpy --help              # the same command, without the script
+
+    \b
+    MODULE may be '-' to read the module (binary or WAT) from standard input.
+    Each command has its own --help with examples. Errors are one line on
+    stderr and exit status 1; Ctrl-C exits with 130 and leaves no files behind.
     """
 
 
@@ -148,12 +141,24 @@ def analyze(module, why, list_, as_json, **kw):
     The first line is a summary: how many defined functions can pause and
     how many of those only because of indirect calls. Use --why NAME for the
     call path behind one decision, --list for all names, --json for tools.
+    MODULE '-' reads standard input.
+
+    \b
+    Examples:
+      asyncpy analyze app.wasm --imports env.sleep
+      asyncpy analyze app.wasm --imports 'env.*' --why main --why handler
+      asyncpy analyze app.wasm --imports wasi_snapshot_preview1.poll_oneoff --list
+      asyncpy analyze app.wasm --no-narrow --json | jq .instrumented_count
+      cat app.wat | asyncpy analyze -
     """
+    from asyncpy.loader import STDIN_NAME
     from asyncpy.pipeline import analyze_file
 
     options = build_analysis_options(kw)
     t0 = time.perf_counter()
     a = analyze_file(module, options)
+    if str(module) == "-":
+        module = STDIN_NAME
     unknown = [n for n in why if n not in a.facts.functions]
     if unknown:
         raise AsyncpyError(f"--why {unknown[0]}: no function of that name (names come from the "
@@ -168,7 +173,7 @@ def analyze(module, why, list_, as_json, **kw):
         click.echo(json.dumps(doc, indent=2))
         return
     n_ind = len(a.due_to_indirect())
-    click.echo(f"{module}: {len(a.instrument)} of {a.defined_count} functions can pause "
+    click.echo(f"{module}: {len(a.instrument)} of {plural(a.defined_count, 'function')} can pause "
                f"({n_ind} because of indirect calls; {seconds:.2f}s)")
     pausing_imports = sorted({f.import_name for n, f in a.facts.functions.items()
                               if f.imported and n in a.reasons})
@@ -281,15 +286,16 @@ def build_link_options(kw):
 @main.command(epilog=_EPILOG_LISTS)
 @click.argument("module", type=click.Path(dir_okay=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Where to write the result (default: MODULE with .async.wasm, or .async.wat with --text). "
-                   "'-' writes to stdout.")
+              help="Where to write the result (default: MODULE with .async.wasm, or .async.wat with --text; "
+                   "standard output when MODULE is '-'). '-' writes to standard output.")
 @analysis_options
 @transform_options
 @optimize_options
 @runtime_options
 @click.option("--text", is_flag=True, help="Write the text format instead of a binary.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (schema asyncpy.transform/1).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress and no summary line.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress and no summary line. (Progress shows only when stderr is a terminal.)")
 def transform(module, output, text, as_json, quiet, **kw):
     """Instrument MODULE so its call stack can be unwound and rewound.
 
@@ -301,34 +307,48 @@ def transform(module, output, text, as_json, quiet, **kw):
     is {current, end} (i32 each; i64 on memory64); frames grow up from current.
 
     \b
+    MODULE '-' reads standard input; then the output goes to standard output
+    unless -o says otherwise. The output is written atomically: an existing
+    file is replaced only by a complete new one; a symlink is written through
+    (its target replaced); a character device or FIFO gets a plain write.
+
+    \b
     Examples:
       asyncpy transform app.wasm --imports env.sleep -o app.async.wasm
       asyncpy transform app.wasm --imports 'wasi_snapshot_preview1.poll_oneoff' -O2
+      asyncpy transform go.wasm --imports wasi_snapshot_preview1.poll_oneoff --data-memory separate
+      asyncpy transform reactor.wasm --reactor --ignore-imports -o reactor.async.wasm
       asyncpy transform app.wat --text -o - | less
+      cat app.wasm | asyncpy transform - --imports env.sleep > app.async.wasm
     """
-    from asyncpy.pipeline import check_writable, transform_file, write_atomically
+    from asyncpy.loader import STDIN_NAME, load
+    from asyncpy.output import output_target, write_output
+    from asyncpy.pipeline import transform_loaded
 
     runtime = build_link_options(kw)
     options = build_transform_options(kw)
     level = _opt_level(kw)
     if output is None:
-        output = module.with_suffix(".async.wat" if text else ".async.wasm")
-    if str(output) != "-" and output.resolve() == module.resolve():
-        raise AsyncpyError("the output would overwrite the input; choose another -o")
-    if str(output) != "-":
-        check_writable(output)  # before the work, not after it
-    progress = None if quiet or as_json else (lambda msg: click.echo(f"asyncpy: {msg}...", err=True))
-    result = transform_file(module, options, optimize=level, text=text, progress=progress, runtime=runtime)
+        output = Path("-") if str(module) == "-" else module.with_suffix(".async.wat" if text else ".async.wasm")
+    to_stdout = str(output) == "-"
+    # Everything about the output is checked before the work, not after it.
+    output_target(output, input=None if str(module) == "-" else module)
+    if to_stdout and not text and sys.stdout.isatty():
+        raise AsyncpyError("not writing a binary module to a terminal: give -o FILE, redirect "
+                           "standard output, or use --text")
+    progress = Terminal("asyncpy", enabled=False if quiet else None)
+    progress.step(f"reading {'standard input' if str(module) == '-' else module}")
+    loaded = load(module)
+    result = transform_loaded(loaded, options, optimize=level, text=text, progress=progress, runtime=runtime)
+    if str(module) == "-":
+        module = STDIN_NAME
     if result.link is not None and not quiet:
         for note in result.link.notes:
             click.echo(f"asyncpy: note: {note}", err=True)
     for w in result.analysis.warnings:
         click.echo(f"asyncpy: warning: {w}", err=True)
-    if str(output) == "-":
-        sys.stdout.buffer.write(result.wasm)
-        sys.stdout.flush()
-    else:
-        write_atomically(output, result.wasm)
+    progress.step(f"writing {'standard output' if to_stdout else output}")
+    write_output(output, result.wasm, input=None if module == STDIN_NAME else module)
     rep = result.report
     if as_json:
         click.echo(json.dumps({
@@ -344,13 +364,14 @@ def transform(module, output, text, as_json, quiet, **kw):
             "features": sorted(result.features),
             "warnings": result.analysis.warnings,
             "seconds": round(result.seconds, 3),
-        }, indent=2), err=str(output) == "-")
+        }, indent=2), err=to_stdout)
     elif not quiet:
         a = result.analysis
-        click.echo(f"{module} -> {output}: instrumented {len(rep.instrumented)} of {a.defined_count} "
-                   f"functions ({rep.sites} pause sites), {result.input_bytes} -> {result.output_bytes} bytes "
+        click.echo(f"{module} -> {output}: instrumented {len(rep.instrumented)} of "
+                   f"{plural(a.defined_count, 'function')} ({plural(rep.sites, 'pause site')}), "
+                   f"{result.input_bytes} -> {result.output_bytes} bytes "
                    f"({(result.output_bytes - result.input_bytes) / max(result.input_bytes, 1):+.1%}), "
-                   f"{result.seconds:.2f}s", err=str(output) == "-")
+                   f"{result.seconds:.2f}s", err=to_stdout)
 
 
 @main.command(context_settings={"ignore_unknown_options": False})
@@ -370,7 +391,9 @@ def transform(module, output, text, as_json, quiet, **kw):
 @click.option("--no-cache", is_flag=True, help="Transform again instead of using the cache.")
 @click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="An environment variable for the guest.")
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST]", help="Preopen a host directory.")
-def run(module, args, instances, imports, host, data_memory, data_pages, no_cache, env, dirs):
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress while instrumenting (shown only when stderr is a terminal).")
+def run(module, args, instances, imports, host, data_memory, data_pages, no_cache, env, dirs, quiet):
     """Run a WASI command with non-blocking WASI on asyncio.
 
     \b
@@ -381,10 +404,31 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
     program's exit code (with --instances, the first non-zero one).
 
     \b
+    Every import must be supplied before anything runs: WASI comes with
+    asyncpy; anything else (say env.pause) from a Python file given with
+    --host, which defines IMPORTS. The first run of a module instruments it
+    (a Go program takes a while; a progress bar shows on a terminal).
+
+    \b
+    A program that uses the task runtime (imports from "asyncpy", see
+    examples/asyncpy.h) runs main as a task; a task that sleeps
+    (asyncpy_sleep_ms, usleep) or calls an async import of --host waits
+    alone while the others run, so the waits overlap
+    (docs/host-protocol.md; python examples/sleepers.py).
+
+    \b
     Examples:
-      asyncpy run app.wasm -- arg1 arg2
-      asyncpy run app.wasm --instances 10
-      asyncpy run app.wasm --host host.py   # host.py: IMPORTS = {"env": {"pause": pause}}
+      asyncpy run hello.wasm -- arg1 arg2
+      asyncpy run server.wasm --instances 10 --env PORT=8080
+      asyncpy run app.wasm --dir ./data::/data
+      asyncpy run app.wasm --host host.py
+    \b
+    where host.py is, for example:
+      import asyncio
+      async def pause(ms):              # (i32) -> i32 in the module
+          await asyncio.sleep(ms / 1000)
+          return 0
+      IMPORTS = {"env": {"pause": pause}}
     """
     from asyncpy.analysis import split_list
     from asyncpy.host import run_program
@@ -400,7 +444,7 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
                        imports=split_list(imports) if imports else None, host=host,
                        data_memory=data_memory, data_pages=data_pages, cache=not no_cache,
                        env=envs, dirs=preopens,
-                       progress=lambda msg: click.echo(f"asyncpy: {msg}", err=True))
+                       progress=Terminal("asyncpy", enabled=False if quiet else None))
     sys.stdout.flush()
     sys.exit(code)
 

@@ -59,9 +59,11 @@ which `ensure_instrumented` and ``asyncpy run`` do.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import inspect
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -88,6 +90,32 @@ class InstanceBroken(HostError):
 
 class InstanceBusy(HostError):
     """A call was made while another call of the same instance is paused."""
+
+
+class TooManyCalls(HostError):
+    """More export calls in flight on one instance than its `max_calls`."""
+
+
+HOST_MODE_IDLE_RETURN = 1       # docs/host-protocol.md
+CLOCK_IMPORT = ("asyncpy_host", "clock_ms")
+DEFAULT_MAX_CALLS = 10000
+
+
+def clock_ms() -> int:
+    """The clock of the runtime's real-time sleeps (asyncpy_host.clock_ms)."""
+    return time.monotonic_ns() // 1_000_000
+
+
+_RESULT_GETTERS = {"i32": "asyncpy_result_i32", "i64": "asyncpy_result_i64",
+                   "f32": "asyncpy_result_f32", "f64": "asyncpy_result_f64"}
+
+
+@dataclass
+class _Call:
+    """An export call of a task-runtime module that went pending."""
+    name: str
+    future: asyncio.Future
+    results: list[str]           # wasm result types
 
 
 # --------------------------------------------------------------------------
@@ -208,7 +236,7 @@ class Instance:
 
     def __init__(self, module, imports=None, *, wasi: WasiOptions | bool | None = None,
                  buffer: tuple[int, int] | Callable[["Instance"], tuple[int, int]] | None = None,
-                 engine: wasmtime.Engine | None = None):
+                 engine: wasmtime.Engine | None = None, max_calls: int = DEFAULT_MAX_CALLS):
         self.module = compile(module, engine)
         self.store = wasmtime.Store(engine or _shared_engine())
         self.broken: str | None = None
@@ -218,6 +246,21 @@ class Instance:
         self._resuming: _Pause | None = None     # rewinding into that import
         self._exports: Mapping[str, Any] | None = None
         self.memory: wasmtime.Memory | None = None
+        # the task runtime's host-wait protocol (docs/host-protocol.md)
+        self.tasks = False
+        self.max_calls = max_calls
+        self._calls: dict[int, _Call] = {}          # pending export calls by task handle
+        self._ops: dict[int, asyncio.Future] = {}   # host operations by waiting task
+        self._op_names: dict[int, str] = {}
+        self._outcomes: dict[int, tuple[str, Any]] = {}   # completed, not yet delivered
+        self._ready: list[int] = []                 # tasks to resume at the next drive
+        self._drive_scheduled: asyncio.AbstractEventLoop | None = None   # the loop a drive waits in
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = -1
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._free_waiters: list[asyncio.Future] = []
+        self._watch_state = False       # see handler in _wrap
+        self._resumed: set[int] = set()  # resumed tasks not yet rewound into their import
 
         linker = wasmtime.Linker(self.store.engine)
         linker.allow_shadowing = True
@@ -234,6 +277,9 @@ class Instance:
             for name, ftype, fn in self.wasi.functions():
                 if (WASI, name) in types and (WASI, name) not in table:
                     linker.define_func(WASI, name, ftype, self._wrap(f"{WASI}.{name}", fn, ftype))
+        self._real_time = CLOCK_IMPORT in types     # the program sleeps in real time
+        if CLOCK_IMPORT in types and CLOCK_IMPORT not in table:
+            table[CLOCK_IMPORT] = clock_ms
         for (mod, name), fn in table.items():
             ftype = types.get((mod, name))
             if ftype is None:
@@ -243,6 +289,11 @@ class Instance:
                 continue
             linker.define_func(mod, name, ftype, self._wrap(f"{mod}.{name}", fn, ftype))
 
+        missing = [i for i in self.module.imports if not _linked(linker, self.store, i)]
+        if missing:
+            raise HostError(missing_imports_message([(i.module, i.name, i.type) for i in missing],
+                                                    "give it in the imports mapping, e.g. "
+                                                    f"{{{missing[0].module!r}: {{{missing[0].name!r}: fn}}}}"))
         self.instance = linker.instantiate(self.store, self.module)
         ex = self.instance.exports(self.store)
         self._exports = ex
@@ -253,6 +304,10 @@ class Instance:
         self._data: tuple[wasmtime.Memory, int, int, int, int] | None = None   # mem, addr, ptr size, start, end
         if self.instrumented:
             self._setup_buffer(buffer)
+        if self.instrumented and "asyncpy_suspend" in ex:
+            self.tasks = True
+            self.stack_size = ex["asyncpy_stack_size"](self.store)
+            ex["asyncpy_host_mode"](self.store, HOST_MODE_IDLE_RETURN)
 
     # -- buffer
     def _setup_buffer(self, buffer) -> None:
@@ -298,13 +353,27 @@ class Instance:
     def state(self) -> int:
         return self._exports["asyncify_get_state"](self.store) if self.instrumented else NORMAL
 
-    def _break(self, why: str) -> None:
+    def _break(self, why: str, exc: BaseException | None = None) -> None:
         if self.broken is None:
             self.broken = why
         p, self._pause = self._pause, None
         if p is not None and inspect.iscoroutine(p.awaitable):
             p.awaitable.close()
         self._resuming = None
+        calls, self._calls = self._calls, {}
+        for c in calls.values():
+            if not c.future.done():
+                c.future.set_exception(exc if exc is not None else InstanceBroken(
+                    f"the instance cannot be used any more: {why}"))
+        ops, self._ops = self._ops, {}
+        for op in ops.values():
+            op.cancel()
+        self._outcomes.clear()
+        self._ready.clear()
+        self._resumed.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _check_usable(self) -> None:
         if self.broken is not None:
@@ -316,11 +385,35 @@ class Instance:
         zeros = [_zero(t) for t in results]
         dummy = None if not zeros else (zeros[0] if len(zeros) == 1 else zeros)
 
+        def checked(r):
+            # wasmtime would say "callback produced results when it shouldn't"
+            # or "don't know how to convert None to i32", naming nothing.
+            problem = _result_problem(r, results)
+            if problem is not None:
+                raise HostError(f"import {qualname} {problem}, but its type is {signature(ftype)}")
+            return r
+
         def handler(*args):
             if self._resuming is not None:
-                return self._finish_rewind(qualname)
-            if self._exports is not None and self.instrumented:
+                return checked(self._finish_rewind(qualname))
+            if self._resumed:
+                # A resumed task's first import call is the rewind into the
+                # import it waited in (each call into the module costs, so
+                # no state reading).
+                t = self._exports["asyncpy_current"](self.store)
+                if t in self._resumed:
+                    self._resumed.discard(t)
+                    if self._pause is None:
+                        self._watch_state = False   # tasks switched: every unwind we started is over
+                    return checked(self._finish_task_rewind(qualname, t))
+            if self._watch_state:
+                # An unwind this host started may be under way (reading the
+                # state costs a call into the module, so only then).
                 st = self.state()
+                if st == REWINDING and self.tasks:
+                    return checked(self._finish_task_rewind(qualname, self._exports["asyncpy_current"](self.store)))
+                if st == NORMAL and self._pause is None:
+                    self._watch_state = False
                 if st != NORMAL:
                     why = (f"import {qualname} was called while the module is unwinding; the import that "
                            f"paused ({self._pause.import_name if self._pause else '?'}) is not a pause "
@@ -329,7 +422,7 @@ class Instance:
                     raise InstanceBroken(why)
             r = fn(*args)
             if not inspect.isawaitable(r):
-                return r
+                return checked(r)
             if self._exports is None:
                 _close(r)
                 raise HostError(f"import {qualname} returned an awaitable during instantiation "
@@ -339,6 +432,17 @@ class Instance:
                 raise HostError(f"import {qualname} returned an awaitable, but the module is not "
                                 "instrumented (no asyncify_get_state export): transform it with "
                                 f"asyncpy transform --imports {qualname}")
+            if self.tasks:
+                try:
+                    t = self._exports["asyncpy_suspend"](self.store)
+                except BaseException:       # e.g. the task's stack overflowed
+                    _close(r)
+                    raise
+                if t:       # only this task waits; the scheduler runs the others
+                    self._watch_state = True
+                    self._start_op(t, qualname, r)
+                    return dummy
+                # not called from a task: pause the whole module (below)
             if not self._busy:
                 _close(r)
                 raise HostError(f"import {qualname} returned an awaitable in a call that did not go "
@@ -347,6 +451,7 @@ class Instance:
                 _close(r)
                 raise HostError(f"import {qualname} paused twice in one unwind")
             self._reset_struct()
+            self._watch_state = True
             self._pause = _Pause(qualname, r)
             self.pauses[qualname] = self.pauses.get(qualname, 0) + 1
             self._exports["asyncify_start_unwind"](self.store, self._data[1])
@@ -367,6 +472,196 @@ class Instance:
             raise value
         return value
 
+    # -- the task runtime's host-wait protocol (docs/host-protocol.md)
+    def _start_op(self, t: int, qualname: str, awaitable) -> None:
+        self.pauses[qualname] = self.pauses.get(qualname, 0) + 1
+        fut = asyncio.ensure_future(awaitable)      # runs from now on, overlapping the others
+        self._ops[t] = fut
+        self._op_names[t] = qualname
+        fut.add_done_callback(functools.partial(self._op_done, t))
+
+    def _op_done(self, t: int, fut: asyncio.Future) -> None:
+        if self._ops.get(t) is not fut:
+            return                  # cancelled with its call, or the instance broke
+        del self._ops[t]
+        if fut.cancelled():
+            self._outcomes[t] = ("error", asyncio.CancelledError(
+                f"the host operation of import {self._op_names.get(t, '?')} was cancelled"))
+        elif fut.exception() is not None:
+            self._outcomes[t] = ("error", fut.exception())
+        else:
+            self._outcomes[t] = ("value", fut.result())
+        self._ready.append(t)
+        self._schedule_drive()
+
+    def _finish_task_rewind(self, qualname: str, t: int):
+        outcome = self._outcomes.pop(t, None)
+        if outcome is None or self._op_names.get(t) != qualname:
+            why = (f"a task was rewound into import {qualname} without a result for it "
+                   f"(it waited in {self._op_names.get(t, 'no import')})")
+            self._break(why)
+            raise InstanceBroken(why)
+        del self._op_names[t]
+        self._exports["asyncify_stop_rewind"](self.store)
+        kind, value = outcome
+        if kind == "error":
+            raise value
+        return value
+
+    def _schedule_drive(self) -> None:
+        loop = asyncio.get_running_loop()
+        # (an instance may outlive the loop of asyncio.run: a drive left in
+        # a closed loop never runs, so schedule again in this one)
+        if self._drive_scheduled is not loop and self.broken is None:
+            self._drive_scheduled = loop
+            loop.call_soon(self._drive)
+
+    def _drive(self) -> None:
+        """Deliver completed host operations and due sleeps: one scheduler
+        run until the module is idle again. Runs from the event loop, never
+        inside another entry into the module."""
+        self._drive_scheduled = None
+        if self.broken is not None or self._busy:
+            return                  # a whole-module pause: driven again when it ends
+        ex, store = self._exports, self.store
+        ready, self._ready = self._ready, []
+        for t in ready:
+            try:
+                ex["asyncpy_resume"](store, t)
+            except wasmtime.Trap as e:
+                name = self._op_names.get(t, "?")
+                self._break(f"import {name} paused a task but nothing of it was saved: it is not a "
+                            f"pause point of this module (transform it with --imports naming it); {e}")
+                return
+            self._resumed.add(t)
+        try:
+            done = ex["asyncpy_run"](store)
+        except Exception as e:
+            self._after_trap(e, entry_call=False)
+            done = None
+        self._after_entry(done)
+
+    def _after_entry(self, done: int | None = None) -> None:
+        """Hand finished pending calls their results; arm the timer for the
+        earliest real-time wake-up. `done`: how many calls finished, when
+        known (each call into the module costs, from Python)."""
+        if self.broken is not None:
+            return
+        ex, store = self._exports, self.store
+        # (only calls that went pending can be on the done list)
+        while self._calls and (done is None or done > 0):
+            t = ex["asyncpy_take_done"](store)
+            if not t:
+                break
+            call = self._calls.pop(t, None)
+            values = [] if call is None else [ex[_RESULT_GETTERS[k]](store, t, j)
+                                              for j, k in enumerate(call.results)]
+            ex["asyncpy_release"](store, t)
+            if call is not None and not call.future.done():
+                call.future.set_result(None if not values else values[0] if len(values) == 1 else values)
+            if done is not None:
+                done -= 1
+        if not self._real_time:
+            return
+        deadline = ex["asyncpy_deadline"](store)
+        if deadline == self._timer_at and self._timer is not None and \
+                self._timer_loop is asyncio.get_running_loop():
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline >= 0:
+            # asyncio may fire a little early (float seconds): a margin
+            # saves a second round through the module
+            delay = max(0, deadline - clock_ms()) / 1000 + 0.0002
+            self._timer_loop = asyncio.get_running_loop()
+            self._timer = self._timer_loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = -1
+        self._schedule_drive()
+
+    def _after_trap(self, e: BaseException, entry_call: bool) -> int | None:
+        """A trap came out of an entry with the state normal: find the task
+        that trapped, give the exception to its caller, and make the module
+        usable again. Returns the handle of the entry's own call if it is
+        still alive (it is pending now), else None (the entry's caller gets
+        `e`)."""
+        ex, store = self._exports, self.store
+        t = ex["asyncpy_recover"](store)
+        pending = ex["asyncpy_call_pending"](store)
+        self._op_names.pop(t, None)
+        self._outcomes.pop(t, None)
+        self._resumed.discard(t)
+        if t == -1:
+            self._break(f"a trap in a re-entrant export call ({e}): the tasks below it are lost", e)
+            return None
+        if isinstance(e, wasmtime.ExitTrap):
+            self._break(f"the program exited (code {e.code})", e)
+            return None
+        call = self._calls.pop(t, None) if t else None
+        if call is not None:
+            if not call.future.done():
+                call.future.set_exception(self._explain(e))
+            return pending or None
+        if t and (pending or not entry_call):
+            # a task nobody awaits (started with asyncpy.go): who should see it is unknown
+            self._break(f"a background task trapped: {e}", e)
+            return None
+        if pending:     # the trap was outside any task; the entry's own call is alive
+            ex["asyncpy_cancel"](store, pending)
+        return None
+
+    def _explain(self, e: BaseException) -> BaseException:
+        if isinstance(e, wasmtime.Trap) and "asyncpy.rt.trap.stack_overflow" in str(e):
+            err = HostError(f"a task overflowed its stack: {self.stack_size} bytes per task (transform "
+                            f"with a bigger --task-stack)")
+            err.__cause__ = e
+            return err
+        if isinstance(e, wasmtime.Trap) and "asyncpy.rt.trap.out_of_memory" in str(e):
+            err = HostError(f"no memory for another task's block ({self.stack_size} bytes each; "
+                            f"{len(self._calls)} calls in flight): lower max_calls or --task-stack")
+            err.__cause__ = e
+            return err
+        return e
+
+    def _cancel_call(self, t: int) -> None:
+        """Cancel one pending call: its host operation and its task."""
+        if self._calls.pop(t, None) is None or self.broken is not None:
+            return
+        op = self._ops.pop(t, None)
+        if op is not None:
+            op.cancel()
+        self._op_names.pop(t, None)
+        self._outcomes.pop(t, None)
+        self._resumed.discard(t)
+        if t in self._ready:
+            self._ready.remove(t)
+        self._exports["asyncpy_cancel"](self.store, t)
+        self._after_entry()
+
+    async def _wait_free(self) -> None:
+        while self._busy:
+            fut = asyncio.get_running_loop().create_future()
+            self._free_waiters.append(fut)
+            await fut
+
+    def _set_free(self) -> None:
+        self._busy = False
+        waiters, self._free_waiters = self._free_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+        if self.tasks and (self._ready or self._timer_at >= 0):
+            self._schedule_drive()
+
+    @property
+    def in_flight(self) -> int:
+        """Export calls of this instance that are pending (task runtime)."""
+        return len(self._calls)
+
     # -- calls
     def export(self, name: str) -> Callable[..., Any]:
         """`name` as an async function: `await inst.export("f")(1, 2)`."""
@@ -377,14 +672,53 @@ class Instance:
 
     async def call(self, name: str, *args):
         """Call export `name`; pauses of async imports wait without blocking
-        the loop. Returns the export's result (a list for several)."""
+        the loop. Returns the export's result (a list for several).
+
+        With the task runtime, any number of calls may be in flight (up to
+        `max_calls`), each its own task; cancelling the awaiting asyncio
+        task cancels that call only. Otherwise one call at a time."""
         self._check_usable()
-        if self._busy:
-            raise InstanceBusy(f"cannot call {name}: another call of this instance is in progress "
-                               "(one call at a time per instance)")
         func = self._exports.get(name) if self._exports is not None else None
         if not isinstance(func, wasmtime.Func):
             raise HostError(f"the module has no exported function {name!r}")
+        if self.tasks:
+            return await self._call_task(name, func, args)
+        if self._busy:
+            raise InstanceBusy(f"cannot call {name}: another call of this instance is in progress "
+                               "(one call at a time per instance)")
+        return await self._call_whole(name, func, args)
+
+    async def _call_task(self, name: str, func: wasmtime.Func, args):
+        if len(self._calls) >= self.max_calls:
+            raise TooManyCalls(f"cannot call {name}: {len(self._calls)} calls are in flight on this "
+                               f"instance, its limit (max_calls={self.max_calls})")
+        await self._wait_free()
+        self._check_usable()
+        ex, store = self._exports, self.store
+        try:
+            result = await self._call_whole(name, func, args)
+        except Exception as e:
+            if self.broken is not None or self.state() != NORMAL:
+                raise
+            t = self._after_trap(e, entry_call=True)
+            self._after_entry()
+            if t is None:
+                raise self._explain(e) from None
+        else:
+            t = ex["asyncpy_call_pending"](store)
+            if not t:
+                self._after_entry()
+                return result
+        fut = asyncio.get_running_loop().create_future()
+        self._calls[t] = _Call(name, fut, [str(r) for r in func.type(store).results])
+        self._after_entry()
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self._cancel_call(t)
+            raise
+
+    async def _call_whole(self, name: str, func: wasmtime.Func, args):
         self._busy = True
         try:
             while True:
@@ -427,7 +761,7 @@ class Instance:
                 self._resuming = p
                 self._exports["asyncify_start_rewind"](self.store, self._data[1])
         finally:
-            self._busy = False
+            self._set_free()
 
     async def run_command(self) -> int:
         """Run a WASI command's `_start`; return its exit code."""
@@ -441,6 +775,53 @@ class Instance:
         """A WASI reactor: call `_initialize` (if exported)."""
         if "_initialize" in self._exports:
             await self.call("_initialize")
+
+
+def signature(ftype: wasmtime.FuncType) -> str:
+    """`(i32, i64) -> f64`, `() -> ()`: a function type as a reader writes it."""
+    def part(types) -> str:
+        names = [str(t) for t in types]
+        return names[0] if len(names) == 1 else f"({', '.join(names)})"
+    return f"({', '.join(str(t) for t in ftype.params)}) -> {part(ftype.results)}"
+
+
+def _result_problem(r, results: list) -> str | None:
+    """What is wrong with `r` as the result of an import returning
+    `results`, or None."""
+    def fits(v, t) -> bool:
+        k = str(t)
+        if k in ("i32", "i64"):
+            return isinstance(v, int)
+        if k in ("f32", "f64"):
+            return isinstance(v, (int, float))
+        return True         # references, v128: wasmtime converts or says what is wrong
+    if not results:
+        return None if r is None else f"returned {r!r}"
+    if len(results) == 1:
+        return None if fits(r, results[0]) else f"returned {r!r}"
+    if not isinstance(r, (list, tuple)) or len(r) != len(results):
+        return f"returned {r!r} (it must return {len(results)} values)"
+    return next((f"returned {v!r} as result {i}" for i, (v, t) in enumerate(zip(r, results))
+                 if not fits(v, t)), None)
+
+
+def _linked(linker: wasmtime.Linker, store: wasmtime.Store, imp) -> bool:
+    try:
+        linker.get(store, imp.module, imp.name)
+    except wasmtime.WasmtimeError:
+        return False
+    return True
+
+
+def missing_imports_message(missing: list[tuple[str, str, Any]], how: str, what: str = "the module") -> str:
+    """One line naming the imports nobody supplies (with their types where
+    known) and how to supply them."""
+    def one(m: str, n: str, t) -> str:
+        if isinstance(t, wasmtime.FuncType):
+            return f"{m}.{n} {signature(t)}"
+        return f"{m}.{n}" + (f" ({type(t).__name__.removesuffix('Type').lower()})" if t is not None else "")
+    names = ", ".join(one(*x) for x in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    return f"{what} imports {names}, which nothing supplies: {how}"
 
 
 def _close(r) -> None:
@@ -484,6 +865,58 @@ def export_names(wasm: bytes) -> list[str]:
     return names
 
 
+def import_modules(wasm: bytes) -> set[str]:
+    """The module names of a binary module's imports (from its import
+    section, without compiling it)."""
+    def leb(pos: int) -> tuple[int, int]:
+        result = shift = 0
+        while True:
+            b = wasm[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result, pos
+
+    def name(pos: int) -> tuple[str, int]:
+        n, pos = leb(pos)
+        return wasm[pos:pos + n].decode("utf-8", "replace"), pos + n
+
+    pos, out = 8, set()
+    try:
+        while pos < len(wasm):
+            sid = wasm[pos]
+            size, pos = leb(pos + 1)
+            if sid == 2:
+                count, p = leb(pos)
+                for _ in range(count):
+                    mod, p = name(p)
+                    _, p = name(p)
+                    out.add(mod)
+                    kind = wasm[p]
+                    p += 1
+                    if kind == 0:               # function: type index
+                        _, p = leb(p)
+                    elif kind == 1:             # table: reftype, limits
+                        flags, p = leb(p + 1)
+                        _, p = leb(p)
+                        if flags & 1:
+                            _, p = leb(p)
+                    elif kind == 2:             # memory: limits
+                        flags, p = leb(p)
+                        _, p = leb(p)
+                        if flags & 1:
+                            _, p = leb(p)
+                    else:                       # global (type, mut) or tag (attr, type)
+                        p += 1
+                        _, p = leb(p) if kind == 4 else (0, p + 1)
+                return out
+            pos += size
+    except IndexError:
+        pass
+    return out
+
+
 def is_instrumented(wasm: bytes | wasmtime.Module) -> bool:
     if isinstance(wasm, wasmtime.Module):
         return any(e.name == "asyncify_get_state" for e in wasm.exports)
@@ -505,12 +938,12 @@ def compile_cached(wasm: bytes) -> wasmtime.Module:
             pass        # another wasmtime or engine configuration: compile again
     module = compile(wasm, eng)
     try:
-        from asyncpy.pipeline import write_atomically
+        from asyncpy.output import write_output
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, module.serialize())
-    except OSError:
-        pass
+        write_output(path, module.serialize())
+    except (OSError, AsyncpyError):
+        pass            # no cache this time; the module is compiled anyway
     return module
 
 
@@ -518,7 +951,7 @@ def _source_digest() -> str:
     """Hash of asyncpy's own sources, so that a changed transform invalidates the cache."""
     h = hashlib.sha256()
     pkg = Path(__file__).resolve().parent
-    for p in sorted(pkg.glob("*.py")):
+    for p in sorted(pkg.glob("*.py")) + sorted(pkg.glob("runtime_wat/*.wat")):
         if p.name not in ("host.py", "wasi_async.py", "cli.py"):
             h.update(p.name.encode() + b"\0" + p.read_bytes())
     return h.hexdigest()[:16]
@@ -526,7 +959,7 @@ def _source_digest() -> str:
 
 def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS, *,
                         data_memory: str = "separate", data_pages: int = 4, name: str = "<input>",
-                        cache: bool = True, progress: Callable[[str], None] | None = None) -> bytes:
+                        cache: bool = True, progress=None) -> bytes:
     """`wasm` if it is instrumented already (exports asyncify_get_state), else
     its transform with these pausing imports, cached by content hash under
     $ASYNCPY_CACHE/transformed (default ~/.cache/asyncpy/transformed)."""
@@ -536,6 +969,10 @@ def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS
     wasm = to_binary(bytes(wasm), name)
     if is_instrumented(wasm):
         return wasm
+    if "asyncpy" in import_modules(wasm):
+        # The task runtime keeps each task's asyncify buffer in its own block
+        # of the program's memory: the data cannot live in a memory apart.
+        data_memory = "default"
     imports = sorted(set(imports))
     key = hashlib.sha256(b"\0".join([wasm, "\n".join(imports).encode(), data_memory.encode(),
                                      str(data_pages).encode(), __version__.encode(),
@@ -545,17 +982,22 @@ def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS
         return path.read_bytes()
     from asyncpy.analysis import AnalysisOptions
     from asyncpy.loader import load_bytes
-    from asyncpy.pipeline import transform_loaded, write_atomically
+    from asyncpy.output import write_output
+    from asyncpy.pipeline import transform_loaded
+    from asyncpy.progress import as_progress
     from asyncpy.transform import TransformOptions
 
-    if progress:
-        progress(f"instrumenting {name} (pausing imports: {', '.join(imports)}); cached afterwards")
+    progress = as_progress(progress)
+    progress.step(f"instrumenting {name} (pausing imports: {', '.join(imports)}); cached afterwards")
     options = TransformOptions(analysis=AnalysisOptions(imports=imports), data_memory=data_memory,
                                data_pages=data_pages)
-    out = transform_loaded(load_bytes(wasm, name), options).wasm
+    out = transform_loaded(load_bytes(wasm, name), options, progress=progress).wasm
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, out)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_output(path, out)
+        except (OSError, AsyncpyError):
+            pass        # a read-only cache costs the next run the transform, no more
     return out
 
 
@@ -589,11 +1031,45 @@ def load_host_imports(path: str | os.PathLike) -> dict[tuple[str, str], Callable
     return _import_table(imports)
 
 
+def check_runnable(wasm: bytes, table: Mapping[tuple[str, str], Any], name: str) -> None:
+    """What `asyncpy run` checks before instrumenting: a `_start` export, and
+    a supplier for every import (WASI, the --host file; `asyncify.*` and
+    `asyncpy.*` are resolved by the transform itself)."""
+    from asyncpy.loader import interface_names
+
+    names = interface_names(wasm)
+    if names is None:
+        return          # the loader will say what is wrong with the sections
+    imports, exports = names
+    if "_start" not in exports:
+        kind = "a reactor (it exports _initialize)" if "_initialize" in exports else "not a WASI command"
+        raise HostError(f"{name}: no _start export: {kind}; asyncpy run runs WASI commands "
+                        "(for a reactor, use asyncpy.host.Instance from Python)")
+    instrumented = "asyncify_get_state" in exports
+    probe = wasmtime.Linker(engine())
+    probe.define_wasi()
+    store = wasmtime.Store(engine())
+    missing = []
+    for m, n in imports:
+        if (m, n) in table or (not instrumented and m in ("asyncify", "asyncpy")):
+            continue
+        try:
+            probe.get(store, m, n)
+        except wasmtime.WasmtimeError:
+            missing.append((m, n, None))
+    if missing:
+        m, n, _ = missing[0]
+        raise HostError(missing_imports_message(
+            missing, f"define {'them' if len(missing) > 1 else 'it'} in a Python file as "
+                     f"IMPORTS = {{{m!r}: {{{n!r}: fn}}}} (fn may be async) and pass --host FILE.py",
+            what=name))
+
+
 def run_program(path: str | os.PathLike, args: Iterable[str] = (), *, instances: int = 1,
                 imports: Iterable[str] | None = None, host: str | os.PathLike | None = None,
                 data_memory: str = "separate", data_pages: int = 4, cache: bool = True,
                 env: Mapping[str, str] | None = None, dirs: Iterable[tuple[str, str]] = (),
-                progress: Callable[[str], None] | None = None) -> int:
+                progress=None) -> int:
     """What `asyncpy run` does: instrument PATH if needed (pausing imports:
     `imports`, default the WASI pause points plus every import the host file
     provides), then run `instances` copies of the command concurrently on one
@@ -612,11 +1088,11 @@ def run_program(path: str | os.PathLike, args: Iterable[str] = (), *, instances:
     table = load_host_imports(host) if host else {}
     if imports is None:
         imports = list(WASI_PAUSE_IMPORTS) + [f"{m}.{n}" for m, n in table]
-    wasm = ensure_instrumented(to_binary(raw, str(path)), imports, data_memory=data_memory,
+    binary = to_binary(raw, str(path))
+    check_runnable(binary, table, str(path))      # before the instrumenting, which takes a while
+    wasm = ensure_instrumented(binary, imports, data_memory=data_memory,
                                data_pages=data_pages, name=str(path), cache=cache, progress=progress)
     module = compile_cached(wasm) if cache else compile(wasm)
-    if not any(e.name == "_start" for e in module.exports):
-        raise HostError(f"{path}: no _start export (asyncpy run runs WASI commands)")
     argv = [path.name, *args]
 
     closed = set()
@@ -652,7 +1128,7 @@ def run_program(path: str | os.PathLike, args: Iterable[str] = (), *, instances:
     codes = asyncio.run(main())
     return next((c for c in codes if c), 0)
 
-__all__ = ["HostError", "Instance", "InstanceBroken", "InstanceBusy", "WASI_PAUSE_IMPORTS",
+__all__ = ["HostError", "Instance", "InstanceBroken", "InstanceBusy", "TooManyCalls", "WASI_PAUSE_IMPORTS",
            "WasiOptions", "cache_dir", "compile", "engine", "compile_cached", "ensure_instrumented", "export_names",
            "is_instrumented",
            "load_host_imports", "run_command", "run_program"]

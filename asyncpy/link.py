@@ -46,7 +46,15 @@ wrap exports (`--reactor`). Linking then, before the analysis runs:
 Traps are calls of functions named for their cause, so a backtrace reads
 `asyncpy.rt.trap.deadlock`, `...stack_overflow`, `...not_in_task` (a
 blocking call outside any task), `...out_of_memory`, `...nested_host_pause`
-(a host pause inside a re-entrant export call) or `...bad_resume`.
+(a host pause inside a re-entrant export call), `...nested_wait` (a
+re-entrant export call that would have to wait for an async host) or
+`...bad_resume`.
+
+5. exports the host-wait protocol (`asyncpy.rt.host.X` as `asyncpy_X`,
+   docs/host-protocol.md), and wraps a command's `_start` too, so that its
+   main is a task. The runtime's import `asyncpy_host.clock_ms` becomes an
+   import of the program only if it uses real time (`asyncpy.sleep_ms`,
+   `asyncpy.clock_ms`).
 """
 
 from __future__ import annotations
@@ -72,6 +80,10 @@ NOT_WRAPPED = ("_initialize", "_start", "malloc", "free", "calloc", "realloc", "
                "cabi_realloc")
 ALLOCATOR_CANDIDATES = ("malloc", "asyncpy_malloc")
 GROW_ALLOC = PREFIX + "grow_alloc"
+HOST_PREFIX = PREFIX + "host."          # exported as asyncpy_<name> (docs/host-protocol.md)
+HOST_EXPORT_PREFIX = "asyncpy_"
+CLOCK_IMPORT = ("asyncpy_host", "clock_ms")
+REAL_TIME_API = {"sleep_ms", "clock_ms"}
 DEFAULT_BLOCK = 65536
 
 
@@ -254,6 +266,15 @@ def link(module: B.Module, options: LinkOptions = LinkOptions()) -> LinkReport:
                 fmap[f.name] = name
             elif (f.import_module, f.import_base) == ("program", "alloc"):
                 fmap[f.name] = allocator
+            elif (f.import_module, f.import_base) == CLOCK_IMPORT:
+                # Real time is an import only for programs that use it, so
+                # that the others keep running on hosts that know nothing of it.
+                if set(report.api) & REAL_TIME_API:
+                    B.add_function_import(module, f.name, *CLOCK_IMPORT, f.params, f.results)
+                    fmap[f.name] = f.name
+                    report.notes.append("real time: imports asyncpy_host.clock_ms")
+                else:
+                    fmap[f.name] = PREFIX + "no_clock"
             else:  # pragma: no cover - the runtime's own imports are fixed
                 raise AsyncpyError(f"internal error: runtime import {f.import_module}.{f.import_base}")
         gmap: dict[str, str] = {}
@@ -278,16 +299,32 @@ def link(module: B.Module, options: LinkOptions = LinkOptions()) -> LinkReport:
         rt.dispose()
     if to_wrap:
         _wrap_exports(module, to_wrap, table, fmap, report)
+    _export_host_protocol(module)
     return report
+
+
+def _export_host_protocol(module: B.Module) -> None:
+    """Export $asyncpy.rt.host.X as asyncpy_X (docs/host-protocol.md)."""
+    taken = {e.name for e in module.exports()}
+    for f in module.functions():
+        if f.name.startswith(HOST_PREFIX):
+            name = HOST_EXPORT_PREFIX + f.name[len(HOST_PREFIX):]
+            if name in taken:
+                raise AsyncpyError(f"the program already exports {name}, a name of the runtime's "
+                                   "host protocol")
+            B.add_function_export(module, f.name, name)
 
 
 def _exports_to_wrap(module: B.Module, options: LinkOptions) -> list[tuple[str, str]]:
     """(export name, internal function) pairs."""
     fexports = {e.name: e.value for e in module.exports() if e.kind == "function"}
+    # A command's main runs as a task, so that it may block (wait for the
+    # tasks it started, sleep) like any other.
+    start = [("_start", fexports["_start"])] if "_start" in fexports else []
     if options.wrap_all:
-        return [(n, v) for n, v in fexports.items()
-                if n not in NOT_WRAPPED and not n.startswith("asyncify_")]
-    out = []
+        return start + [(n, v) for n, v in fexports.items()
+                        if n not in NOT_WRAPPED and not n.startswith("asyncify_")]
+    out = start
     for n in options.wrap or ():
         if n not in fexports:
             raise AsyncpyError(f"--reactor-exports {n}: the module exports no function of that name")
@@ -308,7 +345,7 @@ def _wrap_exports(module: B.Module, pairs, table: str, fmap, report: LinkReport)
             raise UnsupportedError(f"export {export}: at most {MAX_SLOTS} parameters and results")
         trampolines.append(PREFIX + "entry." + export)
     b = B.Builder(module)
-    begin, run, end = PREFIX + "export_begin", PREFIX + "run_until", PREFIX + "export_end"
+    begin, run, end = PREFIX + "export_begin", PREFIX + "export_run", PREFIX + "export_end"
     for k, (export, internal) in enumerate(pairs):
         f = sigs[internal]
         params, results = list(f.params), list(f.results)
@@ -352,8 +389,9 @@ def _wrap_exports(module: B.Module, pairs, table: str, fmap, report: LinkReport)
                                   b.return_(b.local_get(r_local, rtype))], B.NONE)
             wvars = [B.I32, rtype]
             fallback = [b.zero(rtype)]
-        # run_until returns 0 when a host pause unwinds through: return
-        # zeros with the state left at unwinding, as any asyncify export.
+        # export_run returns 0 when a host pause unwinds through (return
+        # zeros with the state left at unwinding, as any asyncify export) or
+        # when the call went pending with an async host (asyncpy_call_pending).
         stmts.append(b.if_(b.call(run, [task()], B.I32), done))
         body = b.block(None, stmts + fallback, rtype)
         wrapper = PREFIX + "export." + export

@@ -421,7 +421,22 @@ def to_binary(raw: bytes, path: str) -> bytes:
     try:
         return bytes(wasmtime.wat2wasm(text))
     except wasmtime.WasmtimeError as e:
-        raise InputError(f"{path}: cannot parse WAT: {_first_line(str(e))}") from None
+        raise InputError(wat_error(path, str(e))) from None
+
+
+# wasmtime's wat2wasm names the place as "--> <anon>:LINE:COLUMN" on a line
+# of its own, after the message and before a copy of the source line.
+_WAT_POSITION = re.compile(r"^\s*-->\s*.*?:(\d+):(\d+)\s*$", re.M)
+
+
+def wat_error(path: str, message: str) -> str:
+    """One line for a WAT syntax error, in the `file:line:column: ...`
+    form editors jump to."""
+    m = _WAT_POSITION.search(message)
+    head = (message.strip().splitlines() or ["unknown error"])[0].removeprefix("error: ")
+    if m is None:
+        return f"{path}: cannot parse WAT: {_first_line(message)}"
+    return f"{path}:{m.group(1)}:{m.group(2)}: cannot parse WAT: {head}"
 
 
 def _first_line(msg: str) -> str:
@@ -472,7 +487,29 @@ def load_bytes(raw: bytes, path: str = "<input>", *, isolate: bool = True) -> Lo
     return Loaded(path=path, data=cleaned, original_size=len(raw))
 
 
+STDIN_NAME = "<stdin>"
+
+
+def read_stdin() -> bytes:
+    """The module on standard input (`-` as the file name)."""
+    import sys
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InputError("'-' reads the module from standard input, which is a terminal; "
+                         "pipe or redirect a module into it (e.g. `- < app.wasm`)")
+    try:
+        return sys.stdin.buffer.read()
+    except OSError as e:
+        raise InputError(f"{STDIN_NAME}: cannot read: {e.strerror or e}") from None
+
+
 def load(path: str | os.PathLike, *, isolate: bool = True) -> Loaded:
+    """Read and check a module file; `-` is standard input."""
+    if str(path) == "-":
+        raw = read_stdin()
+        if not raw:
+            raise InputError(f"{STDIN_NAME}: empty input")
+        return load_bytes(raw, STDIN_NAME, isolate=isolate)
     p = Path(path)
     try:
         raw = p.read_bytes()

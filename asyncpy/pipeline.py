@@ -6,17 +6,17 @@ the host driver run exactly the same code."""
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any, Callable
 
 from asyncpy import binaryen
 from asyncpy.analysis import Analysis, AnalysisOptions, analyze, collect_facts
 from asyncpy.errors import AsyncpyError, UnsupportedError
 from asyncpy.loader import Loaded, check, load, text_unsafe_name
-from asyncpy.transform import (SEPARATE_MEMORY, TransformOptions, TransformReport, instrument,
-                               separate_memory_init)
+from asyncpy.output import output_target, write_output
+from asyncpy.progress import Progress, as_progress, plural
+from asyncpy.transform import SEPARATE_MEMORY, TransformOptions, TransformReport, instrument, separate_memory_init
 
 # -O levels as (optimize, shrink), with wasm-opt's meaning (-O is -Os).
 OPT_LEVELS = {"O0": None, "O": (2, 1), "O1": (1, 0), "O2": (2, 0), "O3": (3, 0), "O4": (4, 0),
@@ -50,11 +50,15 @@ class TransformResult:
 
 def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOptions(), *,
                      optimize: tuple[int, int] | None = None, text: bool = False,
-                     progress=None, runtime: "LinkOptions | None" = None) -> TransformResult:
+                     progress: "Progress | Callable[[str], Any] | None" = None,
+                     runtime: "LinkOptions | None" = None) -> TransformResult:
     """Instrument a loaded module. With `optimize`, Binaryen's pipeline at
     that level runs before and after, the way builds pair asyncify with
-    wasm-opt. The result has passed Binaryen's and wasmtime's validators."""
-    say = progress or (lambda msg: None)
+    wasm-opt. The result has passed Binaryen's and wasmtime's validators.
+    `progress` hears of each step, and of each function instrumented
+    (asyncpy.progress)."""
+    progress = as_progress(progress)
+    say = progress.step
     t0 = time.perf_counter()
     if options.data_memory == "separate":
         # That memory is added through Binaryen's text format (see
@@ -84,13 +88,19 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         # analysis, which must see that pause point and the scheduler
         # (asyncpy.link): when asked for, or when the program imports from
         # "asyncpy".
+        if linking and options.data_memory == "separate":
+            raise UnsupportedError("--data-memory separate cannot be used with the task runtime: each "
+                                   "task's asyncify buffer lives in its own block of the program's memory")
         if linking:
             say("linking the asyncpy runtime")
             link_report = _link.link(module, runtime or _link.LinkOptions())
             facts = collect_facts(module)
         analysis = analyze(facts, options.analysis)
-        say(f"instrumenting {len(analysis.instrument)} functions")
-        report = instrument(module, analysis, options)
+        progress.start(len(analysis.instrument), f"instrumenting {plural(len(analysis.instrument), 'function')}")
+        try:
+            report = instrument(module, analysis, options, progress=progress)
+        finally:
+            progress.finish()
         if options.data_memory == "separate":
             say("adding the separate data memory")
             copy = binaryen.with_added_memory(module, SEPARATE_MEMORY, options.data_pages,
@@ -100,6 +110,7 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         if optimize is not None:
             say("optimising after")
             module.optimize(*optimize)
+        say("validating")
         if not module.validate():
             raise AsyncpyError("internal error: the instrumented module does not validate in Binaryen "
                                "(please report it with the input)")
@@ -118,41 +129,7 @@ def transform_file(path: str | os.PathLike, options: TransformOptions = Transfor
     return transform_loaded(load(path), options, **kw)
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Fail early, with one line, when `path` cannot become an output file."""
-    path = Path(path)
-    if path.is_dir():
-        raise AsyncpyError(f"cannot write {path}: it is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise AsyncpyError(f"cannot write {path}: no directory {parent}")
-    if not os.access(parent, os.W_OK):
-        raise AsyncpyError(f"cannot write {path}: directory {parent} is not writable")
-
-
-def write_atomically(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename over it: an
-    existing output is replaced only by a complete new one."""
-    path = Path(path)
-    check_writable(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    except OSError as e:
-        raise AsyncpyError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        try:  # keep an existing output's mode; a new one gets the usual 0666 & ~umask
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+# The one writer lives in asyncpy.output; these names stay for callers that
+# know the pipeline only.
+check_writable = output_target
+write_atomically = write_output

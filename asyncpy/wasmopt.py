@@ -18,11 +18,10 @@ program.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from asyncpy.analysis import AnalysisOptions, split_list
-from asyncpy.errors import AsyncpyError
+from asyncpy.errors import AsyncpyError, one_line_errors
 
 USAGE = "usage: asyncpy-wasm-opt [--asyncify] [-O|-O0..-O4|-Os|-Oz] [-g] [--pass-arg=KEY@VALUE]... INPUT -o OUTPUT"
 
@@ -107,13 +106,14 @@ def options_from_pass_args(args: dict[str, str]):
 def run(argv: list[str]) -> int:
     from asyncpy import binaryen
     from asyncpy.loader import load
-    from asyncpy.pipeline import check_writable, read_module, transform_loaded, write_atomically
+    from asyncpy.output import output_target, write_output
+    from asyncpy.pipeline import read_module, transform_loaded
 
     args = parse(argv)
     output = args["output"]
     if output is None:
         raise AsyncpyError("no output file (-o OUTPUT); asyncpy-wasm-opt does not print modules to stdout")
-    check_writable(output)
+    output_target(output, input=args["input"])     # before the work
     loaded = load(args["input"])
     if args["asyncify"]:
         result = transform_loaded(loaded, options_from_pass_args(args["pass_args"]),
@@ -129,7 +129,7 @@ def run(argv: list[str]) -> int:
             if args["optimize"] is not None:
                 m.optimize(*args["optimize"])
             data = m.text().encode() if args["text"] else m.write()
-    write_atomically(output, data)
+    write_output(output, data, input=args["input"])
     return 0
 
 
@@ -138,16 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     if argv in (["-h"], ["--help"]):
         print(__doc__.strip() + "\n\n" + USAGE)
         sys.exit(0)
-    try:
+    with one_line_errors("asyncpy-wasm-opt"):
         sys.exit(run(argv))
-    except AsyncpyError as e:
-        print(f"asyncpy-wasm-opt: error: {e}", file=sys.stderr)
-        sys.exit(1)
-    except Exception as e:  # still one line, unless debugging
-        if os.environ.get("ASYNCPY_DEBUG"):
-            raise
-        print(f"asyncpy-wasm-opt: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

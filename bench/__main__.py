@@ -1,5 +1,7 @@
 """python -m bench [--quick | --big] [--only NAMES] [--json PATH] [--update-readme]
 
+(`--only host` runs only the host-wait section: bench/host_wait.py.)
+
 Builds the corpus if needed (corpus/, cached outside the repo), then for each
 program measures asyncpy and Binaryen 116's asyncify pass side by side in one
 run: transform time, peak memory, instrumented functions, output bytes (raw
@@ -316,7 +318,8 @@ def main(argv=None) -> int:
                     help="also the scale rows (bench/big.py: CUE 46 MB, a 25 MB Go program, a synthetic "
                          "8,000-function module): transforms only, about 30 minutes on 2 cores")
     ap.add_argument("--only", nargs="+", metavar="NAMES",
-                    help="programs to run: names (quickjs, go/hello), groups (wat, c, go) or basenames")
+                    help="programs to run: names (quickjs, go/hello), groups (wat, c, go) or basenames; "
+                         "host: the host-wait section")
     ap.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the JSON results")
     ap.add_argument("--update-readme", action="store_true", help="write the summary table into README.md")
     ap.add_argument("--runs", type=int, default=None, help="no-pause runs per variant (default 5, quick 3)")
@@ -325,8 +328,13 @@ def main(argv=None) -> int:
 
     runs = args.runs or (3 if args.quick else 5)
     pause_runs = args.pause_runs or (2 if args.quick else 3)
-    names = select(corpus_programs() + (list(big.PROGRAMS) if args.big or args.only else []),
-                   args.only, args.quick)
+    # "host": the host-wait section (bench/host_wait.py), not a corpus program
+    only = [w for arg in args.only or () for w in arg.replace(",", " ").split() if w]
+    host_section = not only or "host" in only
+    only = [w for w in only if w != "host"]
+    # The scale rows (bench/big.py) run with --big, or when named.
+    programs = corpus_programs() + (list(big.PROGRAMS) if args.big or only else [])
+    names = select(programs, only, args.quick) if only or not args.only else []
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
     log(f"bench: {len(names)} programs: {', '.join(names)}")
@@ -334,6 +342,15 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="asyncpy-bench-") as tmp:
         for i, name in enumerate(names, 1):
             rows.append(bench_program(name, i, len(names), Path(tmp), runs, pause_runs))
+    host_wait = None
+    if host_section:
+        from bench import host_wait as hw
+        log("bench: host-wait protocol (asyncio, task runtime)")
+        try:
+            host_wait = hw.measure(log)
+        except Exception as e:
+            host_wait = {"error": f"{type(e).__name__}: {e}"}
+            log(f"bench: host-wait section failed: {host_wait['error']}")
     results = {
         "schema": "asyncpy.bench/1",
         "date": started.isoformat(timespec="seconds"),
@@ -343,13 +360,17 @@ def main(argv=None) -> int:
         "total_seconds": time.perf_counter() - t0,
         "programs": rows,
         "growth": report.growth(rows),
+        "host_wait": host_wait,
     }
-    md = report.markdown(results)
+    md = report.markdown(results) if rows else ""
+    if host_wait and "error" not in host_wait:
+        from bench import host_wait as hw
+        md = (md + "\n\n" if md else "") + hw.markdown(host_wait)
     print(md)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1, default=str))
     log(f"bench: wrote {args.json} ({results['total_seconds']:.0f} s in all)")
-    if args.update_readme:
+    if args.update_readme and rows:
         report.update_readme(ROOT / "README.md", report.summary(results), log)
     errors = [(r["name"], e) for r in rows for e in r["errors"]]
     if errors:

@@ -36,6 +36,13 @@ ASYNCPY_IMPORT("yield") void asyncpy_yield(void);
 ASYNCPY_IMPORT("sleep_ticks") void asyncpy_sleep_ticks(int32_t ticks);
 /* The virtual clock. */
 ASYNCPY_IMPORT("now") int64_t asyncpy_now(void);
+/* Sleep for `ms` milliseconds of real time (the host's clock). Only this
+ * task waits; with an async host (asyncpy.host, `asyncpy run`, the JS host)
+ * the module returns to the host's event loop when every task waits, so
+ * waits overlap. A synchronous host busy-waits instead. */
+ASYNCPY_IMPORT("sleep_ms") void asyncpy_sleep_ms(int32_t ms);
+/* The host's monotonic clock, in milliseconds. */
+ASYNCPY_IMPORT("clock_ms") int64_t asyncpy_clock_ms(void);
 /* Block the calling task on `q` until a wake. */
 ASYNCPY_IMPORT("wait") void asyncpy_wait(asyncpy_queue *q);
 /* Make the first task waiting on `q` runnable; 1 if there was one. */

@@ -17,6 +17,16 @@ Two oracles, shared by tests/test_fuzz.py (small budgets) and the longer run
   set of pause points as the original without pauses, and so must
   Binaryen's own asyncify output.
 
+Output paths (`outputs`): `asyncpy transform` and `asyncpy-wasm-opt` writing
+to a symlink (chains, dangling, to a directory, a loop), a FIFO, character
+devices like /dev/null and /dev/full made in a temporary directory, a
+socket, a block device, a directory, a read-only directory, a read-only or
+full 64 KiB tmpfs mounted for the case (skipped, with a message, where
+mounting is not permitted), and the input itself by name, symlink or hard
+link. A symlink must stay a link with its target written, a FIFO or device
+must stay what it was, a refusal must be one line saying why, and a failed
+run must leave everything as it was, with no temporary file behind.
+
 The longer run executes the mutation cases in worker processes, so that an
 abort kills a worker, not the run: the parent saves the input that killed it
 and starts a new worker. `--big` adds the big-input check: a 10 MB+ Go
@@ -349,6 +359,267 @@ def check_cli(data: bytes, workdir: Path, args=(), timeout: float = 120) -> Outc
     if out.read_bytes() != SENTINEL:
         raise Finding("a failed run replaced the existing output")
     return Outcome("refused", lines[0])
+
+
+# ---------------------------------------------------------------------------
+# Output paths: what is at `-o` decides how it is written (asyncpy.output)
+
+OUTPUT_KINDS = ["new", "regular", "symlink", "symlink-chain", "dangling-symlink", "symlink-to-dir",
+                "symlink-loop", "fifo", "char-null", "char-full", "directory", "socket", "block-device",
+                "missing-dir", "read-only-dir", "read-only-fs", "full-disk", "input-itself",
+                "symlink-to-input", "hardlink-to-input"]
+# kinds that must be refused (exit 1, one line), and a word the line must hold
+MUST_REFUSE = {"symlink-to-dir": "directory", "symlink-loop": "symbolic links", "directory": "directory",
+               "socket": "socket", "block-device": "block device", "missing-dir": "no directory",
+               "read-only-fs": "read-only file system", "full-disk": "no space left on device",
+               "char-full": "No space left on device", "input-itself": "overwrite the input",
+               "symlink-to-input": "overwrite the input", "hardlink-to-input": "overwrite the input"}
+OUTPUT_INPUTS = {
+    "sleepy": (ROOT / "examples" / "sleepy.wat").read_bytes(),
+    "invalid": b"\0asm\x01\0\0\0\x01\x7f",
+}
+
+
+class _Mount:
+    """A small tmpfs on `path` (root only); `ok` is False when mounting is
+    not permitted here. Always unmounted on exit."""
+
+    def __init__(self, path: Path, size: str = "64k"):
+        self.path, self.size, self.ok = path, size, False
+
+    def __enter__(self):
+        self.path.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size}", "tmpfs", str(self.path)],
+                           capture_output=True)
+        self.ok = r.returncode == 0
+        return self
+
+    def __exit__(self, *exc):
+        if self.ok:
+            subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+
+
+def _fill_fs(d: Path) -> None:
+    fd = os.open(d / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 512)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _snapshot(d: Path) -> dict[str, tuple]:
+    """name -> (kind, contents or device) of everything in `d`, not following links."""
+    import stat as st_
+
+    out = {}
+    for p in sorted(d.iterdir()):
+        s_ = os.lstat(p)
+        if st_.S_ISLNK(s_.st_mode):
+            out[p.name] = ("link", os.readlink(p))
+        elif st_.S_ISREG(s_.st_mode):
+            out[p.name] = ("file", p.read_bytes())
+        else:
+            out[p.name] = (st_.S_IFMT(s_.st_mode), s_.st_rdev)
+    return out
+
+
+def check_output_case(rnd: random.Random, workdir: Path, skipped: set[str]) -> str:
+    """One output-path case: a kind of output path, an input (valid or
+    not), `asyncpy transform` or `asyncpy-wasm-opt`, in a child process.
+    Returns the outcome ('ok:KIND', 'refused:KIND', 'skipped:KIND');
+    raises Finding when a rule is broken."""
+    import select
+    import shutil
+    import socket
+    import stat as st_
+    import threading
+
+    import wasmtime
+
+    from asyncpy.loader import validation_engine
+
+    kind = rnd.choice(OUTPUT_KINDS)
+    in_name = "invalid" if rnd.random() < 0.2 else "sleepy"
+    tool = rnd.choice(["transform", "wasm-opt"])
+    case = workdir / f"case-{rnd.randrange(1 << 30)}"
+    case.mkdir()
+    src = case / "in.wat"
+    src.write_bytes(OUTPUT_INPUTS[in_name])
+    past = time.time() - 3600
+    os.utime(src, (past, past))
+    before = (src.read_bytes(), os.stat(src).st_mtime_ns)
+    out = case / "out.wasm"
+    real = out              # where the bytes should end up
+    mount = None
+    fifo_data: list[bytes] = []
+    reader = None
+    done = threading.Event()
+    try:
+        if kind == "regular":
+            out.write_bytes(SENTINEL)
+        elif kind in ("symlink", "symlink-chain", "dangling-symlink"):
+            (case / "t").mkdir()
+            real = case / "t" / "target.wasm"
+            if kind != "dangling-symlink":
+                real.write_bytes(SENTINEL)
+            if kind == "symlink-chain":
+                (case / "mid.wasm").symlink_to(real)
+                out.symlink_to("mid.wasm")
+            else:
+                out.symlink_to(os.path.relpath(real, case))
+        elif kind == "symlink-to-dir":
+            (case / "d").mkdir()
+            out.symlink_to("d")
+        elif kind == "symlink-loop":
+            (case / "loop2").symlink_to("out.wasm")
+            out.symlink_to("loop2")
+        elif kind == "fifo":
+            os.mkfifo(out)
+
+            def read_fifo():
+                # Non-blocking, so that a run that never opens the FIFO
+                # (refused input) does not leave this thread waiting.
+                fd = os.open(out, os.O_RDONLY | os.O_NONBLOCK)
+                chunks = []
+                try:
+                    while True:
+                        r_, _, _ = select.select([fd], [], [], 0.05)
+                        b = b""
+                        if r_:
+                            try:
+                                b = os.read(fd, 65536)
+                            except BlockingIOError:
+                                pass
+                        if b:
+                            chunks.append(b)
+                            continue
+                        if r_ and not done.is_set():
+                            time.sleep(0.02)    # end of file while no writer has come yet
+                        if done.is_set():
+                            while True:
+                                try:
+                                    b = os.read(fd, 65536)
+                                except BlockingIOError:
+                                    break
+                                if not b:
+                                    break
+                                chunks.append(b)
+                            break
+                finally:
+                    os.close(fd)
+                    fifo_data.append(b"".join(chunks))
+            reader = threading.Thread(target=read_fifo, daemon=True)
+            reader.start()
+            time.sleep(0.05)        # the reader holds the FIFO open before the writer comes
+        elif kind in ("char-null", "char-full", "block-device"):
+            mode = st_.S_IFBLK if kind == "block-device" else st_.S_IFCHR
+            dev = {"char-null": (1, 3), "char-full": (1, 7), "block-device": (7, 0)}[kind]
+            try:
+                os.mknod(out, mode | 0o666, os.makedev(*dev))
+            except OSError as e:
+                skipped.add(f"{kind}: cannot create a device node ({e.strerror})")
+                return f"skipped:{kind}"
+        elif kind == "directory":
+            out.mkdir()
+        elif kind == "socket":
+            s_ = socket.socket(socket.AF_UNIX)
+            s_.bind(str(out))
+            s_.close()
+        elif kind == "missing-dir":
+            out = real = case / "no" / "such" / "out.wasm"
+        elif kind == "read-only-dir":
+            (case / "ro").mkdir()
+            out = real = case / "ro" / "out.wasm"
+            out.write_bytes(SENTINEL)
+            os.chmod(case / "ro", 0o555)
+        elif kind in ("read-only-fs", "full-disk"):
+            mount = _Mount(case / "fs").__enter__()
+            if not mount.ok:
+                skipped.add(f"{kind}: mounting a tmpfs is not permitted here")
+                return f"skipped:{kind}"
+            out = real = case / "fs" / "out.wasm"
+            out.write_bytes(SENTINEL)
+            if kind == "full-disk":
+                _fill_fs(case / "fs")
+            else:
+                subprocess.run(["mount", "-o", "remount,ro", str(case / "fs")], check=True)
+        elif kind == "input-itself":
+            out = real = src
+        elif kind == "symlink-to-input":
+            out.symlink_to("in.wat")
+        elif kind == "hardlink-to-input":
+            os.link(src, out)
+        watched = [d for d in {case, real.parent} if d.is_dir()]
+        snap = {d: _snapshot(d) for d in watched}
+        if tool == "transform":
+            cmd = [sys.executable, "-m", "asyncpy.cli", "transform", str(src), "-o", str(out), "-q",
+                   "--imports", "env.sleep"]
+            prog = "asyncpy"
+        else:
+            cmd = [sys.executable, "-m", "asyncpy.wasmopt", "--asyncify", str(src), "--output", str(out),
+                   "--pass-arg=asyncify-imports@env.sleep"]
+            prog = "asyncpy-wasm-opt"
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+        except subprocess.TimeoutExpired:
+            raise Finding(f"{kind}/{tool}: hang (> 120 s)") from None
+        finally:
+            done.set()
+            if reader is not None:
+                reader.join(10)
+        what = f"{kind}/{tool}/{in_name}"
+        if (src.read_bytes(), os.stat(src).st_mtime_ns) != before:
+            raise Finding(f"{what}: the input was modified")
+        for d in watched:
+            extra = [n for n in os.listdir(d) if n.endswith(".tmp")]
+            if extra:
+                raise Finding(f"{what}: temporary files left behind: {extra}")
+        if r.returncode == 0:
+            if kind in MUST_REFUSE or in_name == "invalid":
+                raise Finding(f"{what}: exit 0 where a refusal was due")
+            if kind == "fifo":
+                data = fifo_data[0] if fifo_data else b""
+            elif kind in ("char-null",):
+                data = None
+            else:
+                data = real.read_bytes()
+            if data is not None:
+                try:
+                    wasmtime.Module.validate(validation_engine(), data)
+                except wasmtime.WasmtimeError:
+                    raise Finding(f"{what}: the written output does not validate") from None
+            node = os.lstat(out)
+            if kind.startswith("symlink") or kind == "dangling-symlink":
+                if not st_.S_ISLNK(node.st_mode):
+                    raise Finding(f"{what}: the symlink was replaced by a file")
+            if kind == "fifo" and not st_.S_ISFIFO(node.st_mode):
+                raise Finding(f"{what}: the FIFO was replaced")
+            if kind == "char-null" and not (st_.S_ISCHR(node.st_mode) and node.st_rdev == os.makedev(1, 3)):
+                raise Finding(f"{what}: the device node was replaced")
+            return f"ok:{kind}"
+        if r.returncode != 1:
+            raise Finding(f"{what}: exit status {r.returncode}: {r.stderr[-400:]!r}")
+        lines = r.stderr.splitlines()
+        if len(lines) != 1 or not lines[0].startswith(f"{prog}: error: ") or "internal error" in lines[0]:
+            raise Finding(f"{what}: not one error line: {r.stderr[-600:]!r}")
+        if kind in MUST_REFUSE and in_name == "sleepy" and MUST_REFUSE[kind] not in lines[0]:
+            raise Finding(f"{what}: the error does not say why: {lines[0]!r}")
+        # whatever was there is as it was (a file's contents, a link, a node)
+        for d in watched:
+            now = _snapshot(d)
+            if now != snap[d]:
+                changed = sorted(k for k in set(now) | set(snap[d]) if now.get(k) != snap[d].get(k))
+                raise Finding(f"{what}: a failed run changed {changed} in {d.name}")
+        return f"refused:{kind}"
+    finally:
+        if mount is not None:
+            mount.__exit__(None, None, None)
+        if (case / "ro").exists():
+            os.chmod(case / "ro", 0o755)
+        shutil.rmtree(case, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
@@ -685,6 +956,9 @@ def worker(kind: str, cases: int, seed_: int, current: Path, stats_path: Path) -
     signal.signal(signal.SIGALRM, _alarm)
     counts: dict[str, int] = {}
     findings: list[dict] = []
+    if kind == "outputs":
+        run_outputs(cases, seed_, stats_path)
+        return
     if kind == "programs":
         strategy = st.tuples(programs(), st.randoms(use_true_random=False))
     else:
@@ -740,6 +1014,25 @@ def worker(kind: str, cases: int, seed_: int, current: Path, stats_path: Path) -
     run()
 
 
+def run_outputs(cases: int, seed_: int, stats_path: Path) -> None:
+    """The output-path cases (no hypothesis: a seeded random choice each)."""
+    rnd = random.Random(seed_)
+    counts: dict[str, int] = {}
+    findings: list[dict] = []
+    skipped: set[str] = set()
+    workdir = Path(tempfile.mkdtemp(prefix="asyncpy-fuzz-out-"))
+    for _ in range(cases):
+        try:
+            outcome = check_output_case(rnd, workdir, skipped)
+        except Finding as e:
+            outcome = "finding"
+            findings.append({"case": "outputs", "error": str(e)[:3000], "input": None})
+        counts[outcome] = counts.get(outcome, 0) + 1
+        tmp = stats_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"counts": counts, "findings": findings, "skipped": sorted(skipped)}))
+        os.replace(tmp, stats_path)
+
+
 def _keep(current: Path) -> str:
     d = current.parent / "findings"
     d.mkdir(exist_ok=True)
@@ -750,7 +1043,7 @@ def _keep(current: Path) -> str:
 
 def run_kind(kind: str, cases: int, seed_: int, outdir: Path, timeout: float) -> dict:
     """Run `cases` cases of `kind` in workers, restarting after a crash."""
-    done, crashes, counts, findings = 0, [], {}, []
+    done, crashes, counts, findings, skipped = 0, [], {}, [], []
     t0 = time.time()
     attempt = 0
     while done < cases and time.time() - t0 < timeout:
@@ -771,6 +1064,9 @@ def run_kind(kind: str, cases: int, seed_: int, outdir: Path, timeout: float) ->
         for k, v in got["counts"].items():
             counts[k] = counts.get(k, 0) + v
         findings += got["findings"]
+        for msg in got.get("skipped", []):
+            if msg not in skipped:
+                skipped.append(msg)
         done += n
         if rc == "timeout":
             break
@@ -781,7 +1077,7 @@ def run_kind(kind: str, cases: int, seed_: int, outdir: Path, timeout: float) ->
             done += 1
             counts["crash"] = counts.get("crash", 0) + 1
     return {"kind": kind, "cases": done, "seconds": round(time.time() - t0, 1), "counts": counts,
-            "findings": findings, "crashes": crashes}
+            "findings": findings, "crashes": crashes, "skipped": skipped}
 
 
 # ---------------------------------------------------------------------------
@@ -953,8 +1249,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", type=int, default=5000, help="total cases (mutations + programs)")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     ap.add_argument("--minutes", type=float, default=60, help="time budget per kind")
-    ap.add_argument("--kinds", default="mutate,cli,programs,mutate-go",
-                    help="which fuzzers: mutate (Python API), cli (subprocess), programs, mutate-go")
+    ap.add_argument("--kinds", default="mutate,cli,programs,mutate-go,outputs",
+                    help="which fuzzers: mutate (Python API), cli (subprocess), programs, mutate-go, "
+                         "outputs (output paths: symlinks, FIFOs, devices, read-only and full file systems)")
     ap.add_argument("--big", action="store_true", help="also the big inputs (peak memory)")
     ap.add_argument("--out", type=Path, default=None, help="where to keep findings (default: a temp dir)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -967,7 +1264,7 @@ def main(argv=None) -> int:
     outdir = a.out or Path(tempfile.mkdtemp(prefix="asyncpy-fuzz-"))
     outdir.mkdir(parents=True, exist_ok=True)
     kinds = a.kinds.split(",")
-    share = {"mutate": 0.56, "cli": 0.05, "programs": 0.385, "mutate-go": 0.005}
+    share = {"mutate": 0.54, "cli": 0.05, "programs": 0.385, "mutate-go": 0.005, "outputs": 0.02}
     weights = sum(share.get(k, 0.1) for k in kinds)
     report = {"seed": a.seed, "out": str(outdir), "runs": []}
     bad = 0
@@ -979,6 +1276,8 @@ def main(argv=None) -> int:
         report["runs"].append(res)
         print(f"fuzz: {k}: {res['cases']} cases in {res['seconds']} s: {res['counts']}", file=sys.stderr,
               flush=True)
+        for msg in res["skipped"]:
+            print(f"fuzz: {k}: skipped {msg}", file=sys.stderr, flush=True)
         for f in res["findings"][:5] + res["crashes"][:5]:
             print(f"  FINDING {json.dumps(f)[:1500]}", file=sys.stderr)
     if a.big:

@@ -143,8 +143,9 @@ def test_warning_goes_to_stderr(cli, write_wasm):
                                      "matches no function"]
 
 
-def test_readme_example():
-    """The first command of README.md, on the bundled example."""
+def test_sleepy_example():
+    """The bundled example's analysis, in detail (tests/test_readme.py runs
+    the README's own commands and compares their output with it)."""
     r = run_cli("analyze", "examples/sleepy.wat", "--imports", "env.sleep", "--why", "dispatch",
                 "--why", "score")
     assert r.returncode == 0, r.stderr

@@ -214,7 +214,7 @@ def test_write_atomically_failure_leaves_old_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pipeline.os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(AsyncpyError, match="no space left on device; the existing file is unchanged"):
         pipeline.write_atomically(out, b"new" * 1000)
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.wasm"]
@@ -423,3 +423,14 @@ def test_export_name_clash_is_a_clear_error(name, option, tmp_path):
 def test_simd_feature_detected_from_splat(op):
     wasm = wat2wasm(f'(module (memory 1) (func (export "f") (drop {op})))')
     assert fuzz.check_api(wasm).kind == "ok"
+
+
+def test_output_path_fuzz_cases(tmp_path):
+    """A few cases of the long run's output-path fuzzer (python -m tests.fuzz
+    --kinds outputs), so that its checks keep working."""
+    import random
+
+    rnd = random.Random(16)
+    outcomes = [fuzz.check_output_case(rnd, tmp_path, set()) for _ in range(4)]
+    assert all(o.split(":")[0] in ("ok", "refused", "skipped") for o in outcomes), outcomes
+    assert list(tmp_path.iterdir()) == []       # each case cleans up (and unmounts) after itself

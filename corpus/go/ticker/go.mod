@@ -1,0 +1,3 @@
+module corpus/ticker
+
+go 1.24
