@@ -13,7 +13,8 @@ module (instrument_split).
 A child changes only its own copy of the module, leaves with `os._exit` (no atexit handlers,
 no flushing of the parent's buffers), and any failure in it (an exception,
 a crash) makes the parent do that half itself: the result is the same,
-only slower. `ASYNCPY_JOBS=1` turns it off.
+only slower. `ASYNCPY_JOBS=1` turns it off; the instrumentation split is
+only on with `ASYNCPY_JOBS=2` (it costs memory: see instrument_jobs).
 """
 
 from __future__ import annotations
@@ -31,6 +32,19 @@ MIN_ITEMS = 64
 # What happened, for tests and --verbose reports: splits done, and halves a
 # child failed to deliver (done again by the parent).
 stats = {"splits": 0, "child_failures": 0}
+
+
+def instrument_jobs() -> int:
+    """Instrumenting on two cores is opt-in (ASYNCPY_JOBS=2): the parent
+    reads the child's half back, so its peak memory grows by about half the
+    module (CUE: 1.18 GB -> 2.1 GB), and on a busy machine the wall time
+    barely moves (CUE, load 10 on 2 cores: 732 s -> 708 s). On an idle
+    machine the parent's CPU time about halves."""
+    env = os.environ.get("ASYNCPY_JOBS")
+    try:
+        return max(1, int(env)) if env else 1
+    except ValueError:
+        return 1
 
 
 def jobs() -> int:
@@ -69,13 +83,14 @@ def instrument_split(module, names: list[str], run, progress=None) -> list:
     the rest. Results come back in the order of `names`; so does the
     output, whichever process instrumented a function.
 
-    Sequential when that cannot pay (few functions, one core) or cannot be
+    Only with ASYNCPY_JOBS=2 (see instrument_jobs). Sequential when that
+    cannot pay (few functions) or cannot be
     done safely (Binaryen's thread pool already running in this process:
     see binaryen.fork_safe). A child that fails or hangs is killed and its
     half done here."""
     from asyncpy import binaryen as B
 
-    if jobs() < 2 or len(names) < MIN_FUNCTIONS or not hasattr(os, "fork") or not B.fork_safe():
+    if instrument_jobs() < 2 or len(names) < MIN_FUNCTIONS or not hasattr(os, "fork") or not B.fork_safe():
         return run(names, progress)
 
     def child(part):

@@ -822,7 +822,8 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
                 progress.advance(1)
         return out
 
-    # Functions are independent: big modules do them on two cores.
+    # Functions are independent: with ASYNCPY_JOBS=2, big modules do them
+    # on two cores (asyncpy.parallel).
     for stats in instrument_split(module, analysis.instrument, run, progress):
         if stats is not None:
             report.instrumented.append(stats)
