@@ -172,24 +172,114 @@ class AnalysisOptions:
             raise AsyncpyError("--only-list cannot be combined with --remove-list or --add-list")
 
 
-def split_list(values) -> tuple[str, ...]:
-    """Expand list arguments: each value is split on commas and newlines, and
-    a value `@path` is replaced by the contents of that file."""
+def read_list_value(value: str) -> str:
+    """`@path` is a response file (Binaryen's read_possible_response_file):
+    the value is that file's contents."""
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            return path.read_text(errors="surrogateescape")
+        except OSError as e:
+            raise AsyncpyError(f"cannot read list file {path}: {e.strerror or e}") from None
+    return value
+
+
+_OPEN, _CLOSE = "(<[{", ")>]}"
+
+
+def parse_list(value: str, *, brackets: bool = True) -> tuple[str, ...]:
+    """One list argument, split the way Binaryen's asyncify pass splits it:
+
+    * trailing white space (and NULs) is dropped;
+    * if a newline is left, the entries are the lines (a response file,
+      one name per line, where a name may hold commas);
+    * otherwise they are split on commas, and with `brackets` (the function
+      lists, not the import list) pieces are joined again while a
+      `(`/`<`/`[`/`{` is open, so that `foo(int, double)` stays one entry
+      (String::handleBracketingOperators); unbalanced brackets are an error.
+
+    Entries are stripped of surrounding white space and empty ones dropped
+    (Binaryen keeps a leading space, which can only make an entry match
+    nothing)."""
+    text = read_list_value(value).rstrip(" \t\n\r\f\v\0")
+    if "\n" in text:
+        parts, brackets = text.split("\n"), False
+    else:
+        parts = text.split(",") if text else []
+    if brackets:
+        joined, current, depth = [], None, 0
+        for part in parts:
+            if not part:
+                continue
+            depth += sum(c in _OPEN for c in part) - sum(c in _CLOSE for c in part)
+            current = part if current is None else current + "," + part
+            if depth == 0:
+                joined.append(current)
+                current = None
+        if depth != 0:
+            raise AsyncpyError(f"cannot parse the list {value!r}: unbalanced brackets "
+                               "(Binaryen: \"Asyncify: failed to parse lists\")")
+        parts = joined
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def split_list(values, *, brackets: bool = True) -> tuple[str, ...]:
+    """Several list arguments (a repeated CLI option) as one list."""
     out: list[str] = []
     for value in values:
-        if value.startswith("@"):
-            path = Path(value[1:])
-            try:
-                value = path.read_text()
-            except OSError as e:
-                raise AsyncpyError(f"cannot read list file {path}: {e.strerror or e}") from None
-        out.extend(p.strip() for p in re.split(r"[,\n]", value) if p.strip())
+        out.extend(parse_list(value, brackets=brackets))
     return tuple(out)
+
+
+_ID_PUNCT = frozenset("!#$%&'*+-./:<=>?@^_`|~")
+
+
+def escape_name(name: str) -> str:
+    """A name the way Binaryen's binary reader stores it: every byte that is
+    not a WAT id character becomes `\\xx` (WasmBinaryReader::escape), so a
+    C++ name `baz()` is `baz\\28\\29` inside Binaryen."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if all(chr(b).isascii() and (chr(b).isalnum() or chr(b) in _ID_PUNCT) for b in raw):
+        return name
+    return "".join(chr(b) if chr(b).isascii() and (chr(b).isalnum() or chr(b) in _ID_PUNCT)
+                   else f"\\{b:02x}" for b in raw)
 
 
 def wildcard(pattern: str) -> re.Pattern:
     """`*` matches any run of characters (Binaryen's wildcardMatch)."""
     return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$", re.S)
+
+
+class ListMatcher:
+    """One function list (Binaryen's PatternMatcher): an entry matches a
+    function whether it is typed raw (`baz()`) or escaped (`baz\\28\\29`),
+    and the function's name may be held in either form too."""
+
+    def __init__(self, entries):
+        self.entries = tuple(entries)
+        self._forms = [(e, {e, escape_name(e)}) for e in self.entries]
+        self._rx = [(e, [wildcard(f) for f in forms]) for e, forms in self._forms if "*" in e]
+        self._exact = {}
+        for e, forms in self._forms:
+            if "*" not in e:
+                for f in forms:
+                    self._exact.setdefault(f, e)
+
+    def entry_for(self, name: str) -> str | None:
+        """The entry that matches `name`, or None."""
+        for n in (name, escape_name(name)):
+            if n in self._exact:
+                return self._exact[n]
+        for e, rxs in self._rx:
+            if any(rx.match(name) for rx in rxs):
+                return e
+        return None
+
+    def __call__(self, name: str) -> bool:
+        return self.entry_for(name) is not None
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
 
 
 # ---------------------------------------------------------------------------
@@ -277,7 +367,7 @@ class Analysis:
 
 
 def matches_any(name: str, patterns) -> bool:
-    return any(wildcard(p).match(name) for p in patterns)
+    return ListMatcher(patterns)(name)
 
 
 # ---------------------------------------------------------------------------
@@ -299,19 +389,35 @@ def indirect_targets(site: IndirectSite, facts: ModuleFacts, by_sig: dict) -> li
     return [f for f in same_sig if f in contents]
 
 
+_LIST_LABELS = (("remove", "remove_list"), ("add", "add_list"), ("only", "only_list"))
+
+
 def _check_lists(facts: ModuleFacts, options: AnalysisOptions, warnings: list[str]) -> None:
+    """Binaryen's checks and warnings for the function lists, in its words
+    (builds grep for them): a plain name that names no function, a pattern
+    that matches none, an import named in a list (an error), and a
+    function on both the add-list and the remove-list (an error)."""
     names = list(facts.functions)
-    for label, patterns in (("remove-list", options.remove_list), ("add-list", options.add_list),
-                            ("only-list", options.only_list)):
-        for p in patterns:
-            rx = wildcard(p)
-            hits = [n for n in names if rx.match(n)]
+    for label, attr in _LIST_LABELS:
+        for p in getattr(options, attr):
+            m = ListMatcher([p])
+            hits = [n for n in names if m(n)]
+            if "*" in p:
+                if not hits:
+                    warnings.append(f"Asyncify {label}list contained a non-matching pattern: "
+                                    f"{p} ({escape_name(p)})")
+                continue
             if not hits:
-                warnings.append(f"{label} entry '{p}' matches no function")
-            imported = [n for n in hits if facts.functions[n].imported]
-            if imported and "*" not in p:
-                raise AsyncpyError(f"{label} entry '{p}' names an import; lists take defined "
-                                   "functions (use --imports for imports)")
+                warnings.append(f"Asyncify {label}list contained a non-existing function name: "
+                                f"{p} ({escape_name(p)})")
+            elif any(facts.functions[n].imported for n in hits):
+                raise AsyncpyError(f"Asyncify {label}list contained an imported function name "
+                                   f"(use the import list for imports): {p}")
+    if options.add_list and options.remove_list:
+        add, remove = ListMatcher(options.add_list), ListMatcher(options.remove_list)
+        for n in names:
+            if add(n) and remove(n):
+                raise AsyncpyError(f"{n} is found in the add-list and in the remove-list")
     if options.imports is not None:
         import_names = [f.import_name for f in facts.functions.values() if f.imported]
         for p in options.imports:
@@ -335,7 +441,9 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
                 top_most.add(f.name)
             elif role in BOTTOM_MOST:
                 bottom_most.add(f.name)
-    removed = {n for n, f in funcs.items() if not f.imported and matches_any(n, options.remove_list)}
+    in_remove, in_add, in_only = (ListMatcher(options.remove_list), ListMatcher(options.add_list),
+                                  ListMatcher(options.only_list))
+    removed = {n for n, f in funcs.items() if not f.imported and in_remove(n)}
     blocked = bottom_most | removed
 
     # Reversed edges: callee -> [(caller, Reason-of-caller)].
@@ -380,7 +488,7 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
 
     if options.propagate_add_list:
         for n, f in funcs.items():
-            if not f.imported and matches_any(n, options.add_list) and n not in removed:
+            if not f.imported and in_add(n) and n not in removed:
                 seeds.append((n, Reason("add-list")))
 
     # Multi-source BFS over reversed edges; the first reason found is the
@@ -411,12 +519,12 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
 
     if options.add_list and not options.propagate_add_list:
         for n, f in funcs.items():
-            if not f.imported and n not in reasons and matches_any(n, options.add_list):
+            if not f.imported and n not in reasons and in_add(n):
                 reasons[n] = Reason("add-list")
     if options.only_list:
         reasons = {n: r for n, r in reasons.items() if funcs[n].imported}
         for n, f in funcs.items():
-            if not f.imported and matches_any(n, options.only_list):
+            if not f.imported and in_only(n):
                 reasons[n] = Reason("only-list")
 
     instrument = [n for n, f in funcs.items()

@@ -543,6 +543,59 @@ class Module:
         _lib.BinaryenClearPassArguments()
         _lib.BinaryenModuleOptimize(self.ref)
 
+    def run_named_passes(self, passes, args: dict[str, str], options: "PassOptions") -> None:
+        """Run passes by name, in order, with wasm-opt's global pass options
+        and pass arguments (both process-global in libbinaryen: set for this
+        call, arguments cleared after)."""
+        _pool_may_start()
+        options.apply()
+        _lib.BinaryenClearPassArguments()
+        try:
+            for k, v in args.items():
+                _lib.BinaryenSetPassArgument(k.encode(), v.encode())
+            names = [_ffi.new("char[]", p.encode()) for p in passes]
+            arr = _ffi.new("const char*[]", names)
+            _lib.BinaryenModuleRunPasses(self.ref, arr, len(names))
+        finally:
+            _lib.BinaryenClearPassArguments()
+
+    def run_default_pipeline(self, args: dict[str, str] | None = None) -> None:
+        """Binaryen's default pipeline at the levels already set
+        (PassOptions.apply), with these pass arguments."""
+        _pool_may_start()
+        _lib.BinaryenClearPassArguments()
+        try:
+            for k, v in (args or {}).items():
+                _lib.BinaryenSetPassArgument(k.encode(), v.encode())
+            _lib.BinaryenModuleOptimize(self.ref)
+        finally:
+            _lib.BinaryenClearPassArguments()
+
+    def optimize_functions(self, names, options: "PassOptions") -> None:
+        """Binaryen's default function pipeline on some functions (what its
+        asyncify pass runs on the functions it instrumented)."""
+        _pool_may_start()
+        options.apply()
+        for name in names:
+            f = _lib.BinaryenGetFunction(self.ref, name.encode())
+            if f != NULL:
+                _lib.BinaryenFunctionOptimize(f, self.ref)
+
+    def write_with_map(self, *, names: bool, source_map_url: str | None) -> tuple[bytes, str | None]:
+        """The binary and, when `source_map_url` is given, the source map
+        libbinaryen writes beside it (with a sourceMappingURL section)."""
+        _pool_may_start()
+        _lib.BinaryenSetDebugInfo(names)
+        url = _ffi.new("char[]", source_map_url.encode()) if source_map_url is not None else NULL
+        res = _lib.BinaryenModuleAllocateAndWrite(self.ref, url)
+        try:
+            smap = _ffi.string(res.sourceMap).decode() if res.sourceMap != NULL else None
+            return bytes(_ffi.buffer(res.binary, res.binaryBytes)), smap
+        finally:
+            _lib.free(res.binary)
+            if res.sourceMap != NULL:
+                _lib.free(res.sourceMap)
+
     def run_function_passes(self, func_name: str, passes, *, optimize: int = 2, shrink: int = 0) -> None:
         _pool_may_start()
         _lib.BinaryenSetOptimizeLevel(optimize)
@@ -1282,6 +1335,93 @@ def const_i32(ref) -> int | None:
     if _lib.BinaryenExpressionGetId(ref) != Kind.Const or _lib.BinaryenExpressionGetType(ref) != I32:
         return None
     return _lib.BinaryenConstGetValueI32(ref)
+
+
+# ---------------------------------------------------------------------------
+# wasm-opt's global pass options and pass names
+
+@dataclass
+class PassOptions:
+    """The options wasm-opt keeps for all passes of a run (PassOptions in
+    Binaryen); libbinaryen holds them in process globals."""
+    optimize: int = 0
+    shrink: int = 0
+    low_memory_unused: bool = False
+    zero_filled_memory: bool = False
+    fast_math: bool = False
+    debug_info: bool = False
+
+    def apply(self) -> None:
+        _lib.BinaryenSetOptimizeLevel(self.optimize)
+        _lib.BinaryenSetShrinkLevel(self.shrink)
+        _lib.BinaryenSetLowMemoryUnused(self.low_memory_unused)
+        _lib.BinaryenSetZeroFilledMemory(self.zero_filled_memory)
+        _lib.BinaryenSetFastMath(self.fast_math)
+        _lib.BinaryenSetDebugInfo(self.debug_info)
+
+
+_KNOWN_PASSES: set[str] = set()
+
+
+def unknown_passes(names) -> list[str]:
+    """The names libbinaryen has no pass for. The C API has no query for
+    the registry (PassRegistry is C++ only) and an unknown name makes
+    BinaryenModuleRunPasses call Fatal(), so each name is tried on an empty
+    module in a forked child, which reports every name it survived; a
+    death with "Could not find pass" marks the name it died on as unknown
+    (any other death, a pass that needs more than an empty module, means
+    the name exists)."""
+    todo = [n for n in dict.fromkeys(names) if n not in _KNOWN_PASSES]
+    unknown: list[str] = []
+    while todo:
+        rd, wr = os.pipe()
+        erd, ewr = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 0
+            try:
+                os.close(rd)
+                os.close(erd)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(ewr, 2)
+                for n in todo:
+                    m = _lib.BinaryenModuleCreate()
+                    c = _ffi.new("char[]", n.encode())
+                    arr = _ffi.new("const char*[]", [c])
+                    _lib.BinaryenModuleRunPasses(m, arr, 1)
+                    _lib.BinaryenModuleDispose(m)
+                    os.write(wr, n.encode() + b"\n")
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(wr)
+        os.close(ewr)
+        acked = _read_all(rd).decode().split("\n")[:-1]
+        err = _read_all(erd).decode("utf-8", "replace")
+        os.waitpid(pid, 0)
+        _KNOWN_PASSES.update(acked)
+        todo = todo[len(acked):]
+        if not todo:
+            break
+        failed = todo.pop(0)
+        if "Could not find pass" in err or "unrecognized pass" in err.lower():
+            unknown.append(failed)
+        else:
+            _KNOWN_PASSES.add(failed)
+    return unknown
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        b = os.read(fd, 65536)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(fd)
+    return b"".join(chunks)
 
 
 # ---------------------------------------------------------------------------

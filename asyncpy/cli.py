@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from asyncpy import __version__
 from asyncpy.errors import AsyncpyError, one_line_errors
 from asyncpy.progress import Terminal, plural
 
@@ -54,7 +55,7 @@ def build_analysis_options(kw) -> "AnalysisOptions":
     from asyncpy.analysis import AnalysisOptions, split_list
 
     return AnalysisOptions(
-        imports=split_list(kw["imports"]) if kw["imports"] else None,
+        imports=split_list(kw["imports"], brackets=False) if kw["imports"] else None,
         ignore_imports=kw["ignore_imports"],
         ignore_indirect=kw["ignore_indirect"],
         remove_list=split_list(kw["remove_list"]),
@@ -77,7 +78,7 @@ class Group(click.Group):
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="asyncpy")
+@click.version_option(__version__, prog_name="asyncpy")  # works uninstalled too
 def main():
     """asyncpy makes WebAssembly modules pausable.
 
@@ -441,12 +442,42 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
         envs[name] = value
     preopens = [(d.split("::", 1)[0], d.split("::", 1)[-1]) for d in dirs]
     code = run_program(module, args, instances=instances,
-                       imports=split_list(imports) if imports else None, host=host,
+                       imports=split_list(imports, brackets=False) if imports else None, host=host,
                        data_memory=data_memory, data_pages=data_pages, cache=not no_cache,
                        env=envs, dirs=preopens,
                        progress=Terminal("asyncpy", enabled=False if quiet else None))
     sys.stdout.flush()
     sys.exit(code)
+
+
+@main.command("js")
+@click.option("-o", "--out", type=click.Path(path_type=Path), metavar="DIR",
+              help="Copy the JS host's files (asyncpy.mjs, binary.mjs, wasi.mjs) into DIR.")
+@click.option("--json", "as_json", is_flag=True, help="Print the files as a JSON list.")
+def js(out, as_json):
+    """Print where the JavaScript host is, or copy it into a folder.
+
+    \b
+    The JS host (browsers and node, no build step, no dependencies) runs
+    modules asyncpy made pausable: any import may return a Promise, exports
+    are async, WASI preview 1 prints and sleeps on timers; see README.md.
+    Without --out, prints the path of asyncpy.mjs (its two helpers sit
+    beside it).
+
+    \b
+    Examples:
+      asyncpy js --out web/asyncpy     # then: import { Instance } from "./asyncpy/asyncpy.mjs"
+      cp "$(asyncpy js)" ...
+    """
+    from asyncpy import js as jsfiles
+
+    paths = jsfiles.copy(out) if out is not None else [jsfiles.path(n) for n in jsfiles.FILES]
+    if as_json:
+        click.echo(json.dumps([str(p) for p in paths]))
+    elif out is not None:
+        click.echo(f"asyncpy: wrote {', '.join(p.name for p in paths)} to {out}", err=True)
+    else:
+        click.echo(str(paths[0]))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,7 +35,7 @@ wrap exports (`--reactor`). Linking then, before the analysis runs:
    `asyncpy.NAME` is removed and the runtime's `asyncpy.rt.api.NAME` is added
    under the import's internal name, so the program's calls reach it
    directly;
-4. wraps the chosen exports (Go 1.24 `//go:wasmexport` semantics, DESIGN 5):
+4. wraps the chosen exports (Go 1.24 `//go:wasmexport` semantics, docs/DESIGN.md §5):
    export E becomes `asyncpy.rt.export.E`, which starts the original
    function as a new task through a trampoline `asyncpy.rt.entry.E` (placed
    in the table: tasks are launched and resumed through call_indirect) and

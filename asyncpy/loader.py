@@ -39,6 +39,10 @@ class Loaded:
     path: str
     data: bytes          # the module as Binaryen will read it
     original_size: int
+    # Custom sections kept out of Binaryen's reach, as (name, whole section
+    # bytes) in file order: `name` and `target_features` are not among them
+    # (Binaryen reads and writes those itself). See `attach_custom_sections`.
+    custom: tuple[tuple[str, bytes], ...] = ()
 
 
 def _engine() -> wasmtime.Engine:
@@ -93,6 +97,55 @@ def _custom_name(data: bytes, payload: int, end: int) -> tuple[bytes, int]:
     if p + nlen > end:
         raise InputError("custom section name runs past the section")
     return bytes(data[p:p + nlen]), p + nlen
+
+
+def dropped_custom_sections(data: bytes) -> tuple[tuple[str, bytes], ...]:
+    """The custom sections `strip_custom_sections` leaves out, as (name,
+    whole section bytes): a tool that rewrites the module can put back the
+    ones that stay true (dylink.0, producers, ...)."""
+    out = []
+    for sid, start, end, payload in sections(data):
+        if sid != 0:
+            continue
+        try:
+            cname, _ = _custom_name(data, payload, end)
+        except InputError:
+            continue
+        if cname not in (b"name", b"target_features"):
+            out.append((cname.decode("utf-8", "replace"), bytes(data[start:end])))
+    return tuple(out)
+
+
+# Sections that must come first in a module (the dynamic-linking metadata:
+# loaders read it before anything else, and Binaryen writes it first).
+LEADING_SECTIONS = ("dylink.0", "dylink")
+
+
+def attach_custom_sections(wasm: bytes, custom) -> bytes:
+    """Put custom sections back into a binary: dylink ones right after the
+    header, the others at the end, in the order given."""
+    lead = b"".join(raw for name, raw in custom if name in LEADING_SECTIONS)
+    tail = b"".join(raw for name, raw in custom if name not in LEADING_SECTIONS)
+    return wasm[:8] + lead + wasm[8:] + tail
+
+
+# Sections that come after the memory section (tag, global, export, start,
+# element, data count, code, data).
+_AFTER_MEMORY = (13, 6, 7, 8, 9, 12, 10, 11)
+
+
+def ensure_memory(data: bytes) -> bytes:
+    """The module with a memory: unchanged if it has one (defined or
+    imported), else with a memory of one page, neither imported nor exported
+    (what Binaryen's MemoryUtils::ensureExists adds for its asyncify pass)."""
+    flags = memory_flags(data)
+    if flags is None or flags:
+        return data
+    section = b"\x05" + uleb(4) + b"\x01\x01\x01\x01"   # one memory, min 1 max 1
+    for sid, start, _, _ in sections(data):
+        if sid in _AFTER_MEMORY:
+            return data[:start] + section + data[start:]
+    return data + section
 
 
 def strip_custom_sections(data: bytes) -> bytes:
@@ -484,7 +537,8 @@ def load_bytes(raw: bytes, path: str = "<input>", *, isolate: bool = True) -> Lo
     if isolate and not _probe_binaryen_read(cleaned):
         raise InputError(f"{path}: Binaryen 116 cannot read this module (it uses a feature or "
                          "encoding that version does not support)")
-    return Loaded(path=path, data=cleaned, original_size=len(raw))
+    return Loaded(path=path, data=cleaned, original_size=len(raw),
+                  custom=dropped_custom_sections(binary))
 
 
 STDIN_NAME = "<stdin>"

@@ -11,16 +11,18 @@ function and guards every statement:
 
 * Only the *spine* of a function is touched: the expressions that contain a
   pause site (a call that can pause). Code that contains none is kept as is,
-  node for node; a statement that precedes a site in its block is wrapped
-  in one `if` that skips it while rewinding, consecutive ones together.
+  node for node; the statements before a site in its block are jumped
+  over while rewinding by the block's one dispatch (see `emit_block`).
 * While rewinding, the local `$idx` holds the index of the site to return
-  to, and is 0 otherwise. Sites are numbered in evaluation order, so every
+  to (loaded from the frame). It is never reset: after the rewind it keeps
+  that stale target, so every read is guarded by the state (see
+  `rewinding_past`). Sites are numbered in evaluation order, so every
   spine node covers a contiguous range [lo, hi] of sites; a statement is
   entered while rewinding iff `idx <= hi` (unsigned), an `if` picks its arm
   by comparing `idx` with the then-arm's range instead of re-evaluating the
   condition, and a loop is simply entered. Invariant: while rewinding,
   execution reaches only the site it is looking for, and after that call
-  returns `idx` is 0 and the function runs normally.
+  returns the state is 0 and the function runs normally (`idx` is stale).
 * Values computed before a site but used after it (an operand evaluated
   before a pausing sibling) are moved into locals; nothing else is
   flattened. A site's own operands are recomputed while rewinding only when
@@ -28,7 +30,7 @@ function and guards every statement:
 * Frames hold only the locals live after some site (a backward liveness
   pass over the structured body), plus the spilled values above.
 
-Frame layout (DESIGN section 3): an i32 site index, then the saved locals in
+Frame layout (docs/DESIGN.md §3): an i32 site index, then the saved locals in
 index order at their natural sizes. All sites of a function save the same
 set of locals, so a frame has a fixed size and the rewinding prologue can
 load every field at a constant offset.
@@ -752,7 +754,10 @@ def _add_asserts(module: B.Module, b: B.Builder, analysis: Analysis, skip: set[s
             continue
         params, vars_ = B.function_locals(fref)
         names = B.local_names(fref)
-        for n, parent, i in calls:
+        # Innermost calls first: wrapping a call replaces it in its parent,
+        # so a call nested in another (`f(g(x))`) must be wrapped while its
+        # parent is still the call, not the block that later wraps it.
+        for n, parent, i in reversed(calls):
             t = n.type
             check = b.if_(b.global_get(STATE, B.I32), b.unreachable())
             if t == B.NONE:

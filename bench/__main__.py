@@ -1,6 +1,7 @@
-"""python -m bench [--quick | --big] [--only NAMES] [--json PATH] [--update-readme]
+"""python -m bench [--quick | --big] [--only NAMES|host|browser] [--json PATH] [--update-readme]
 
-(`--only host` runs only the host-wait section: bench/host_wait.py.)
+(`--only host` runs only the host-wait section: bench/host_wait.py; `--only
+browser` asyncify against JSPI in headless Chromium: bench/browser.py.)
 
 Builds the corpus if needed (corpus/, cached outside the repo), then for each
 program measures asyncpy and Binaryen 116's asyncify pass side by side in one
@@ -319,7 +320,7 @@ def main(argv=None) -> int:
                          "8,000-function module): transforms only, about 30 minutes on 2 cores")
     ap.add_argument("--only", nargs="+", metavar="NAMES",
                     help="programs to run: names (quickjs, go/hello), groups (wat, c, go) or basenames; "
-                         "host: the host-wait section")
+                         "host: the host-wait section; browser: asyncify vs JSPI in headless Chromium")
     ap.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the JSON results")
     ap.add_argument("--update-readme", action="store_true", help="write the summary table into README.md")
     ap.add_argument("--runs", type=int, default=None, help="no-pause runs per variant (default 5, quick 3)")
@@ -328,10 +329,11 @@ def main(argv=None) -> int:
 
     runs = args.runs or (3 if args.quick else 5)
     pause_runs = args.pause_runs or (2 if args.quick else 3)
-    # "host": the host-wait section (bench/host_wait.py), not a corpus program
+    # sections, not corpus programs: "host" (bench/host_wait.py), "browser" (bench/browser.py, only on request)
     only = [w for arg in args.only or () for w in arg.replace(",", " ").split() if w]
     host_section = not only or "host" in only
-    only = [w for w in only if w != "host"]
+    with_browser = "browser" in only
+    only = [w for w in only if w not in ("host", "browser")]
     # The scale rows (bench/big.py) run with --big, or when named.
     programs = corpus_programs() + (list(big.PROGRAMS) if args.big or only else [])
     names = select(programs, only, args.quick) if only or not args.only else []
@@ -351,6 +353,11 @@ def main(argv=None) -> int:
         except Exception as e:
             host_wait = {"error": f"{type(e).__name__}: {e}"}
             log(f"bench: host-wait section failed: {host_wait['error']}")
+    browser_res = None
+    if with_browser:
+        from bench import browser
+        log("bench: browser section (asyncify vs JSPI in Chromium)")
+        browser_res = browser.run(log=log)
     results = {
         "schema": "asyncpy.bench/1",
         "date": started.isoformat(timespec="seconds"),
@@ -361,11 +368,14 @@ def main(argv=None) -> int:
         "programs": rows,
         "growth": report.growth(rows),
         "host_wait": host_wait,
+        "browser": browser_res,
     }
     md = report.markdown(results) if rows else ""
     if host_wait and "error" not in host_wait:
         from bench import host_wait as hw
         md = (md + "\n\n" if md else "") + hw.markdown(host_wait)
+    if browser_res is not None:
+        md = (md + "\n\n" if md else "") + browser.markdown(browser_res)
     print(md)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1, default=str))

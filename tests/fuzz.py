@@ -374,6 +374,10 @@ MUST_REFUSE = {"symlink-to-dir": "directory", "symlink-loop": "symbolic links", 
                "read-only-fs": "read-only file system", "full-disk": "no space left on device",
                "char-full": "No space left on device", "input-itself": "overwrite the input",
                "symlink-to-input": "overwrite the input", "hardlink-to-input": "overwrite the input"}
+# asyncpy-wasm-opt writes in place, as wasm-opt does and as every build
+# runs it (`wasm-opt x.wasm -o x.wasm`): the input is read whole first and
+# the file replaced atomically, so these must succeed for it.
+IN_PLACE = {"input-itself", "symlink-to-input", "hardlink-to-input"}
 OUTPUT_INPUTS = {
     "sleepy": (ROOT / "examples" / "sleepy.wat").read_bytes(),
     "invalid": b"\0asm\x01\0\0\0\x01\x7f",
@@ -571,14 +575,17 @@ def check_output_case(rnd: random.Random, workdir: Path, skipped: set[str]) -> s
             if reader is not None:
                 reader.join(10)
         what = f"{kind}/{tool}/{in_name}"
-        if (src.read_bytes(), os.stat(src).st_mtime_ns) != before:
+        in_place = tool != "transform" and kind in IN_PLACE
+        if in_place and in_name == "sleepy" and r.returncode != 0:
+            raise Finding(f"{what}: writing in place failed: {r.stderr[-400:]!r}")
+        if not in_place and (src.read_bytes(), os.stat(src).st_mtime_ns) != before:
             raise Finding(f"{what}: the input was modified")
         for d in watched:
             extra = [n for n in os.listdir(d) if n.endswith(".tmp")]
             if extra:
                 raise Finding(f"{what}: temporary files left behind: {extra}")
         if r.returncode == 0:
-            if kind in MUST_REFUSE or in_name == "invalid":
+            if (kind in MUST_REFUSE and not in_place) or in_name == "invalid":
                 raise Finding(f"{what}: exit 0 where a refusal was due")
             if kind == "fifo":
                 data = fifo_data[0] if fifo_data else b""
@@ -697,8 +704,16 @@ class ProgramGen:
             args = " ".join(self.const(t) for t in self.funcs[i].params)
             calls.append(f"    (local.set $acc (i64.add (i64.mul (local.get $acc) (i64.const 31)) "
                          f"{to_i64(self.funcs[i].result, f'(call $f{i} {args})')}))\n")
+        # $mix never pauses and nests a call in a call: --asserts wraps
+        # both calls of a function it does not instrument.
+        helpers = ("  (func $mix2 (param i32 i32) (result i32) (i32.xor (i32.mul (local.get 0) (i32.const 31))"
+                   " (local.get 1)))\n"
+                   "  (func $mix (param i32 i32) (result i32)\n"
+                   "    (call $mix2 (call $mix2 (local.get 0) (local.get 1)) (i32.const 3)))\n")
         main = (
+            helpers +
             '  (func (export "main") (result i64) (local $acc i64) (local $i i32)\n'
+            "    (global.set $g (call $mix (global.get $g) (i32.const 5)))\n"
             + "".join(calls) +
             "    (loop $fold\n"
             "      (local.set $acc (i64.add (i64.mul (local.get $acc) (i64.const 1000003))\n"
@@ -891,15 +906,69 @@ def programs(draw) -> str:
 OPTIONS = AnalysisOptions(imports=("env.sleep",))
 
 
-def transformed(wasm: bytes, options: AnalysisOptions = OPTIONS) -> tuple[bytes, bytes]:
-    """(asyncpy's output, Binaryen's asyncify output) for one program."""
+@dataclass(frozen=True)
+class Recipe:
+    """Transform options for a generated program. The lists are chosen
+    from the program's own analysis so that they keep it correct: the
+    remove-list takes functions that cannot pause, the add-list any, the
+    only-list every function that must be instrumented and some more. So
+    the output must still behave like the original, with any pauses."""
+    asserts: bool = False
+    check_bounds: bool = False
+    relocatable: bool = False
+    export_globals: bool = False
+    separate: bool = False
+    lists: str = "none"           # "none", "remove", "add", "add-propagate", "only"
+    pick: int = 0                 # seed for choosing list entries
+
+    def options(self, wasm: bytes) -> TransformOptions:
+        import dataclasses
+
+        analysis = OPTIONS
+        if self.lists != "none":
+            from asyncpy.loader import load_bytes
+            from asyncpy.pipeline import analyze, collect_facts, read_module
+
+            with read_module(load_bytes(wasm, isolate=False)) as m:
+                base = analyze(collect_facts(m), OPTIONS)
+            defined = [n for n, f in base.facts.functions.items() if not f.imported]
+            rng = random.Random(self.pick)
+            some = lambda names: tuple(n for n in names if rng.random() < 0.5)  # noqa: E731
+            paused = set(base.instrument)
+            if self.lists == "remove":
+                analysis = dataclasses.replace(OPTIONS, remove_list=some(n for n in defined if n not in paused
+                                                                          and n not in base.reasons))
+            elif self.lists.startswith("add"):
+                analysis = dataclasses.replace(OPTIONS, add_list=some(defined),
+                                               propagate_add_list=self.lists == "add-propagate")
+            else:
+                analysis = dataclasses.replace(OPTIONS, only_list=tuple(sorted(paused)) + some(defined))
+        return TransformOptions(analysis=analysis, asserts=self.asserts, check_bounds=self.check_bounds,
+                                relocatable=self.relocatable, export_globals=self.export_globals,
+                                data_memory="separate" if self.separate else "default")
+
+
+@st.composite
+def recipes(draw) -> Recipe:
+    return Recipe(asserts=draw(st.booleans()), check_bounds=draw(st.booleans()),
+                  relocatable=draw(st.booleans()), export_globals=draw(st.booleans()),
+                  separate=draw(st.sampled_from([False, False, True])),
+                  lists=draw(st.sampled_from(["none", "remove", "add", "add-propagate", "only"])),
+                  pick=draw(st.integers(0, 2**16)))
+
+
+def transformed(wasm: bytes, options: AnalysisOptions = OPTIONS,
+                recipe: Recipe | None = None) -> tuple[bytes, bytes]:
+    """(asyncpy's output, Binaryen's asyncify output) for one program;
+    with a `recipe`, asyncpy's output uses its options."""
     from asyncpy import binaryen as B
     from asyncpy.loader import load_bytes
     from asyncpy.pipeline import transform_loaded
     from bench.reference import run_asyncify
 
     loaded = load_bytes(wasm, isolate=False)
-    ours = transform_loaded(loaded, TransformOptions(analysis=options)).wasm
+    ours_options = recipe.options(wasm) if recipe is not None else TransformOptions(analysis=options)
+    ours = transform_loaded(loaded, ours_options).wasm
     with B.Module.read(loaded.data) as m:
         m.features = B.FEATURES_ALL
         run_asyncify(m, options)
@@ -907,10 +976,10 @@ def transformed(wasm: bytes, options: AnalysisOptions = OPTIONS) -> tuple[bytes,
     return ours, theirs
 
 
-def check_program(wat: str, pause_sets) -> int:
+def check_program(wat: str, pause_sets, recipe: Recipe | None = None) -> int:
     """Run the program's three variants; raise Finding on a difference.
-    `pause_sets(calls)` gives the sets of pause points to try. Returns the
-    number of runs compared."""
+    `pause_sets(calls)` gives the sets of pause points to try; `recipe`,
+    the options of asyncpy's transform. Returns the number of runs compared."""
     import wasmtime
 
     from tests import pausehost as H
@@ -918,7 +987,7 @@ def check_program(wat: str, pause_sets) -> int:
     wasm = bytes(wasmtime.wat2wasm(wat))
     base = H.run(wasm, buf_size=BUF)
     try:
-        ours, theirs = transformed(wasm)
+        ours, theirs = transformed(wasm, recipe=recipe) if recipe is not None else transformed(wasm)
     except AsyncpyError as e:   # a valid, deterministic program must transform
         raise Finding(f"transform refused a generated program: {e}") from None
     runs = 0

@@ -1,7 +1,7 @@
 """A synchronous asyncify host on wasmtime, for the transform tests.
 
 It pauses a module inside its imports and resumes it later, with the same
-protocol as Emscripten's and TinyGo's runtimes (and so, per DESIGN section 3,
+protocol as Emscripten's and TinyGo's runtimes (and so, per docs/DESIGN.md §3,
 the same protocol any module out of `wasm-opt --asyncify` must accept):
 
 * the data struct `{current, end}` (`{i32, i32}`, or `{i64, i64}` on
@@ -153,6 +153,11 @@ class Instance:
             self.store.set_wasi(cfg)
             linker.define_wasi()
         for imp in self.module.imports:
+            if imp.module == "env" and isinstance(imp.type, wasmtime.GlobalType):
+                # --relocatable: the asyncify state and data globals come from the host.
+                zero = wasmtime.Val.i64(0) if imp.type.content == wasmtime.ValType.i64() else wasmtime.Val.i32(0)
+                linker.define(self.store, "env", imp.name, wasmtime.Global(self.store, imp.type, zero))
+                continue
             if imp.module != "env" or not isinstance(imp.type, wasmtime.FuncType):
                 continue
             ft = imp.type
@@ -165,7 +170,9 @@ class Instance:
         self.instrumented = "asyncify_get_state" in self.exports
         self.memory = next(v for k, v in ((k, self.exports[k]) for k in self._export_names())
                            if isinstance(v, wasmtime.Memory))
-        self.mem64 = self.memory.type(self.store).is_64
+        # --data-memory separate: the data struct and buffer live in their own memory.
+        self.data_memory = self.exports.get("asyncify_memory") or self.memory
+        self.mem64 = self.data_memory.type(self.store).is_64
         self.ptr_size = 8 if self.mem64 else 4
 
     def _export_names(self):
@@ -185,10 +192,10 @@ class Instance:
         return self.exports["asyncify_get_state"](self.store) if self.instrumented else 0
 
     def read_ptr(self, addr: int) -> int:
-        return int.from_bytes(self.memory.read(self.store, addr, addr + self.ptr_size), "little")
+        return int.from_bytes(self.data_memory.read(self.store, addr, addr + self.ptr_size), "little")
 
     def write_ptr(self, addr: int, value: int) -> None:
-        self.memory.write(self.store, value.to_bytes(self.ptr_size, "little"), addr)
+        self.data_memory.write(self.store, value.to_bytes(self.ptr_size, "little"), addr)
 
     def buffer(self, addr: int, size: int) -> Buffer:
         """Write a data struct at `addr` whose buffer follows it, `size` bytes."""
@@ -201,7 +208,7 @@ class Instance:
     def grown_page_buffer(self) -> Buffer:
         """C programs: grow memory by one page before starting; the data
         struct and buffer fill that page, which the program never uses."""
-        old = self.memory.grow(self.store, 1)
+        old = self.data_memory.grow(self.store, 1)
         return self.buffer(old * PAGE, PAGE - 2 * self.ptr_size)
 
     def current(self, buf: Buffer) -> int:

@@ -1,4 +1,4 @@
-"""The analysis semantics of DESIGN section 4, one small module per rule."""
+"""The analysis semantics of docs/DESIGN.md §4, one small module per rule."""
 
 from __future__ import annotations
 
@@ -56,12 +56,31 @@ def test_wildcard_is_literal_except_star():
     assert wildcard("env.(x)").match("env.(x)")
 
 
-def test_imports_from_file_split_on_commas_and_newlines(tmp_path):
-    f = tmp_path / "imports.txt"
-    f.write_text("env.sleep,\n  wasi.fd_read\n\nenv.log  \n")
-    assert split_list(["@" + str(f)]) == ("env.sleep", "wasi.fd_read", "env.log")
-    assert split_list(["a,b", "c\nd", "@" + str(f)]) == (
-        "a", "b", "c", "d", "env.sleep", "wasi.fd_read", "env.log")
+def test_lists_split_like_binaryen(tmp_path):
+    # A response file holds one name per line, and a name may hold commas.
+    f = tmp_path / "names.txt"
+    f.write_text("foo(int, double)\n  bar \n\nbaz<a,b>\n")
+    assert split_list(["@" + str(f)]) == ("foo(int, double)", "bar", "baz<a,b>")
+    # On one line: commas split, but not inside brackets of any kind.
+    assert split_list(["foo(int, double),bar,baz<a,b>,q[1,2]{x,y}"]) == (
+        "foo(int, double)", "bar", "baz<a,b>", "q[1,2]{x,y}")
+    assert split_list(["a,b", "c\nd", "e\n"]) == ("a", "b", "c", "d", "e")
+    # The import list has no brackets to respect.
+    assert split_list(["env.f(x,env.g"], brackets=False) == ("env.f(x", "env.g")
+    with pytest.raises(AsyncpyError, match="unbalanced brackets"):
+        split_list(["foo(int,bar"])
+
+
+def test_names_match_raw_or_escaped():
+    from asyncpy.analysis import ListMatcher, escape_name
+
+    assert escape_name("baz()") == "baz\\28\\29"
+    assert escape_name("foo(int, double)") == "foo\\28int\\2c\\20double\\29"
+    assert escape_name("plain_name.1") == "plain_name.1"
+    held = "foo\\28int\\2c\\20double\\29"          # as libbinaryen 116 holds it
+    for entry in ("foo(int, double)", held, "foo(int*", "foo\\28*"):
+        assert ListMatcher([entry])(held), entry
+    assert not ListMatcher(["foo(int)"])(held)
 
 
 def test_list_file_missing_is_an_error(tmp_path):
@@ -79,10 +98,12 @@ def test_pattern_matching_nothing_is_a_warning():
     a = analyze_wat(M.DIRECT, imports=("env.sleep", "env.nothing*"))
     assert any("env.nothing*" in w for w in a.warnings)
     assert set(a.instrument) == {"a", "b", "c", "main"}
+    # Binaryen's wording, which builds look for.
     a = analyze_wat(M.LISTS, remove_list=("no_such_function",))
-    assert any("no_such_function" in w and "remove-list" in w for w in a.warnings)
-    a = analyze_wat(M.LISTS, add_list=("nope*",))
-    assert any("nope*" in w and "add-list" in w for w in a.warnings)
+    assert "Asyncify removelist contained a non-existing function name: no_such_function " \
+           "(no_such_function)" in a.warnings
+    a = analyze_wat(M.LISTS, add_list=("nope()*",))
+    assert "Asyncify addlist contained a non-matching pattern: nope()* (nope\\28\\29*)" in a.warnings
 
 
 # --------------------------------------------------------------------------

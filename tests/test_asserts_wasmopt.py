@@ -76,9 +76,23 @@ def test_wasm_opt_entry_takes_tinygo_arguments(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--bogus", "in.wat", "-o", "o.wasm"), "unsupported wasm-opt flag --bogus"),
+    (("--bogus", "in.wat", "-o", "o.wasm"), "unknown pass --bogus"),
+    (("-O2", "--asyncify", "--strip-debug", "--not-a-pass", "in.wat", "-o", "o.wasm"), "unknown pass --not-a-pass"),
+    (("-Q", "in.wat", "-o", "o.wasm"), "unsupported wasm-opt flag -Q"),
+    (("--enable-nonsense", "in.wat", "-o", "o.wasm"), "unknown feature flag --enable-nonsense"),
     (("--asyncify", "in.wat", "-o", "o.wasm", "--pass-arg=asyncify-nonsense@1"), "asyncify-nonsense"),
-    (("--asyncify", "in.wat"), "no output file"),
+    (("--asyncify", "in.wat", "-o", "o.wasm", "--pass-arg=asyncify-onlylist@@missing.txt"),
+     "cannot read list file missing.txt"),
+    (("--asyncify", "in.wat", "-o", "o.wasm", "--pass-arg=asyncify-onlylist@foo(int"), "unbalanced brackets"),
+    (("--asyncify", "in.wat", "-o", "o.wasm", "--pass-arg=asyncify-onlylist@main",
+      "--pass-arg=asyncify-removelist@leaf"), "only-list together with another list"),
+    (("--asyncify", "in.wat", "-o", "o.wasm", "--pass-arg=asyncify-addlist@mid",
+      "--pass-arg=asyncify-removelist@mid"), "mid is found in the add-list and in the remove-list"),
+    (("--asyncify", "in.wat", "-o", "o.wasm", "--pass-arg=asyncify-onlylist@sleep"),
+     "onlylist contained an imported function name"),
+    (("--input-source-map=in.map", "in.wat", "-o", "o.wasm"), "cannot read a source map"),
+    (("-O9", "in.wat", "-o", "o.wasm"), "unsupported wasm-opt flag -O9"),
+    (("--optimize-level=7", "in.wat", "-o", "o.wasm"), "expected a level from 0 to 4"),
     (("--asyncify", "-o", "o.wasm"), "no input file"),
 ])
 def test_wasm_opt_entry_rejects_what_it_does_not_do(tmp_path, args, message):

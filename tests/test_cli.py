@@ -139,8 +139,8 @@ def test_lists_on_the_command_line(cli, write_wasm):
 def test_warning_goes_to_stderr(cli, write_wasm):
     r = cli("analyze", write_wasm(M.LISTS), "--remove-list", "nothing_here")
     assert r.exit_code == 0
-    assert r.stderr.splitlines() == ["asyncpy: warning: remove-list entry 'nothing_here' "
-                                     "matches no function"]
+    assert r.stderr.splitlines() == ["asyncpy: warning: Asyncify removelist contained a "
+                                     "non-existing function name: nothing_here (nothing_here)"]
 
 
 def test_sleepy_example():
@@ -247,8 +247,8 @@ def test_bad_input_messages_say_what_is_wrong(cli, tmp_path):
 
 @pytest.mark.parametrize("args, word", [
     (["--only-list", "a", "--remove-list", "b"], "only-list"),
-    (["--remove-list", "sleep"], "names an import"),
-    (["--add-list", "log"], "names an import"),
+    (["--remove-list", "sleep"], "contained an imported function name"),
+    (["--add-list", "log"], "contained an imported function name"),
     (["--imports", "@/nonexistent/list.txt"], "cannot read list file"),
 ])
 def test_bad_options(args, word, tmp_path):

@@ -122,6 +122,8 @@ def go_data():
     AnalysisOptions(imports=("wasi_snapshot_preview1.poll_oneoff",)),
     AnalysisOptions(),
 ], ids=["poll_oneoff", "default"])
+@pytest.mark.slow  # Binaryen's pass on Go takes ~14 s, twice
+@pytest.mark.go
 def test_go_hello_matches_binaryen(go_data, options):
     narrowed, theirs = compare(go_data, options)
     assert len(theirs) > 500          # a real Go program: the runtime pauses a lot

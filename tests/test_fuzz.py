@@ -271,6 +271,7 @@ FAST = settings(deadline=None, derandomize=True, database=None,
 
 @settings(FAST, max_examples=150)
 @given(data=st.data())
+@pytest.mark.slow  # a fuzz budget
 def test_mutated_modules_api(data):
     """Mutated modules through load + transform in process: a clear
     AsyncpyError or an output wasmtime accepts (the Binaryen read runs in
@@ -282,6 +283,7 @@ def test_mutated_modules_api(data):
 
 @settings(FAST, max_examples=6)
 @given(data=st.data())
+@pytest.mark.slow  # a fuzz budget
 def test_mutated_modules_cli(data, tmp_path_factory):
     """The same through the command line in a child process: exit 0 with a
     valid output, or exit 1 with one line; input untouched, an old output
@@ -308,6 +310,7 @@ def test_mutation_kinds_reach_every_outcome():
 
 @settings(FAST, max_examples=40)
 @given(wat=fuzz.programs(), data=st.data())
+@pytest.mark.slow  # a fuzz budget
 def test_generated_programs_pause_anywhere(wat, data):
     """Generated programs: asyncpy's and Binaryen's outputs give the
     original's result with no pause, every pause, and random pause sets."""
@@ -316,6 +319,20 @@ def test_generated_programs_pause_anywhere(wat, data):
             return []
         return [data.draw(st.sets(st.integers(0, calls - 1), max_size=6))]
     fuzz.check_program(wat, pause_sets)
+
+
+@settings(FAST, max_examples=40)
+@given(wat=fuzz.programs(), recipe=fuzz.recipes(), data=st.data())
+def test_generated_programs_with_every_transform_option(wat, recipe, data):
+    """The same oracle with asserts, bounds checks, relocatable and exported
+    globals, the separate data memory and the lists (chosen to keep the
+    program correct) in combination: the output must still behave like
+    the original, and asserts must never trap on a correct analysis."""
+    def pause_sets(calls):
+        if calls == 0:
+            return []
+        return [data.draw(st.sets(st.integers(0, calls - 1), max_size=6))]
+    fuzz.check_program(wat, pause_sets, recipe)
 
 
 def test_generated_programs_are_not_trivial():

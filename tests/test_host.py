@@ -137,6 +137,8 @@ def capture() -> tuple[list[bytes], WasiOptions]:
 # --------------------------------------------------------------------------
 # Go: goroutines, sleeps and channels, same output as plain wasmtime
 
+@pytest.mark.slow
+@pytest.mark.go
 def test_go_hello_host_api(go_hello_path, go_hello_async):
     want = expected("go/hello")
     assert corpus_run.run(go_hello_path, {"pause": lambda n: n + 1}) == (0, want)
@@ -151,6 +153,8 @@ def test_go_hello_host_api(go_hello_path, go_hello_async):
     assert inst.pauses["env.pause"] == 9
 
 
+@pytest.mark.slow
+@pytest.mark.go
 def test_go_hello_asyncpy_run(go_hello_path, go_hello_async, tmp_path):
     host = tmp_path / "host.py"
     host.write_text("import asyncio\n\nasync def pause(n):\n    await asyncio.sleep(0.001)\n"
@@ -159,6 +163,8 @@ def test_go_hello_asyncpy_run(go_hello_path, go_hello_async, tmp_path):
     assert (r.returncode, r.stdout) == (0, expected("go/hello")), r.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.go
 def test_go_hello_ten_instances_cli(go_hello_path, go_hello_async, tmp_path):
     host = tmp_path / "host.py"
     host.write_text("async def pause(n):\n    return n + 1\n\nIMPORTS = {'env.pause': pause}\n")
@@ -707,6 +713,8 @@ def test_asyncpy_run_c_tasks_overlap_sleeps_and_host_waits():
     assert r.stdout.splitlines()[-1].startswith("all 5 workers done in ")
 
 
+@pytest.mark.slow
+@pytest.mark.go
 def test_go_reactor_goroutine_from_init_serves_repeated_calls():
     # init starts a goroutine that sleeps (poll_oneoff: an asyncio sleep) and
     # feeds a channel; each next() blocks on it: the goroutine survives every

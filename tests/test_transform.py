@@ -185,8 +185,8 @@ def test_differential_can_fail():
 
 @pytest.mark.parametrize("name", [
     "fnptr",
-    "recursion",
-    "qsort",
+    pytest.param("recursion", marks=pytest.mark.slow),
+    pytest.param("qsort", marks=pytest.mark.slow),
     "pingpong",
 ])
 def test_c_program(name):

@@ -37,8 +37,8 @@
 ;; start_rewind (bottom-most: never instrumented). Launching and resuming a
 ;; task both call its entry through call_indirect, like TinyGo.
 ;;
-;; Waiting on the host (docs/host-protocol.md is the full contract; DESIGN
-;; 5.8, the WASIp3 / Go runtime.wasiOnIdle shape). The functions named
+;; Waiting on the host (docs/host-protocol.md is the full contract; DESIGN.md §5,
+;; the WASIp3 / Go runtime.wasiOnIdle shape). The functions named
 ;; $asyncpy.rt.host.X are exported as `asyncpy_X` by the linker. A host
 ;; whose loop must not block calls asyncpy_host_mode(1) once; from then on:
 ;;   * an import the host implements asynchronously calls asyncpy_suspend()

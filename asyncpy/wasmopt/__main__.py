@@ -1,0 +1,3 @@
+from asyncpy.wasmopt import main
+
+main()
