@@ -317,7 +317,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="only the WAT files and the C kernels (< 2 minutes)")
     ap.add_argument("--big", action="store_true",
                     help="also the scale rows (bench/big.py: CUE 46 MB, a 25 MB Go program, a synthetic "
-                         "8,000-function module): transforms only, about 30 minutes on 2 cores")
+                         "8,000-function module): transforms only; Binaryen alone takes 15+ minutes on CUE on a busy 2-core box")
     ap.add_argument("--only", nargs="+", metavar="NAMES",
                     help="programs to run: names (quickjs, go/hello), groups (wat, c, go) or basenames; "
                          "host: the host-wait section; browser: asyncify vs JSPI in headless Chromium")
