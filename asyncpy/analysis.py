@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asyncpy.errors import AsyncpyError
+from asyncpy.parallel import map_split
 
 ASYNCIFY = "asyncify"
 # asyncify.* imports a program may use to drive the stack from inside wasm.
@@ -107,13 +108,18 @@ def collect_facts(module) -> ModuleFacts:
             sig_names[sig] = f"({', '.join(b.type_name(t) for t in b.expand_type(p))}) -> " \
                              f"({', '.join(b.type_name(t) for t in b.expand_type(r))})"
 
-    for info in module.functions():
+    infos = module.functions()
+    # The one walk over every expression of the module: on two cores for
+    # big modules (asyncpy.parallel).
+    defined = [info.name for info in infos if not info.imported]
+    scanned = iter(map_split(module.scan_functions, defined))
+    for info in infos:
         sig = info.signature
         sig_name(sig)
         if info.imported:
             functions[info.name] = FunctionFacts(info.name, sig, info.import_module, info.import_base)
             continue
-        body = module.scan_function(info.name)
+        body = next(scanned)
         bodies.append(body)
         sites = tuple(IndirectSite(t, s, r) for t, s, r in body.indirect) + \
             tuple(IndirectSite(None, s, r) for s, r in body.call_refs)

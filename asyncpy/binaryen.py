@@ -321,40 +321,48 @@ class BodyFacts:
 
 
 def scan_body(body) -> BodyFacts:
-    """One pass over an expression tree collecting call-graph facts."""
+    """One pass over an expression tree collecting call-graph facts. It
+    runs on every node of the module, so everything it tests per node is a
+    local variable, and leaves (half the nodes) leave early."""
     facts = BodyFacts()
     if body == NULL:
         return facts
     get_id = _lib.BinaryenExpressionGetId
+    get_type = _lib.BinaryenExpressionGetType
     single_tab, var_tab = _SINGLE, _VARIADIC
     K = Kind
+    k_unary, k_const, k_load, k_ref_func, k_table_set, k_table_grow = (
+        K.Unary, K.Const, K.Load, K.RefFunc, K.TableSet, K.TableGrow)
+    k_call, k_call_indirect, k_call_ref, k_try = K.Call, K.CallIndirect, K.CallRef, K.Try
+    unary_op = _lib.BinaryenUnaryGetOp
     call_target, call_is_return = _lib.BinaryenCallGetTarget, _lib.BinaryenCallIsReturn
     string = _ffi.string
+    null = NULL
     stack = [body]
     pop, push, extend = stack.pop, stack.append, stack.extend
     n = 0
     kinds, unary_ops = facts.kinds, facts.unary_ops
-    add_kind = kinds.add
+    add_kind, add_unary = kinds.add, unary_ops.add
     while stack:
         e = pop()
         n += 1
         k = get_id(e)
         add_kind(k)
-        if k == K.Unary:
-            unary_ops.add(_lib.BinaryenUnaryGetOp(e))
-        elif (k == K.Const or k == K.Load) and _lib.BinaryenExpressionGetType(e) == V128:
-            facts.v128 = True
         single = single_tab.get(k)
         if single is not None:
+            if k == k_unary:
+                add_unary(unary_op(e))
+            elif (k == k_const or k == k_load) and get_type(e) == V128:
+                facts.v128 = True
             for g in single:
                 c = g(e)
-                if c != NULL:
+                if c != null:
                     push(c)
-            if k == K.RefFunc:
+            if k == k_ref_func:
                 facts.ref_funcs.append(string(_lib.BinaryenRefFuncGetFunc(e)).decode())
-            elif k == K.TableSet:
+            elif k == k_table_set:
                 facts.table_writes.append(string(_lib.BinaryenTableSetGetTable(e)).decode())
-            elif k == K.TableGrow:
+            elif k == k_table_grow:
                 facts.table_writes.append(string(_lib.BinaryenTableGrowGetTable(e)).decode())
             continue
         var = var_tab.get(k)
@@ -363,21 +371,19 @@ def scan_body(body) -> BodyFacts:
             extend([at(e, i) for i in range(count(e))])
             for g in after:
                 push(g(e))
-            if k == K.Call:
+            if k == k_call:
                 name = string(call_target(e)).decode()
                 (facts.return_calls if call_is_return(e) else facts.calls).append(name)
-            elif k == K.CallIndirect:
+            elif k == k_call_indirect:
                 sig = (_lib.BinaryenCallIndirectGetParams(e), _lib.BinaryenCallIndirectGetResults(e))
                 facts.indirect.append((string(_lib.BinaryenCallIndirectGetTable(e)).decode(), sig,
                                        bool(_lib.BinaryenCallIndirectIsReturn(e))))
-            elif k == K.CallRef:
+            elif k == k_call_ref:
                 facts.call_refs.append((call_ref_signature(e), bool(_lib.BinaryenCallRefIsReturn(e))))
             continue
-        if k == K.Try:
+        if k == k_try:
             facts.has_try = True
             extend(_try_children(e))
-            continue
-        if k == K.MemoryInit:  # pragma: no cover - listed in _SINGLE
             continue
         raise UnsupportedExpression(KIND_NAMES.get(k, f"expression kind {k}"))
     facts.node_count = n
@@ -461,6 +467,7 @@ class Module:
 
     @classmethod
     def parse_text(cls, text: str) -> "Module":
+        _pool_may_start()
         return cls(_lib.BinaryenModuleParse(text.encode()))
 
     def dispose(self) -> None:
@@ -484,12 +491,14 @@ class Module:
         _lib.BinaryenModuleSetFeatures(self.ref, mask)
 
     def validate(self) -> bool:
+        _pool_may_start()
         with quiet():
             return bool(_lib.BinaryenModuleValidate(self.ref))
 
     def write(self, *, names: bool = True) -> bytes:
         """The module as a binary; `names` keeps the name section (Binaryen
         writes it only in its debug-info mode)."""
+        _pool_may_start()
         _lib.BinaryenSetDebugInfo(names)
         res = _lib.BinaryenModuleAllocateAndWrite(self.ref, NULL)
         try:
@@ -500,6 +509,7 @@ class Module:
                 _lib.free(res.sourceMap)
 
     def text(self) -> str:
+        _pool_may_start()
         p = _lib.BinaryenModuleAllocateAndWriteText(self.ref)
         try:
             return _ffi.string(p).decode("utf-8", "replace")
@@ -510,6 +520,7 @@ class Module:
                    args: dict[str, str] | None = None, debug_info: bool = False) -> None:
         """Run named Binaryen passes. Pass arguments are process-global in
         libbinaryen, so they are set for this call only and cleared after."""
+        _pool_may_start()
         _lib.BinaryenSetOptimizeLevel(optimize)
         _lib.BinaryenSetShrinkLevel(shrink)
         _lib.BinaryenSetDebugInfo(debug_info)
@@ -525,6 +536,7 @@ class Module:
 
     def optimize(self, level: int, shrink: int) -> None:
         """Binaryen's default pipeline at -O<level> (shrink 1 = -Os, 2 = -Oz)."""
+        _pool_may_start()
         _lib.BinaryenSetOptimizeLevel(level)
         _lib.BinaryenSetShrinkLevel(shrink)
         _lib.BinaryenSetDebugInfo(True)
@@ -535,6 +547,7 @@ class Module:
         """Run passes by name, in order, with wasm-opt's global pass options
         and pass arguments (both process-global in libbinaryen: set for this
         call, arguments cleared after)."""
+        _pool_may_start()
         options.apply()
         _lib.BinaryenClearPassArguments()
         try:
@@ -549,6 +562,7 @@ class Module:
     def run_default_pipeline(self, args: dict[str, str] | None = None) -> None:
         """Binaryen's default pipeline at the levels already set
         (PassOptions.apply), with these pass arguments."""
+        _pool_may_start()
         _lib.BinaryenClearPassArguments()
         try:
             for k, v in (args or {}).items():
@@ -560,6 +574,7 @@ class Module:
     def optimize_functions(self, names, options: "PassOptions") -> None:
         """Binaryen's default function pipeline on some functions (what its
         asyncify pass runs on the functions it instrumented)."""
+        _pool_may_start()
         options.apply()
         for name in names:
             f = _lib.BinaryenGetFunction(self.ref, name.encode())
@@ -569,6 +584,7 @@ class Module:
     def write_with_map(self, *, names: bool, source_map_url: str | None) -> tuple[bytes, str | None]:
         """The binary and, when `source_map_url` is given, the source map
         libbinaryen writes beside it (with a sourceMappingURL section)."""
+        _pool_may_start()
         _lib.BinaryenSetDebugInfo(names)
         url = _ffi.new("char[]", source_map_url.encode()) if source_map_url is not None else NULL
         res = _lib.BinaryenModuleAllocateAndWrite(self.ref, url)
@@ -581,6 +597,7 @@ class Module:
                 _lib.free(res.sourceMap)
 
     def run_function_passes(self, func_name: str, passes, *, optimize: int = 2, shrink: int = 0) -> None:
+        _pool_may_start()
         _lib.BinaryenSetOptimizeLevel(optimize)
         _lib.BinaryenSetShrinkLevel(shrink)
         names = [_ffi.new("char[]", p.encode()) for p in passes]
@@ -613,6 +630,9 @@ class Module:
 
     def scan_function(self, name: str) -> BodyFacts:
         return scan_body(_lib.BinaryenFunctionGetBody(self.function_ref(name)))
+
+    def scan_functions(self, names: list[str]) -> list[BodyFacts]:
+        return [self.scan_function(n) for n in names]
 
     def functions_touching_global(self, global_name: str) -> list[str]:
         """Defined functions that read or write the named global."""
@@ -708,14 +728,15 @@ class Node:
     `kids` are in evaluation order. `index` is the local of a local.get/set,
     `name` the label of a block/loop, the target of a break, or the callee
     of a call; `names` the targets of a br_table. The transform annotates
-    `lo`/`hi` (the pause sites in this subtree) in place. Defaults live on
-    the class: most nodes only ever set `ref` and `kind`.
+    `lo`/`hi` (the pause sites in this subtree) and `site` in place.
+    Defaults live on the class: most nodes only ever set `ref` and `kind`.
     """
     kids = ()
     index = -1
     name = None
     names = None
     tee = False
+    site = False
     lo = 0
     hi = -1
 
@@ -728,10 +749,17 @@ class Node:
         return _lib.BinaryenExpressionGetType(self.ref)
 
 
-def read_tree(func_ref) -> Node:
+def read_tree(func_ref, order: list | None = None) -> Node:
     """Read a function body into `Node`s (iteratively: bodies nest deeply).
-    This runs on every node of every instrumented function, so it is
-    written for speed: the child getters are looked up once per kind."""
+    With `order`, every node is also appended to it, parents before their
+    children and later siblings before earlier ones: reversed, that is the
+    evaluation order (post-order), so a caller can annotate the tree bottom
+    up in one loop instead of walking it again.
+
+    This runs on every node of every instrumented function (millions on a
+    big Go program), so it is written for speed: the child getters are
+    looked up once per kind, and leaves, the commonest nodes, take the
+    shortest path."""
     body = _lib.BinaryenFunctionGetBody(func_ref)
     get_id = _lib.BinaryenExpressionGetId
     string = _ffi.string
@@ -739,18 +767,21 @@ def read_tree(func_ref) -> Node:
     K = Kind
     local_get, local_set, block, loop, brk, switch, call = (
         K.LocalGet, K.LocalSet, K.Block, K.Loop, K.Break, K.Switch, K.Call)
+    local_get_index = _lib.BinaryenLocalGetGetIndex
     null = NULL
     root = Node(body, get_id(body))
     stack = [root]
     pop, push = stack.pop, stack.append
+    record = order.append if order is not None else (lambda n: None)
     while stack:
         n = pop()
+        record(n)
         e, k = n.ref, n.kind
         single = single_tab.get(k)
         if single is not None:
             if not single:
                 if k == local_get:
-                    n.index = _lib.BinaryenLocalGetGetIndex(e)
+                    n.index = local_get_index(e)
                 continue
             kids = []
             for g in single:
@@ -776,9 +807,10 @@ def read_tree(func_ref) -> Node:
         var = var_tab.get(k)
         if var is not None:
             count, at, after = var
-            raw = [at(e, i) for i in range(count(e))]
-            raw.extend(g(e) for g in after)
-            kids = [Node(c, get_id(c)) for c in raw]
+            kids = [Node(c, get_id(c)) for c in [at(e, i) for i in range(count(e))]]
+            for g in after:
+                c = g(e)
+                kids.append(Node(c, get_id(c)))
             n.kids = kids
             stack.extend(kids)
             if k == block:
@@ -812,13 +844,17 @@ class Builder:
 
     def __init__(self, module: "Module"):
         self.m = module.ref
-        self._keep = []  # C strings must outlive the call that takes them
+        # C strings must outlive the call that takes them. The same few
+        # names (labels, globals, helpers) recur in every function, so each
+        # is made once: a big module needs hundreds of thousands.
+        self._names: dict[str, object] = {}
 
     def _s(self, s: str | None):
         if s is None:
             return NULL
-        b = _ffi.new("char[]", s.encode())
-        self._keep.append(b)
+        b = self._names.get(s)
+        if b is None:
+            b = self._names[s] = _ffi.new("char[]", s.encode())
         return b
 
     def block(self, name, kids, type_=AUTO):
@@ -1386,3 +1422,60 @@ def _read_all(fd: int) -> bytes:
         chunks.append(b)
     os.close(fd)
     return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------
+# Handing functions between processes (asyncpy.parallel; issue 12)
+#
+# A forked child shares the parent's module copy-on-write, so it can
+# instrument some functions while the parent does the others; it hands its
+# functions back as a binary the parent reads, and their bodies are copied
+# into the parent's module. One hazard: a child cannot use anything that
+# waits for Binaryen's thread pool (the writer does) if the parent had
+# started that pool, since fork copies only the calling thread; it would
+# wait forever. So every call that may start the pool is noted here, and
+# fork_safe() says whether a child may still write.
+
+_pool_started = False
+
+
+def _pool_may_start() -> None:
+    global _pool_started
+    _pool_started = True
+
+
+def fork_safe() -> bool:
+    """True while this process has not started Binaryen's thread pool."""
+    return not _pool_started
+
+
+def functions_binary(module: Module, keep: list[str]) -> bytes:
+    """The module as a binary (names kept) in which only the defined
+    functions `keep` have their bodies; the others become `unreachable`, so
+    the binary is smaller and quicker to read. Changes `module`: meant for a
+    forked child's copy, which is thrown away."""
+    keep_set = set(keep)
+    m = module.ref
+    for i in range(_lib.BinaryenGetNumFunctions(m)):
+        f = _lib.BinaryenGetFunctionByIndex(m, i)
+        if _lib.BinaryenFunctionImportGetModule(f) != NULL or _lib.BinaryenFunctionImportGetBase(f) != NULL:
+            continue
+        if _ffi.string(_lib.BinaryenFunctionGetName(f)).decode() not in keep_set:
+            _lib.BinaryenFunctionSetBody(f, _lib.BinaryenUnreachable(m))
+    return module.write(names=True)
+
+
+def adopt_functions(module: Module, data: bytes, names: list[str]) -> None:
+    """Give the functions `names` of `module` the bodies, locals and local
+    names they have in `data` (from functions_binary on a copy of `module`:
+    the same functions, globals, tables and memories by name). Bodies are
+    copied into `module`'s arena by Binaryen, in C++."""
+    src = Module.read(data, features=module.features)
+    try:
+        for name in names:
+            f = src.function_ref(name)
+            _, vars_ = function_locals(f)
+            body = _lib.BinaryenExpressionCopy(_lib.BinaryenFunctionGetBody(f), module.ref)
+            replace_function(module, name, vars_, body, local_names(f))
+    finally:
+        src.dispose()

@@ -111,7 +111,7 @@ def instrument_for_profile(wasm: bytes, imports: Iterable[str], *, data_memory: 
     options = TransformOptions(analysis=AnalysisOptions(imports=tuple(sorted(set(imports)))),
                                data_memory=data_memory, data_pages=data_pages, trace_unwind=True)
     result = transform_loaded(load_bytes(wasm, name), options, progress=progress)
-    return result.wasm, Recorder([f.name for f in result.report.instrumented])
+    return result.wasm, Recorder(list(result.analysis.instrument))
 
 
 def profile_program(path: str | os.PathLike, args: Iterable[str] = (), *,

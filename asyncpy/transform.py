@@ -61,6 +61,7 @@ from asyncpy import binaryen as B
 from asyncpy.analysis import ASYNCIFY, BOTTOM_MOST, TOP_MOST, Analysis, AnalysisOptions, IndirectSite
 from asyncpy.binaryen import Kind as K, Node, Op
 from asyncpy.errors import AsyncpyError, UnsupportedError
+from asyncpy.parallel import instrument_split
 
 STATE = "__asyncify_state"
 DATA = "__asyncify_data"
@@ -97,7 +98,7 @@ class TransformOptions:
     ablate: frozenset[str] = frozenset()
     # `asyncpy profile`: every instrumented function calls the import
     # asyncpy_profile.unwind(id) as it saves its frame; id indexes
-    # TransformReport.instrumented.
+    # the analysis's `instrument` list.
     trace_unwind: bool = False
 
 
@@ -154,6 +155,10 @@ def _saveable(t: int, func: str, local: int) -> tuple[int, ...]:
     return parts
 
 
+def _marked_site(n: Node) -> bool:
+    return n.site
+
+
 # ---------------------------------------------------------------------------
 # One function
 
@@ -206,37 +211,40 @@ class _Instrumenter:
         return f"__asyncify_site{self._label}"
 
     # -- pass 1: number the sites in evaluation order, annotate ranges
-    def number(self, root: Node) -> None:
-        # Iterative post-order: bodies nest thousands deep (br_table dispatch).
-        stack = [(root, False)]
-        self.size = 0
-        while stack:
-            n, done = stack.pop()
-            if not done:
-                self.size += 1
-                stack.append((n, True))
-                stack.extend((c, False) for c in reversed(n.kids))
-                continue
+    def number(self, root: Node, order: list[Node]) -> None:
+        """`order` is every node of the tree as `B.read_tree` lists it:
+        reversed, each node comes after its children, in evaluation order,
+        so one loop annotates the tree bottom up (no second walk; bodies nest
+        thousands deep). A site is marked on its node (`n.site`), so later
+        passes test an attribute instead of asking the predicate again."""
+        self.size = len(order)
+        is_site = self.is_site
+        calls = (K.Call, K.CallIndirect, K.CallRef)
+        nsites = 0
+        for n in reversed(order):
+            kids = n.kids
             lo, hi = 0, -1
-            for c in n.kids:
+            for c in kids:
                 if c.hi >= c.lo:
                     if hi < lo:
                         lo = c.lo
                     hi = c.hi
-            if self.is_site(n):
-                self.nsites += 1
+            if n.kind in calls and is_site(n):
+                n.site = True
+                nsites += 1
                 if hi < lo:
-                    lo = self.nsites
-                hi = self.nsites
-            n.lo, n.hi = lo, hi
+                    lo = nsites
+                hi = nsites
+                if B.is_return_call(n.ref):
+                    raise UnsupportedError(f"function {self.name}: a tail call (return_call) that may "
+                                           "pause; tail calls on a pause path are not supported")
             if hi >= lo:
+                n.lo, n.hi = lo, hi
                 if n.kind == K.Try:
                     raise UnsupportedError(f"function {self.name}: a pause can happen inside "
                                            "try/catch; exceptions on a pause path are not supported")
-                if n.kind in (K.Call, K.CallIndirect, K.CallRef) and self.is_site(n) and \
-                        B.is_return_call(n.ref):
-                    raise UnsupportedError(f"function {self.name}: a tail call (return_call) that may "
-                                           "pause; tail calls on a pause path are not supported")
+        self.nsites = nsites
+        self.is_site = _marked_site
 
     # -- pass 2: liveness, to know which locals a frame must hold
     def live_across_sites(self, root: Node, size: int) -> int:
@@ -694,8 +702,10 @@ class _Instrumenter:
 
     # -- the whole function
     def run(self) -> FunctionStats | None:
-        root = B.read_tree(self.fref)
-        self.number(root)
+        order: list[Node] = []
+        root = B.read_tree(self.fref, order)
+        self.number(root, order)
+        del order
         if self.nsites == 0:
             return None
         self.live_across_sites(root, self.size)
@@ -1053,15 +1063,25 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
     is_site = _site_predicate(analysis)
     if options.trace_unwind:
         B.add_function_import(module, TRACE_FUNCTION, TRACE_MODULE, TRACE_BASE, [B.I32], [])
-    for name in analysis.instrument:
-        inst = _Instrumenter(module, b, layout, name, is_site, options)
-        if options.trace_unwind:
-            inst.trace_id = len(report.instrumented)
-        stats = inst.run()
+    # A function's trace id is its index in analysis.instrument: the same in
+    # every process of instrument_split.
+    trace_ids = {n: i for i, n in enumerate(analysis.instrument)} if options.trace_unwind else {}
+
+    def run(names, progress):
+        out = []
+        for name in names:
+            inst = _Instrumenter(module, b, layout, name, is_site, options)
+            inst.trace_id = trace_ids.get(name)
+            out.append(inst.run())
+            if progress is not None:
+                progress.advance(1)
+        return out
+
+    # Functions are independent: with ASYNCPY_JOBS=2, big modules do them
+    # on two cores (asyncpy.parallel).
+    for stats in instrument_split(module, analysis.instrument, run, progress):
         if stats is not None:
             report.instrumented.append(stats)
-        if progress is not None:
-            progress.advance(1)
     if options.asserts:
         done = {f.name for f in report.instrumented}
         _add_asserts(module, b, analysis, done | analysis.top_most | analysis.bottom_most)

@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--only NAMES|host|browser] [--json PATH] [--update-readme]
+"""python -m bench [--quick | --big] [--only NAMES|host|browser] [--json PATH] [--update-readme]
 
 (`--only host` runs only the host-wait section: bench/host_wait.py; `--only
 browser` asyncify against JSPI in headless Chromium: bench/browser.py.)
@@ -12,7 +12,9 @@ default), and with --update-readme puts a summary table between
 `<!-- bench:start -->` and `<!-- bench:end -->` in README.md.
 
 What each side runs, and how the figures are taken: see bench/worker.py and
-bench/host.py (and the notes printed under the tables).
+bench/host.py (and the notes printed under the tables). `--big` adds the
+scale rows (bench/big.py: CUE, a big stdlib Go program, a synthetic
+many-locals module), transforms only.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import report
+from bench import big, report
 from bench.host import Program, make_engine, median
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,17 +78,19 @@ def select(names: list[str], only: list[str] | None, quick: bool) -> list[str]:
 
 # --------------------------------------------------------------------------- transforms
 
-def run_worker(side: str, src: Path, out: Path, mask: int | None = None) -> dict:
+def run_worker(side: str, src: Path, out: Path, mask: int | None = None, extra_env=None,
+               timeout: int = WORKER_TIMEOUT) -> dict:
     cmd = [sys.executable, "-m", "bench.worker", side, str(src), str(out)]
     if mask is not None:
         cmd.append(str(mask))
     env = dict(os.environ)
+    env.update(extra_env or {})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=WORKER_TIMEOUT, cwd=ROOT, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {WORKER_TIMEOUT} s"}
+        return {"error": f"timed out after {timeout} s"}
     result_file = out.with_suffix(".json")
     if not result_file.exists():
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
@@ -219,9 +223,15 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
     row: dict = {"name": name, "errors": [], "ours": {}, "theirs": {}, "run": {}}
     tag = f"[{index}/{total}] {name}"
     t_start = time.perf_counter()
+    spec = big.PROGRAMS.get(name)
+    extra_env = spec.worker_env() if spec else {}
+    timeout = big.WORKER_TIMEOUT if spec else WORKER_TIMEOUT
+    if spec:
+        row["imports"] = list(spec.imports)
+        row["binaryen_optimize"] = spec.binaryen_optimize
     try:
         t0 = time.perf_counter()
-        path = Path(build.build(name))
+        path = Path(spec.build() if spec else build.build(name))
         row["build_seconds"] = time.perf_counter() - t0
         loaded = load_input(name, path, row["errors"])
     except Exception as e:
@@ -236,11 +246,11 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
     src = work / f"{safe}.in.wasm"
     src.write_bytes(loaded.data)
 
-    ours = run_worker("ours", src, work / f"{safe}-ours")
+    ours = run_worker("ours", src, work / f"{safe}-ours", extra_env=extra_env, timeout=timeout)
     row["ours"] = ours
     if "error" in ours:
         row["errors"].append(f"asyncpy transform: {ours['error']}")
-        feats = run_worker("features", src, work / f"{safe}-features")
+        feats = run_worker("features", src, work / f"{safe}-features", extra_env=extra_env, timeout=timeout)
         mask = feats.get("feature_mask")
     else:
         mask = ours["feature_mask"]
@@ -248,13 +258,16 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
         row["errors"].append("cannot determine the input's features; Binaryen not run")
         theirs = {"error": "not run"}
     else:
-        theirs = run_worker("theirs", src, work / f"{safe}-theirs", mask)
+        theirs = run_worker("theirs", src, work / f"{safe}-theirs", mask, extra_env=extra_env, timeout=timeout)
         if "error" in theirs:
             row["errors"].append(f"Binaryen asyncify: {theirs['error']}")
     row["theirs"] = theirs
     log(f"{tag}: ours {report.secs(ours.get('seconds'))}, binaryen {report.secs(theirs.get('seconds'))}"
         f" (input {len(loaded.data) / 1024:.0f} KB)")
 
+    if spec:  # scale rows: the transform only (the differential tests check outputs)
+        src.unlink(missing_ok=True)
+        return row
     # Ours with a profile: only the functions seen on the stack at the
     # pausing run's pauses, with --asserts (no Binaryen equivalent).
     sides = [("profiled", "profiled")] + [(f"ablate:{a}", f"ablate-{a.replace('+', '-')}") for a in ablation]
@@ -320,6 +333,9 @@ def environment() -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="only the WAT files and the C kernels (< 2 minutes)")
+    ap.add_argument("--big", action="store_true",
+                    help="also the scale rows (bench/big.py: CUE 46 MB, a 25 MB Go program, a synthetic "
+                         "8,000-function module): transforms only; Binaryen alone takes 15+ minutes on CUE on a busy 2-core box")
     ap.add_argument("--only", nargs="+", metavar="NAMES",
                     help="programs to run: names (quickjs, go/hello), groups (wat, c, go) or basenames; "
                          "host: the host-wait section; browser: asyncify vs JSPI in headless Chromium")
@@ -339,7 +355,9 @@ def main(argv=None) -> int:
     host_section = not only or "host" in only
     with_browser = "browser" in only
     only = [w for w in only if w not in ("host", "browser")]
-    names = select(corpus_programs(), only, args.quick) if only or not args.only else []
+    # The scale rows (bench/big.py) run with --big, or when named.
+    programs = corpus_programs() + (list(big.PROGRAMS) if args.big or only else [])
+    names = select(programs, only, args.quick) if only or not args.only else []
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
     log(f"bench: {len(names)} programs: {', '.join(names)}")
@@ -365,7 +383,7 @@ def main(argv=None) -> int:
     results = {
         "schema": "asyncpy.bench/1",
         "date": started.isoformat(timespec="seconds"),
-        "quick": args.quick, "ablation": ABLATIONS if args.ablation else [],
+        "quick": args.quick, "big": args.big, "ablation": ABLATIONS if args.ablation else [],
         "runs": runs, "pause_runs": pause_runs,
         "environment": environment(),
         "total_seconds": time.perf_counter() - t0,

@@ -33,13 +33,24 @@ both sides.
 from __future__ import annotations
 
 import json
+import os
+import resource
 import sys
 import time
 import traceback
 from pathlib import Path
 
-IMPORTS = ("env.pause",)
+# The scale rows (bench/big.py) change these through the environment.
+IMPORTS = tuple(os.environ.get("ASYNCPY_BENCH_IMPORTS", "env.pause").split(","))
+BINARYEN_OPTIMIZE = int(os.environ.get("ASYNCPY_BENCH_BINARYEN_O", "2"))
+TRANSFORM_ONLY = os.environ.get("ASYNCPY_BENCH_TRANSFORM_ONLY") == "1"   # no -O2 after, no counting walk
 STATE_GLOBAL = "__asyncify_state"
+
+
+def cpu() -> float:
+    """CPU seconds of this process (all its threads) and its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def proc_status() -> dict[str, int]:
@@ -90,13 +101,17 @@ def _ours(data: bytes, path: str, side: str = "ours") -> dict:
     else:
         options = TransformOptions(analysis=AnalysisOptions(imports=IMPORTS))
     before = proc_status()
+    c0 = cpu()
     t0 = time.perf_counter()
     result = transform_loaded(loaded, options)
     seconds = time.perf_counter() - t0
+    cpu_seconds = cpu() - c0
     after = proc_status()
     return {
-        "seconds": seconds,
+        "seconds": seconds, "cpu_seconds": cpu_seconds,
         "rss_before": before["VmRSS"], "hwm_after": after["VmHWM"],
+        # a forked helper (asyncpy.parallel) shares the parent's pages; its own peak, for the record
+        "child_peak_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
         "wasm": result.wasm,
         "instrumented": len(result.report.instrumented),
         "defined": result.analysis.defined_count,
@@ -114,27 +129,30 @@ def _theirs(data: bytes, mask: int) -> dict:
 
     options = AnalysisOptions(imports=IMPORTS)
     before = proc_status()
+    c0 = cpu()
     t0 = time.perf_counter()
     module = binaryen.Module.read(data)
     try:
         module.features = mask
-        run_asyncify(module, options, optimize=2)
+        run_asyncify(module, options, optimize=BINARYEN_OPTIMIZE)
         if not module.validate():
             raise RuntimeError("Binaryen's asyncify output does not validate")
         wasm = module.write()
         seconds = time.perf_counter() - t0
+        cpu_seconds = cpu() - c0
         after = proc_status()
         # untimed: which functions the pass instrumented (those that touch the
         # state global, besides the asyncify_* control functions it adds)
-        instrumented = [n for n in module.functions_touching_global(STATE_GLOBAL)
-                        if not n.startswith("asyncify_")]
+        instrumented = [] if TRANSFORM_ONLY else [
+            n for n in module.functions_touching_global(STATE_GLOBAL) if not n.startswith("asyncify_")]
         defined = sum(1 for f in module.functions() if not f.imported and not f.name.startswith("asyncify_"))
     finally:
         module.dispose()
     return {
-        "seconds": seconds,
+        "seconds": seconds, "cpu_seconds": cpu_seconds,
         "rss_before": before["VmRSS"], "hwm_after": after["VmHWM"],
-        "wasm": wasm, "instrumented": len(instrumented), "defined": defined,
+        "wasm": wasm, "instrumented": None if TRANSFORM_ONLY else len(instrumented), "defined": defined,
+        "optimize": BINARYEN_OPTIMIZE,
         "feature_mask": mask,
     }
 
@@ -159,6 +177,10 @@ def _optimize(wasm: bytes, mask: int) -> tuple[bytes, float]:
     return out, time.perf_counter() - t0
 
 
+class _Done(Exception):
+    pass
+
+
 def main(argv: list[str]) -> int:
     side, src, out = argv[0], Path(argv[1]), Path(argv[2])
     mask = int(argv[3]) if len(argv) > 3 else None
@@ -176,10 +198,14 @@ def main(argv: list[str]) -> int:
             report.update(r)
             report["peak_bytes"] = max(0, r["hwm_after"] - r["rss_before"])
             report["raw_bytes"] = len(wasm)
+            if TRANSFORM_ONLY:
+                raise _Done
             o2, o2_seconds = _optimize(wasm, r["feature_mask"])
             report["o2_bytes"] = len(o2)
             report["o2_seconds"] = o2_seconds
             out.with_suffix(".o2.wasm").write_bytes(o2)
+    except _Done:
+        pass
     except Exception as e:  # reported in the table, never fatal to the run
         report["error"] = f"{type(e).__name__}: {e}".strip()
         report["traceback"] = traceback.format_exc(limit=6)

@@ -1,0 +1,3 @@
+module corpus/stdlib
+
+go 1.24
