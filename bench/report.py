@@ -114,10 +114,11 @@ calls it again), with every `env.pause` call paused; it includes the Python host
 **Δ/pause** is (median run time with every call paused − median without) / pauses, host overhead included.
 **Frame** is the largest unwound stack, in bytes. **Overhead**: no-pause run time over the uninstrumented
 program's, same run (*orig -O2* is the uninstrumented program after the same Binaryen -O2 alone: what the
-post-optimisation itself costs or gains in wasmtime); *with profile* is asyncpy with `--only-list` of the functions a tracing build saw on the
-stack at the pausing run's pauses, plus `--asserts` (it passes the same pausing run). **Transform + -O2** adds
-the -O2 time to each side's transform time. **Ablation** (`--ablation`) times asyncpy outputs with parts of
-the instrumentation left out; they cannot pause correctly and measure cost only."""
+post-optimisation itself costs or gains in wasmtime); *with profile* is asyncpy with `--only-list` of the
+functions a tracing build saw on the stack at the pausing run's pauses, plus `--asserts` (it passes the same
+pausing run). **Transform + -O2** adds the -O2 time to each side's transform time. **Ablation**
+(`--ablation`) times asyncpy outputs with parts of the instrumentation left out; they cannot pause correctly
+and measure cost only."""
 
 
 def markdown(results: dict) -> str:

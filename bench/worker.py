@@ -8,7 +8,8 @@ pausing at every `env.pause` as bench/host.py does, then asyncpy with
 `--only-list` of the functions seen on the stack and `--asserts`; the timed
 figure is that second transform), or `ablate:PARTS` (cost measurement only:
 asyncpy with parts of the instrumentation left out, PARTS joined by `+`
-from TransformOptions.ablate, or `statement` for the per-statement restore). IN holds the module bytes as the loader
+from TransformOptions.ablate, or `statement` for the per-statement restore).
+IN holds the module bytes as the loader
 cleaned them; the worker writes OUT.json (the measurements) and, for a
 transform, OUT.o2.wasm (the output after Binaryen's -O2).
 
