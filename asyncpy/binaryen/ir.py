@@ -1,0 +1,348 @@
+"""TODO: docstring."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr
+from asyncpy.binaryen.types import I32, expand_type, signature_of_heap_type
+
+if TYPE_CHECKING:
+    from asyncpy.binaryen.module import Module
+
+
+def call_ref_signature(expr) -> tuple[int, int] | None:
+    target = _lib.BinaryenCallRefGetTarget(expr)
+    return signature_of_heap_type(_lib.BinaryenTypeGetHeapType(_lib.BinaryenExpressionGetType(target)))
+
+
+class Kind:
+    """Expression ids, named. Values come from the library at import time."""
+
+
+for _name in ("Nop Block If Loop Break Switch Call CallIndirect LocalGet LocalSet "
+              "GlobalGet GlobalSet Load Store AtomicRMW AtomicCmpxchg AtomicWait "
+              "AtomicNotify AtomicFence SIMDExtract SIMDReplace SIMDShuffle SIMDTernary "
+              "SIMDShift SIMDLoad SIMDLoadStoreLane MemoryInit DataDrop MemoryCopy "
+              "MemoryFill Const Unary Binary Select Drop Return MemorySize MemoryGrow "
+              "Unreachable Pop RefNull RefIsNull RefFunc RefEq RefAs TableGet TableSet "
+              "TableSize TableGrow Try Throw Rethrow TupleMake TupleExtract CallRef").split():
+    setattr(Kind, _name, getattr(_lib, f"Binaryen{_name}Id")())
+
+
+KIND_NAMES = {v: k for k, v in vars(Kind).items() if not k.startswith("_")}
+
+
+def _single(*getters):
+    return tuple(getattr(_lib, g) for g in getters)
+
+
+# Children in evaluation order, for every kind we understand. Variadic kinds
+# (block, call...) are listed in _VARIADIC with their count/at getters and
+# the single children evaluated *after* the list (call_indirect's target).
+_SINGLE: dict[int, tuple] = {
+    Kind.Nop: (), Kind.LocalGet: (), Kind.GlobalGet: (), Kind.Const: (),
+    Kind.Unreachable: (), Kind.MemorySize: (), Kind.AtomicFence: (), Kind.DataDrop: (),
+    Kind.Pop: (), Kind.RefNull: (), Kind.RefFunc: (), Kind.TableSize: (), Kind.Rethrow: (),
+    Kind.If: _single("BinaryenIfGetCondition", "BinaryenIfGetIfTrue", "BinaryenIfGetIfFalse"),
+    Kind.Loop: _single("BinaryenLoopGetBody"),
+    Kind.Break: _single("BinaryenBreakGetValue", "BinaryenBreakGetCondition"),
+    Kind.Switch: _single("BinaryenSwitchGetValue", "BinaryenSwitchGetCondition"),
+    Kind.LocalSet: _single("BinaryenLocalSetGetValue"),
+    Kind.GlobalSet: _single("BinaryenGlobalSetGetValue"),
+    Kind.Load: _single("BinaryenLoadGetPtr"),
+    Kind.Store: _single("BinaryenStoreGetPtr", "BinaryenStoreGetValue"),
+    Kind.AtomicRMW: _single("BinaryenAtomicRMWGetPtr", "BinaryenAtomicRMWGetValue"),
+    Kind.AtomicCmpxchg: _single("BinaryenAtomicCmpxchgGetPtr", "BinaryenAtomicCmpxchgGetExpected",
+                                "BinaryenAtomicCmpxchgGetReplacement"),
+    Kind.AtomicWait: _single("BinaryenAtomicWaitGetPtr", "BinaryenAtomicWaitGetExpected",
+                             "BinaryenAtomicWaitGetTimeout"),
+    Kind.AtomicNotify: _single("BinaryenAtomicNotifyGetPtr", "BinaryenAtomicNotifyGetNotifyCount"),
+    Kind.SIMDExtract: _single("BinaryenSIMDExtractGetVec"),
+    Kind.SIMDReplace: _single("BinaryenSIMDReplaceGetVec", "BinaryenSIMDReplaceGetValue"),
+    Kind.SIMDShuffle: _single("BinaryenSIMDShuffleGetLeft", "BinaryenSIMDShuffleGetRight"),
+    Kind.SIMDTernary: _single("BinaryenSIMDTernaryGetA", "BinaryenSIMDTernaryGetB", "BinaryenSIMDTernaryGetC"),
+    Kind.SIMDShift: _single("BinaryenSIMDShiftGetVec", "BinaryenSIMDShiftGetShift"),
+    Kind.SIMDLoad: _single("BinaryenSIMDLoadGetPtr"),
+    Kind.SIMDLoadStoreLane: _single("BinaryenSIMDLoadStoreLaneGetPtr", "BinaryenSIMDLoadStoreLaneGetVec"),
+    Kind.MemoryInit: _single("BinaryenMemoryInitGetDest", "BinaryenMemoryInitGetOffset", "BinaryenMemoryInitGetSize"),
+    Kind.MemoryCopy: _single("BinaryenMemoryCopyGetDest", "BinaryenMemoryCopyGetSource", "BinaryenMemoryCopyGetSize"),
+    Kind.MemoryFill: _single("BinaryenMemoryFillGetDest", "BinaryenMemoryFillGetValue", "BinaryenMemoryFillGetSize"),
+    Kind.Unary: _single("BinaryenUnaryGetValue"),
+    Kind.Binary: _single("BinaryenBinaryGetLeft", "BinaryenBinaryGetRight"),
+    Kind.Select: _single("BinaryenSelectGetIfTrue", "BinaryenSelectGetIfFalse", "BinaryenSelectGetCondition"),
+    Kind.Drop: _single("BinaryenDropGetValue"),
+    Kind.Return: _single("BinaryenReturnGetValue"),
+    Kind.MemoryGrow: _single("BinaryenMemoryGrowGetDelta"),
+    Kind.RefIsNull: _single("BinaryenRefIsNullGetValue"),
+    Kind.RefAs: _single("BinaryenRefAsGetValue"),
+    Kind.RefEq: _single("BinaryenRefEqGetLeft", "BinaryenRefEqGetRight"),
+    Kind.TableGet: _single("BinaryenTableGetGetIndex"),
+    Kind.TableSet: _single("BinaryenTableSetGetIndex", "BinaryenTableSetGetValue"),
+    Kind.TableGrow: _single("BinaryenTableGrowGetValue", "BinaryenTableGrowGetDelta"),
+    Kind.TupleExtract: _single("BinaryenTupleExtractGetTuple"),
+}
+
+
+_VARIADIC: dict[int, tuple] = {
+    Kind.Block: (_lib.BinaryenBlockGetNumChildren, _lib.BinaryenBlockGetChildAt, ()),
+    Kind.Call: (_lib.BinaryenCallGetNumOperands, _lib.BinaryenCallGetOperandAt, ()),
+    Kind.CallIndirect: (_lib.BinaryenCallIndirectGetNumOperands, _lib.BinaryenCallIndirectGetOperandAt,
+                        _single("BinaryenCallIndirectGetTarget")),
+    Kind.CallRef: (_lib.BinaryenCallRefGetNumOperands, _lib.BinaryenCallRefGetOperandAt,
+                   _single("BinaryenCallRefGetTarget")),
+    Kind.Throw: (_lib.BinaryenThrowGetNumOperands, _lib.BinaryenThrowGetOperandAt, ()),
+    Kind.TupleMake: (_lib.BinaryenTupleMakeGetNumOperands, _lib.BinaryenTupleMakeGetOperandAt, ()),
+}
+
+
+def _setter_table():
+    from asyncpy.binaryen._cdef import CHILD_SETTERS
+    table = {}
+    for entry in CHILD_SETTERS:
+        kind, names = entry.split(":")
+        table[getattr(Kind, kind)] = tuple(
+            (getattr(_lib, f"Binaryen{kind}Get{c}"), getattr(_lib, f"Binaryen{kind}Set{c}"))
+            for c in names.split(","))
+    return table
+
+
+_SETTERS = _setter_table()
+
+
+_INDEXED_SETTERS = {
+    Kind.Block: _lib.BinaryenBlockSetChildAt, Kind.Call: _lib.BinaryenCallSetOperandAt,
+    Kind.CallIndirect: _lib.BinaryenCallIndirectSetOperandAt, Kind.CallRef: _lib.BinaryenCallRefSetOperandAt,
+    Kind.Throw: _lib.BinaryenThrowSetOperandAt, Kind.TupleMake: _lib.BinaryenTupleMakeSetOperandAt,
+}
+
+
+def set_children(e, new_kids) -> None:
+    """Replace the children of `e` (same order and count as `children(e)`)
+    in place, then recompute its type. Keeping the node keeps its opcode,
+    immediates and debug location exactly."""
+    k = _lib.BinaryenExpressionGetId(e)
+    slots = []
+    var = _VARIADIC.get(k)
+    if var is not None:
+        count = var[0](e)
+        at = _INDEXED_SETTERS[k]
+        slots.extend((lambda e, c, i=i: at(e, i, c)) for i in range(count))
+    for get, set_ in _SETTERS.get(k, ()):
+        if get(e) != NULL:
+            slots.append(set_)
+    if len(slots) != len(new_kids):
+        raise UnsupportedExpression(f"cannot rewrite {KIND_NAMES.get(k, k)}")
+    for set_, c in zip(slots, new_kids):
+        set_(e, c)
+    _lib.BinaryenExpressionFinalize(e)
+
+
+def _try_children(e):
+    out = [_lib.BinaryenTryGetBody(e)]
+    for i in range(_lib.BinaryenTryGetNumCatchBodies(e)):
+        out.append(_lib.BinaryenTryGetCatchBodyAt(e, i))
+    return out
+
+
+class UnsupportedExpression(Exception):
+    """An expression kind outside what asyncpy understands (GC, strings...)."""
+
+
+def children(e) -> list:
+    """Children of `e` in evaluation order (absent optional children left out)."""
+    k = _lib.BinaryenExpressionGetId(e)
+    single = _SINGLE.get(k)
+    if single is not None:
+        out = [g(e) for g in single]
+        return [c for c in out if c != NULL]
+    var = _VARIADIC.get(k)
+    if var is not None:
+        count, at, after = var
+        out = [at(e, i) for i in range(count(e))]
+        out.extend(g(e) for g in after)
+        return out
+    if k == Kind.Try:
+        return _try_children(e)
+    raise UnsupportedExpression(KIND_NAMES.get(k, f"expression kind {k}"))
+
+
+class Node:
+    """One expression of a function body, read into Python once.
+
+    `kids` are in evaluation order. `index` is the local of a local.get/set,
+    `name` the label of a block/loop, the target of a break, or the callee
+    of a call; `names` the targets of a br_table. The transform annotates
+    `lo`/`hi` (the pause sites in this subtree) and `site` in place.
+    Defaults live on the class: most nodes only ever set `ref` and `kind`.
+    """
+    kids = ()
+    index = -1
+    name = None
+    names = None
+    tee = False
+    site = False
+    lo = 0
+    hi = -1
+
+    def __init__(self, ref, kind):
+        self.ref = ref
+        self.kind = kind
+
+    @property
+    def type(self) -> int:
+        return _lib.BinaryenExpressionGetType(self.ref)
+
+
+def read_tree(func_ref, order: list | None = None) -> Node:
+    """Read a function body into `Node`s (iteratively: bodies nest deeply).
+    With `order`, every node is also appended to it, parents before their
+    children and later siblings before earlier ones: reversed, that is the
+    evaluation order (post-order), so a caller can annotate the tree bottom
+    up in one loop instead of walking it again.
+
+    This runs on every node of every instrumented function (millions on a
+    big Go program), so it is written for speed: the child getters are
+    looked up once per kind, and leaves, the commonest nodes, take the
+    shortest path."""
+    body = _lib.BinaryenFunctionGetBody(func_ref)
+    get_id = _lib.BinaryenExpressionGetId
+    string = _ffi.string
+    single_tab, var_tab = _SINGLE, _VARIADIC
+    K = Kind
+    local_get, local_set, block, loop, brk, switch, call = (
+        K.LocalGet, K.LocalSet, K.Block, K.Loop, K.Break, K.Switch, K.Call)
+    local_get_index = _lib.BinaryenLocalGetGetIndex
+    null = NULL
+    root = Node(body, get_id(body))
+    stack = [root]
+    pop, push = stack.pop, stack.append
+    record = order.append if order is not None else (lambda n: None)
+    while stack:
+        n = pop()
+        record(n)
+        e, k = n.ref, n.kind
+        single = single_tab.get(k)
+        if single is not None:
+            if not single:
+                if k == local_get:
+                    n.index = local_get_index(e)
+                continue
+            kids = []
+            for g in single:
+                c = g(e)
+                if c != null:
+                    child = Node(c, get_id(c))
+                    kids.append(child)
+                    push(child)
+            n.kids = kids
+            if k == local_set:
+                n.index = _lib.BinaryenLocalSetGetIndex(e)
+                n.tee = bool(_lib.BinaryenLocalSetIsTee(e))
+            elif k == loop:
+                p = _lib.BinaryenLoopGetName(e)
+                n.name = None if p == null else string(p).decode()
+            elif k == brk:
+                n.name = string(_lib.BinaryenBreakGetName(e)).decode()
+            elif k == switch:
+                n.names = [string(_lib.BinaryenSwitchGetNameAt(e, i)).decode()
+                           for i in range(_lib.BinaryenSwitchGetNumNames(e))]
+                n.name = string(_lib.BinaryenSwitchGetDefaultName(e)).decode()
+            continue
+        var = var_tab.get(k)
+        if var is not None:
+            count, at, after = var
+            kids = [Node(c, get_id(c)) for c in [at(e, i) for i in range(count(e))]]
+            for g in after:
+                c = g(e)
+                kids.append(Node(c, get_id(c)))
+            n.kids = kids
+            stack.extend(kids)
+            if k == block:
+                p = _lib.BinaryenBlockGetName(e)
+                n.name = None if p == null else string(p).decode()
+            elif k == call:
+                n.name = string(_lib.BinaryenCallGetTarget(e)).decode()
+            continue
+        if k == K.Try:
+            kids = [Node(c, get_id(c)) for c in _try_children(e)]
+            n.kids = kids
+            stack.extend(kids)
+            continue
+        raise UnsupportedExpression(KIND_NAMES.get(k, f"expression kind {k}"))
+    return root
+
+
+def side_effects(module: "Module", ref) -> int:
+    return _lib.BinaryenExpressionGetSideEffects(ref, module.ref)
+
+
+EFFECT_READS_LOCAL = _lib.BinaryenSideEffectReadsLocal()
+
+
+EFFECT_READS_GLOBAL = _lib.BinaryenSideEffectReadsGlobal()
+
+
+EFFECT_WRITES_GLOBAL = _lib.BinaryenSideEffectWritesGlobal()
+
+
+EFFECT_CALLS = _lib.BinaryenSideEffectCalls()
+
+
+class Op:
+    """Operators the transform builds."""
+    add32 = _lib.BinaryenAddInt32()
+    sub32 = _lib.BinaryenSubInt32()
+    add64 = _lib.BinaryenAddInt64()
+    sub64 = _lib.BinaryenSubInt64()
+    eq32 = _lib.BinaryenEqInt32()
+    ne32 = _lib.BinaryenNeInt32()
+    eqz32 = _lib.BinaryenEqZInt32()
+    le_u32 = _lib.BinaryenLeUInt32()
+    gt_u32 = _lib.BinaryenGtUInt32()
+    gt_u64 = _lib.BinaryenGtUInt64()
+    extend_u32 = _lib.BinaryenExtendUInt32()
+
+
+def function_locals(func_ref) -> tuple[list[int], list[int]]:
+    """(param types, var types) of a function."""
+    params = list(expand_type(_lib.BinaryenFunctionGetParams(func_ref)))
+    vars_ = [_lib.BinaryenFunctionGetVar(func_ref, i) for i in range(_lib.BinaryenFunctionGetNumVars(func_ref))]
+    return params, vars_
+
+
+def local_names(func_ref) -> dict[int, str]:
+    out = {}
+    for i in range(_lib.BinaryenFunctionGetNumLocals(func_ref)):
+        if _lib.BinaryenFunctionHasLocalName(func_ref, i):
+            out[i] = _ffi.string(_lib.BinaryenFunctionGetLocalName(func_ref, i)).decode()
+    return out
+
+
+def expression_type(ref) -> int:
+    return _lib.BinaryenExpressionGetType(ref)
+
+
+def is_return_call(ref) -> bool:
+    """For a call, call_indirect or call_ref: is it a tail call?"""
+    k = _lib.BinaryenExpressionGetId(ref)
+    f = {Kind.Call: _lib.BinaryenCallIsReturn, Kind.CallIndirect: _lib.BinaryenCallIndirectIsReturn,
+         Kind.CallRef: _lib.BinaryenCallRefIsReturn}[k]
+    return bool(f(ref))
+
+
+def break_has_condition(ref) -> bool:
+    return _lib.BinaryenBreakGetCondition(ref) != NULL
+
+
+def call_indirect_site(ref) -> tuple[str | None, tuple[int, int]]:
+    """(table, (params, results)) of a call_indirect."""
+    sig = (_lib.BinaryenCallIndirectGetParams(ref), _lib.BinaryenCallIndirectGetResults(ref))
+    return cstr(_lib.BinaryenCallIndirectGetTable(ref)), sig
+
+
+def const_i32(ref) -> int | None:
+    """The value of an i32.const, else None."""
+    if _lib.BinaryenExpressionGetId(ref) != Kind.Const or _lib.BinaryenExpressionGetType(ref) != I32:
+        return None
+    return _lib.BinaryenConstGetValueI32(ref)

@@ -1,0 +1,61 @@
+"""TODO: docstring."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+from cffi import FFI
+
+from asyncpy.binaryen._cdef import CDEF
+
+_ffi = FFI()
+
+
+_ffi.cdef(CDEF)
+
+
+def _library_path() -> str:
+    import icpp_binaryen  # only for its location: we load the library ourselves
+
+    return str(Path(icpp_binaryen.__file__).parent / "lib" / "libbinaryen.so")
+
+
+_lib = _ffi.dlopen(_library_path())
+
+
+NULL = _ffi.NULL
+
+
+def cstr(p) -> str | None:
+    return None if p == NULL else _ffi.string(p).decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence what libbinaryen prints on the C stdout/stderr (validation
+    reports, warnings); Python's own streams are flushed around it."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+_LINK_NAMES: list = []  # C strings handed to Binaryen setters: kept alive
+
+
+def _keep(s: str):
+    b = _ffi.new("char[]", s.encode())
+    _LINK_NAMES.append(b)
+    return b
