@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import pickle
-import sys
 import signal
+import sys
 import tempfile
 import time
 

@@ -8,19 +8,21 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from asyncpy import binaryen
-from asyncpy.analysis import Analysis, AnalysisOptions, analyze, collect_facts
+from asyncpy.abi import SEPARATE_MEMORY
+from asyncpy.analysis import Analysis, analyze, collect_facts
 from asyncpy.errors import AsyncpyError, UnsupportedError
-from asyncpy.loader import Loaded, check, load, text_unsafe_name
-from asyncpy.output import output_target, write_output
+from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.progress import Progress, as_progress, plural
-from asyncpy.transform import SEPARATE_MEMORY, TransformOptions, TransformReport, instrument, separate_memory_init
+from asyncpy.transform import TransformReport, instrument, separate_memory_init
+from asyncpy.wasm import Loaded, check, load, text_unsafe_name
+from asyncpy.wasm.output import output_target, write_output
 
-# -O levels as (optimize, shrink), with wasm-opt's meaning (-O is -Os).
-OPT_LEVELS = {"O0": None, "O": (2, 1), "O1": (1, 0), "O2": (2, 0), "O3": (3, 0), "O4": (4, 0),
-              "Os": (2, 1), "Oz": (2, 2)}
+if TYPE_CHECKING:
+    from asyncpy.link.link import LinkOptions
+
 
 
 def read_module(loaded: Loaded) -> binaryen.Module:
@@ -129,7 +131,7 @@ def transform_file(path: str | os.PathLike, options: TransformOptions = Transfor
     return transform_loaded(load(path), options, **kw)
 
 
-# The one writer lives in asyncpy.output; these names stay for callers that
+# The one writer lives in asyncpy.wasm.output; these names stay for callers that
 # know the pipeline only.
 check_writable = output_target
 write_atomically = write_output

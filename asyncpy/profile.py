@@ -99,11 +99,10 @@ def instrument_for_profile(wasm: bytes, imports: Iterable[str], *, data_memory: 
                            progress: Callable[[str], None] | None = None) -> tuple[bytes, Recorder]:
     """`wasm` instrumented in tracing mode by the full analysis with these
     pausing imports, and a Recorder whose `imports` the host must add."""
-    from asyncpy.analysis import AnalysisOptions
-    from asyncpy.host import is_instrumented
-    from asyncpy.loader import load_bytes, to_binary
+    from asyncpy.options import AnalysisOptions, TransformOptions
     from asyncpy.pipeline import transform_loaded
-    from asyncpy.transform import TransformOptions
+    from asyncpy.wasm import load_bytes, to_binary
+    from asyncpy.wasm.binary import is_instrumented
 
     wasm = to_binary(bytes(wasm), name)
     if is_instrumented(wasm):
@@ -126,14 +125,9 @@ def profile_program(path: str | os.PathLike, args: Iterable[str] = (), *,
     instruments)."""
     import wasmtime
 
-    from asyncpy.host import (
-        WASI_PAUSE_IMPORTS,
-        HostError,
-        Instance,
-        WasiOptions,
-        _import_table,
-    )
-    from asyncpy.loader import to_binary
+    from asyncpy.host import WASI_PAUSE_IMPORTS, HostError, Instance, WasiOptions
+    from asyncpy.host.instance import _import_table
+    from asyncpy.wasm import to_binary
 
     path = Path(path)
     try:

@@ -106,7 +106,8 @@ def load_input(name: str, path: Path, errors: list[str]):
     error (recorded); for WAT we then fall back to wasmtime's wat2wasm so the
     comparison can still run."""
     import wasmtime
-    from asyncpy.loader import load, load_bytes
+
+    from asyncpy.wasm import load, load_bytes
 
     try:
         return load(path)

@@ -46,11 +46,10 @@ REPEATS = 3
 
 
 def _transform(reactor: bool) -> bytes:
-    from asyncpy.analysis import AnalysisOptions
     from asyncpy.link import LinkOptions
-    from asyncpy.loader import load_bytes
+    from asyncpy.options import AnalysisOptions, TransformOptions
     from asyncpy.pipeline import transform_loaded
-    from asyncpy.transform import TransformOptions
+    from asyncpy.wasm import load_bytes
 
     loaded = load_bytes(WAT.encode(), "host_wait.wat", isolate=False)
     opts = TransformOptions(analysis=AnalysisOptions(imports=("env.backend",)))

@@ -8,7 +8,7 @@ the analysis options translated to the pass arguments of the same meaning.
 from __future__ import annotations
 
 from asyncpy import binaryen
-from asyncpy.analysis import AnalysisOptions
+from asyncpy.options import AnalysisOptions
 
 STATE_GLOBAL = "__asyncify_state"
 

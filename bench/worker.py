@@ -81,10 +81,9 @@ def _profile(data: bytes, path: str) -> tuple[list[str], int]:
 
 def _ours(data: bytes, path: str, side: str = "ours") -> dict:
     from asyncpy import binaryen
-    from asyncpy.analysis import AnalysisOptions
-    from asyncpy.loader import Loaded
+    from asyncpy.options import AnalysisOptions, TransformOptions
     from asyncpy.pipeline import transform_loaded
-    from asyncpy.transform import TransformOptions
+    from asyncpy.wasm import Loaded
 
     loaded = Loaded(path=path, data=data, original_size=len(data))
     extra: dict = {}
@@ -125,7 +124,7 @@ def _ours(data: bytes, path: str, side: str = "ours") -> dict:
 
 def _theirs(data: bytes, mask: int) -> dict:
     from asyncpy import binaryen
-    from asyncpy.analysis import AnalysisOptions
+    from asyncpy.options import AnalysisOptions
     from bench.reference import run_asyncify
 
     options = AnalysisOptions(imports=IMPORTS)

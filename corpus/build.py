@@ -37,6 +37,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from asyncpy.cache import cache_dir as asyncpy_cache_dir
+
 HERE = Path(__file__).resolve().parent
 QUICKJS_VERSION = "1.19.2"  # PyPI quickjs whose sdist carries upstream QuickJS 2021-03-27
 # PyPI lupa whose sdist carries Lua 5.4.4 in third-party/lua54. Later sdists build
@@ -46,8 +48,7 @@ CFLAGS = ("--target=wasm32-wasi", "-O2", "-s")
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("ASYNCPY_CACHE") or Path.home() / ".cache" / "asyncpy"
-    d = Path(root) / "corpus"
+    d = asyncpy_cache_dir("corpus")
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -20,11 +20,10 @@ import wasmtime
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asyncpy.analysis import AnalysisOptions  # noqa: E402
 from asyncpy.link import LinkOptions  # noqa: E402
-from asyncpy.loader import load  # noqa: E402
-from asyncpy.pipeline import OPT_LEVELS, transform_loaded  # noqa: E402
-from asyncpy.transform import TransformOptions  # noqa: E402
+from asyncpy.options import OPT_LEVELS, AnalysisOptions, TransformOptions
+from asyncpy.pipeline import transform_loaded
+from asyncpy.wasm import load  # noqa: E402
 
 
 def main(n: int = 200_000) -> None:

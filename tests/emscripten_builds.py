@@ -99,7 +99,7 @@ def _environment(work: Path, ours: bool) -> dict:
             wrapper.write_text(
                 "#!/bin/sh\n"
                 f'printf "%s\\n" "$*" >> "{work}/wasm-opt.log"\n'
-                f'PYTHONPATH="{REPO}" exec "{sys.executable}" -m asyncpy.wasmopt "$@"\n')
+                f'PYTHONPATH="{REPO}" exec "{sys.executable}" -m asyncpy.cli.wasmopt "$@"\n')
             wrapper.chmod(0o755)
         env["PATH"] = f"{bindir}:{env['PATH']}"
     return env

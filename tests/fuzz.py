@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import signal
 import subprocess
 import sys
@@ -53,10 +52,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from asyncpy.analysis import AnalysisOptions
 from asyncpy.errors import AsyncpyError
-from asyncpy.loader import sections
-from asyncpy.transform import TransformOptions
+from asyncpy.options import AnalysisOptions, TransformOptions
+from asyncpy.wasm import sections
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,7 +101,7 @@ def seed_modules(corpus: bool = True, go: bool = False) -> dict[str, bytes]:
 # ---------------------------------------------------------------------------
 # Mutations
 
-from asyncpy.loader import custom_section, uleb  # noqa: E402  (the writers the loader uses)
+from asyncpy.wasm import custom_section, uleb  # noqa: E402  (the writers the loader uses)
 
 
 def section_list(data: bytes) -> list[tuple[int, int, int, int]] | None:
@@ -267,8 +265,8 @@ def check_api(data: bytes, options: TransformOptions = TransformOptions(), optim
     import wasmtime
 
     from asyncpy.binaryen import UnsupportedExpression
-    from asyncpy.loader import load_bytes, validation_engine
     from asyncpy.pipeline import transform_loaded
+    from asyncpy.wasm import load_bytes, validation_engine
 
     try:
         loaded = load_bytes(data, "<fuzz>")
@@ -301,7 +299,7 @@ def check_api(data: bytes, options: TransformOptions = TransformOptions(), optim
 def check_interface(before: bytes, after: bytes) -> None:
     """The output imports and exports what the input did (less the
     asyncify.* runtime imports it resolves, plus what it adds)."""
-    from asyncpy.loader import interface_names
+    from asyncpy.wasm import interface_names
 
     old, new = interface_names(before), interface_names(after)
     if old is None or new is None:
@@ -323,7 +321,7 @@ def check_cli(data: bytes, workdir: Path, args=(), timeout: float = 120) -> Outc
     only on success, no temporary files left behind."""
     import wasmtime
 
-    from asyncpy.loader import validation_engine
+    from asyncpy.wasm import validation_engine
 
     src = workdir / "in.wasm"
     out = workdir / "out.wasm"
@@ -362,7 +360,7 @@ def check_cli(data: bytes, workdir: Path, args=(), timeout: float = 120) -> Outc
 
 
 # ---------------------------------------------------------------------------
-# Output paths: what is at `-o` decides how it is written (asyncpy.output)
+# Output paths: what is at `-o` decides how it is written (asyncpy.wasm.output)
 
 OUTPUT_KINDS = ["new", "regular", "symlink", "symlink-chain", "dangling-symlink", "symlink-to-dir",
                 "symlink-loop", "fifo", "char-null", "char-full", "directory", "socket", "block-device",
@@ -443,7 +441,7 @@ def check_output_case(rnd: random.Random, workdir: Path, skipped: set[str]) -> s
 
     import wasmtime
 
-    from asyncpy.loader import validation_engine
+    from asyncpy.wasm import validation_engine
 
     kind = rnd.choice(OUTPUT_KINDS)
     in_name = "invalid" if rnd.random() < 0.2 else "sleepy"
@@ -563,7 +561,7 @@ def check_output_case(rnd: random.Random, workdir: Path, skipped: set[str]) -> s
                    "--imports", "env.sleep"]
             prog = "asyncpy"
         else:
-            cmd = [sys.executable, "-m", "asyncpy.wasmopt", "--asyncify", str(src), "--output", str(out),
+            cmd = [sys.executable, "-m", "asyncpy.cli.wasmopt", "--asyncify", str(src), "--output", str(out),
                    "--pass-arg=asyncify-imports@env.sleep"]
             prog = "asyncpy-wasm-opt"
         try:
@@ -926,8 +924,8 @@ class Recipe:
 
         analysis = OPTIONS
         if self.lists != "none":
-            from asyncpy.loader import load_bytes
             from asyncpy.pipeline import analyze, collect_facts, read_module
+            from asyncpy.wasm import load_bytes
 
             with read_module(load_bytes(wasm, isolate=False)) as m:
                 base = analyze(collect_facts(m), OPTIONS)
@@ -962,8 +960,8 @@ def transformed(wasm: bytes, options: AnalysisOptions = OPTIONS,
     """(asyncpy's output, Binaryen's asyncify output) for one program;
     with a `recipe`, asyncpy's output uses its options."""
     from asyncpy import binaryen as B
-    from asyncpy.loader import load_bytes
     from asyncpy.pipeline import transform_loaded
+    from asyncpy.wasm import load_bytes
     from bench.reference import run_asyncify
 
     loaded = load_bytes(wasm, isolate=False)
@@ -1248,10 +1246,10 @@ import resource, sys, time
 t = time.perf_counter()
 if sys.argv[1] == "--api":   # past the loader's validator (wasmtime allows 50,000 locals)
     from asyncpy.errors import AsyncpyError
-    from asyncpy.loader import Loaded, strip_custom_sections, to_binary
+    from asyncpy.wasm import Loaded, strip_custom_sections, to_binary
     from asyncpy.pipeline import transform_loaded
-    from asyncpy.transform import TransformOptions
-    from asyncpy.analysis import AnalysisOptions
+    from asyncpy.options import TransformOptions
+    from asyncpy.options import AnalysisOptions
     raw = open(sys.argv[2], "rb").read()
     data = strip_custom_sections(to_binary(raw, sys.argv[2]))
     try:

@@ -55,7 +55,7 @@ WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 
 
 # One engine, with the features asyncpy's outputs use: the product host's.
-from asyncpy.host import engine  # noqa: E402
+from asyncpy.wasm.engine import engine
 
 _MODULES: dict[str, wasmtime.Module] = {}
 

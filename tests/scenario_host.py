@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from asyncpy.host import HostError, Instance, WasiOptions, cache_dir
+from asyncpy.cache import cache_dir
+from asyncpy.host import HostError, Instance, WasiOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "tests" / "scenarios" / "asyncify"
@@ -37,7 +38,7 @@ def build_c(src: Path, reactor: bool) -> Path:
     """zig cc, cached by source, header and flags."""
     flags = ["--target=wasm32-wasi", "-O2", "-s", f"-I{INCLUDE}"] + (["-mexec-model=reactor"] if reactor else [])
     key = _digest(src.read_bytes(), (INCLUDE / "asyncpy.h").read_bytes(), " ".join(flags[:3] + flags[4:]).encode())
-    out = cache_dir().parent / "scenarios" / f"{src.stem}-{key}.wasm"
+    out = cache_dir("scenarios") / f"{src.stem}-{key}.wasm"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(f".{os.getpid()}.tmp")
@@ -57,7 +58,7 @@ def build(scenario: dict) -> bytes:
     src = PROGRAMS / scenario["program"]
     inp = build_c(src, scenario.get("reactor", False)) if src.suffix == ".c" else src
     args = list(scenario.get("transform", []))
-    out = cache_dir().parent / "scenarios" / \
+    out = cache_dir("scenarios") / \
         f"{scenario['name']}-{_digest(inp.read_bytes(), json.dumps(args).encode(), _source_digest().encode())}.wasm"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import wasmtime
 
-from asyncpy.analysis import Analysis, AnalysisOptions, analyze, collect_facts
-from asyncpy.loader import load_bytes
+from asyncpy.analysis import Analysis, analyze, collect_facts
+from asyncpy.cache import cache_dir
+from asyncpy.options import AnalysisOptions
 from asyncpy.pipeline import read_module
+from asyncpy.wasm import load_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,8 +82,7 @@ func main() {
 
 
 def _cache() -> Path:
-    root = os.environ.get("ASYNCPY_CACHE") or Path.home() / ".cache" / "asyncpy"
-    d = Path(root) / "tests"
+    d = cache_dir("tests")
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -6,10 +6,10 @@ from collections import deque
 
 import pytest
 
-from asyncpy.analysis import AnalysisOptions, split_list, wildcard
 from asyncpy.errors import AsyncpyError
+from asyncpy.options import AnalysisOptions, split_list, wildcard
 from tests import wat_modules as M
-from tests.support import analyze_wat, defined_functions
+from tests.support import analyze_wat
 
 
 def inst(text, **kw) -> set[str]:
@@ -72,7 +72,7 @@ def test_lists_split_like_binaryen(tmp_path):
 
 
 def test_names_match_raw_or_escaped():
-    from asyncpy.analysis import ListMatcher, escape_name
+    from asyncpy.options import ListMatcher, escape_name
 
     assert escape_name("baz()") == "baz\\28\\29"
     assert escape_name("foo(int, double)") == "foo\\28int\\2c\\20double\\29"

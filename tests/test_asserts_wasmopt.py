@@ -6,10 +6,9 @@ import sys
 import pytest
 import wasmtime
 
-from asyncpy.analysis import AnalysisOptions
+from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.pipeline import transform_loaded
-from asyncpy.loader import load_bytes
-from asyncpy.transform import TransformOptions
+from asyncpy.wasm import load_bytes
 from tests import pausehost as H
 
 PROGRAM = """
@@ -59,7 +58,7 @@ def test_without_asserts_the_module_itself_does_not_notice():
 
 
 def wasm_opt(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "asyncpy.wasmopt", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "asyncpy.cli.wasmopt", *args], cwd=cwd,
                           capture_output=True, text=True)
 
 

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from asyncpy.loader import sections
+from asyncpy.wasm import sections
 from tests import emscripten_builds as E
 
 pytestmark = pytest.mark.skipif(not E.emcc_available(),

@@ -16,8 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncpy.errors import AsyncpyError
-from asyncpy.loader import clean_name_section, clean_target_features, load_bytes, strip_custom_sections
-from asyncpy.transform import TransformOptions
+from asyncpy.wasm import clean_name_section, clean_target_features, load_bytes, strip_custom_sections
 from tests import fuzz
 from tests.support import ROOT, run_cli, wat2wasm
 
@@ -80,7 +79,7 @@ def test_former_aborts_in_a_child():
         import sys
         from tests.fuzz import check_api
         from tests.test_fuzz import ABORTS, SLEEPY, unnamed
-        from asyncpy.transform import TransformOptions
+        from asyncpy.options import TransformOptions
         base = unnamed(SLEEPY)
         for name, (section, mode) in ABORTS.items():
             out = check_api(base + section, TransformOptions(data_memory=mode))
@@ -354,7 +353,7 @@ def test_generated_programs_are_not_trivial():
 
 def test_check_program_catches_a_broken_transform(monkeypatch):
     """The program oracle fails when the transform misses a function."""
-    from asyncpy.analysis import AnalysisOptions
+    from asyncpy.options import AnalysisOptions
 
     wat = """(module
       (import "env" "sleep" (func $sleep (param i32) (result i32)))
@@ -408,7 +407,7 @@ def _text_unsafe_module(case: str) -> bytes:
 
 @pytest.mark.parametrize("case", sorted(TEXT_UNSAFE))
 def test_text_unsafe_names_detected(case):
-    from asyncpy.loader import text_unsafe_name
+    from asyncpy.wasm import text_unsafe_name
 
     assert text_unsafe_name(_text_unsafe_module(case)) is not None
     assert text_unsafe_name(wat2wasm(SLEEPY)) is None

@@ -13,8 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from asyncpy.host import (WASI_PAUSE_IMPORTS, HostError, Instance, InstanceBroken, InstanceBusy, TooManyCalls,
-                          WasiOptions, cache_dir, ensure_instrumented, run_command)
+from asyncpy.cache import cache_dir
+from asyncpy.host import (
+    WASI_PAUSE_IMPORTS,
+    HostError,
+    Instance,
+    InstanceBroken,
+    InstanceBusy,
+    TooManyCalls,
+    WasiOptions,
+    ensure_instrumented,
+)
+from asyncpy.host.run import run_command
 from corpus import build, expected
 from corpus import run as corpus_run
 from tests.support import ROOT, run_cli, wat2wasm

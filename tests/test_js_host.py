@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from asyncpy.host import ensure_instrumented, export_names
+from asyncpy.host import ensure_instrumented
+from asyncpy.wasm.binary import export_names
 from bench import chromium as browser
 from tests import scenario_host
 from tests.support import ROOT, run_cli, wat2wasm

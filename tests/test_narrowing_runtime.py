@@ -8,8 +8,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from asyncpy.options import AnalysisOptions
 from bench.reference import instrumented_by_binaryen
-from asyncpy.analysis import AnalysisOptions
 from tests.gen import Program, run_and_record_stacks
 from tests.support import analyze_bytes, wat2wasm
 

@@ -3,10 +3,9 @@
 
 import wasmtime
 
-from asyncpy.analysis import AnalysisOptions
-from asyncpy.loader import load_bytes
+from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.pipeline import transform_loaded
-from asyncpy.transform import TransformOptions
+from asyncpy.wasm import load_bytes
 
 PROGRAM = """
 (module
@@ -110,6 +109,7 @@ def test_memory_option_puts_the_buffer_in_the_chosen_memory():
 
 def test_memory_option_names_an_exported_memory():
     import pytest
+
     from asyncpy.errors import AsyncpyError
 
     with pytest.raises(AsyncpyError, match="no memory is exported under that name"):
@@ -118,6 +118,7 @@ def test_memory_option_names_an_exported_memory():
 
 def test_several_memories_need_a_choice():
     import pytest
+
     from asyncpy.errors import AsyncpyError
 
     # Binaryen 116 resolves an unnamed memory only when there is one; with

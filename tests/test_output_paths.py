@@ -1,4 +1,4 @@
-"""Where outputs go (asyncpy.output, the one writer of every command).
+"""Where outputs go (asyncpy.wasm.output, the one writer of every command).
 
 A symlink is written through, a character device or FIFO gets a plain
 write, anything else that is not a regular file is refused before any
@@ -22,9 +22,9 @@ import pytest
 import wasmtime
 from click.testing import CliRunner
 
-from asyncpy import output as outmod
 from asyncpy.errors import AsyncpyError, OutputError
-from asyncpy.output import How, output_target, write_output
+from asyncpy.wasm import output as outmod
+from asyncpy.wasm.output import How, output_target, write_output
 from tests.support import ROOT, run_cli
 
 SLEEPY = ROOT / "examples" / "sleepy.wat"
@@ -171,7 +171,7 @@ def test_other_kinds_refused_before_work(kind, word, tmp_path, monkeypatch):
 
 
 def test_wasm_opt_uses_the_same_writer(tmp_path, monkeypatch):
-    from asyncpy import wasmopt
+    from asyncpy.cli import wasmopt
 
     sock = _socket(tmp_path / "s.wasm")
     monkeypatch.setattr("asyncpy.pipeline.transform_loaded",
@@ -183,7 +183,7 @@ def test_wasm_opt_uses_the_same_writer(tmp_path, monkeypatch):
     got = []
     reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
     reader.start()
-    r = subprocess.run([sys.executable, "-m", "asyncpy.wasmopt", "--asyncify", str(SLEEPY),
+    r = subprocess.run([sys.executable, "-m", "asyncpy.cli.wasmopt", "--asyncify", str(SLEEPY),
                         "--pass-arg=asyncify-imports@env.sleep", "--output", str(fifo)],
                        capture_output=True, text=True, cwd=ROOT)
     reader.join()

@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = r"""
 import json, sys
 from asyncpy import binaryen as B, parallel
-from asyncpy.analysis import AnalysisOptions
-from asyncpy.loader import load
+from asyncpy.options import AnalysisOptions
+from asyncpy.wasm import load
 from asyncpy.pipeline import transform_loaded
-from asyncpy.transform import TransformOptions
+from asyncpy.options import TransformOptions
 src, out, mode = sys.argv[1:4]
 assert B.fork_safe()
 parallel.MIN_ITEMS = parallel.MIN_FUNCTIONS = 1

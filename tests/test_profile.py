@@ -12,12 +12,11 @@ import json
 import pytest
 import wasmtime
 
-from asyncpy.analysis import AnalysisOptions, split_list
 from asyncpy.host import Instance
-from asyncpy.loader import load_bytes
+from asyncpy.options import AnalysisOptions, TransformOptions, split_list
 from asyncpy.pipeline import transform_loaded
 from asyncpy.profile import list_entry, profile_program, read_list, write_list
-from asyncpy.transform import TransformOptions
+from asyncpy.wasm import load_bytes
 from tests.support import run_cli, wat2wasm
 
 # `a` pauses through via_a, `b` through via_b (which counts its calls, so
@@ -125,7 +124,7 @@ def test_list_entries_survive_list_parsing(tmp_path):
     out = tmp_path / "p.txt"
     write_list(out, names, merge=False)
     entries = split_list([f"@{out}"])
-    from asyncpy.analysis import matches_any
+    from asyncpy.options import matches_any
     for n in names:
         assert matches_any(n, entries), n
     assert list_entry("foo(int, double)") == "foo(int* double)"

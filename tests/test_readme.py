@@ -86,7 +86,7 @@ def scratch(tmp_path_factory):
     bin_ = d / ".bin"
     bin_.mkdir()
     for name, target in (("asyncpy", f'exec "{sys.executable}" -m asyncpy "$@"'),
-                         ("asyncpy-wasm-opt", f'exec "{sys.executable}" -m asyncpy.wasmopt "$@"'),
+                         ("asyncpy-wasm-opt", f'exec "{sys.executable}" -m asyncpy.cli.wasmopt "$@"'),
                          ("python", f'exec "{sys.executable}" "$@"')):
         (bin_ / name).write_text(f"#!/bin/sh\n{target}\n")
         (bin_ / name).chmod(0o755)

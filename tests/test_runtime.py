@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from asyncpy.analysis import AnalysisOptions
 from asyncpy.errors import AsyncpyError
 from asyncpy.link import LinkOptions, api
-from asyncpy.loader import load_bytes
+from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.pipeline import transform_loaded
-from asyncpy.transform import TransformOptions
+from asyncpy.wasm import load_bytes
 from tests import pausehost
 
 PROG = Path(__file__).with_name("runtime_prog.wat")

@@ -24,7 +24,7 @@ def test_version_is_written_once():
 def test_design_task_block_matches_tasks_wat():
     """docs/DESIGN.md §5 restates the task-block layout of tasks.wat's header;
     every offset the header lists must be in the document's table."""
-    header = (ROOT / "asyncpy" / "runtime_wat" / "tasks.wat").read_text().split("(module", 1)[0]
+    header = (ROOT / "asyncpy" / "link" / "tasks.wat").read_text().split("(module", 1)[0]
     offsets = set(re.findall(r"^;;\s+\+(\d+)\s", header, re.M))
     design = (ROOT / "docs" / "DESIGN.md").read_text()
     table = design[design.index("**Task block**"):design.index("**Pausing** is asyncify")]

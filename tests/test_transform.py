@@ -27,16 +27,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncpy import binaryen as B
-from asyncpy.analysis import AnalysisOptions, analyze, collect_facts
+from asyncpy.analysis import analyze, collect_facts
 from asyncpy.errors import AsyncpyError, UnsupportedError
-from asyncpy.loader import load_bytes
+from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.pipeline import transform_loaded
-from asyncpy.transform import TransformOptions, instrument
+from asyncpy.transform import instrument
+from asyncpy.wasm import load_bytes
 from bench.reference import run_asyncify
 from tests import pausehost as H
 from tests.pause_programs import COROUTINES, PROGRAMS
 from tests.support import wat2wasm
-
 
 # ---------------------------------------------------------------------------
 # Building the three variants of a program

@@ -239,11 +239,10 @@ class Recorder:
 
 
 def test_progress_protocol_counts_every_function():
-    from asyncpy.analysis import AnalysisOptions
-    from asyncpy.loader import load
+    from asyncpy.options import AnalysisOptions, TransformOptions
     from asyncpy.pipeline import transform_loaded
     from asyncpy.progress import Progress
-    from asyncpy.transform import TransformOptions
+    from asyncpy.wasm import load
 
     rec = Recorder()
     assert isinstance(rec, Progress)
@@ -257,9 +256,9 @@ def test_progress_protocol_counts_every_function():
 
 
 def test_progress_singular_for_one_function():
-    from asyncpy.loader import load_bytes
+    from asyncpy.options import TransformOptions
     from asyncpy.pipeline import transform_loaded
-    from asyncpy.transform import TransformOptions
+    from asyncpy.wasm import load_bytes
 
     rec = Recorder()
     one = wat2wasm('(module (import "env" "sleep" (func $s)) (memory 1) (func (export "f") (call $s)))')
@@ -359,7 +358,7 @@ def test_ctrl_c_during_run_exits_130(tmp_path):
 
 
 def test_ctrl_c_exit_status_for_wasm_opt(monkeypatch, capsys):
-    from asyncpy import wasmopt
+    from asyncpy.cli import wasmopt
 
     def interrupted(argv):
         raise KeyboardInterrupt

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from asyncpy.loader import custom_section, sections
+from asyncpy.wasm import custom_section, sections
 from tests import pausehost as H
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,7 +25,7 @@ needs_binaryen = pytest.mark.skipif(BINARYEN is None, reason="Debian's binaryen 
 
 
 def wasm_opt(*args, cwd, tool=None):
-    cmd = [tool] if tool else [sys.executable, "-m", "asyncpy.wasmopt"]
+    cmd = [tool] if tool else [sys.executable, "-m", "asyncpy.cli.wasmopt"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run([*cmd, *map(str, args)], cwd=cwd, capture_output=True, text=True, env=env, check=False)
 

@@ -1,4 +1,5 @@
-"""TODO: docstring."""
+"""Building expressions: a thin, typed wrapper over Binaryen's C builder
+functions, interning each name as a C string once."""
 
 from __future__ import annotations
 

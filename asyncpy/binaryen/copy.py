@@ -1,4 +1,6 @@
-"""TODO: docstring."""
+"""Moving code between modules, for the linker: copy a function or an
+expression into another module while renaming the functions, globals and
+table it refers to, and the table and import edits that come with it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""TODO: docstring."""
+"""Binaryen expressions as Python sees them.
+
+`Kind` names the expression ids; `read_tree` reads a function body into a
+tree of `Node`s in one walk (children in evaluation order); `children` and
+`set_children` are the generic accessors; the small functions at the end
+answer per-expression questions (call targets, signatures, constants)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO: docstring."""
+"""Loading libbinaryen and talking C: the cffi handle, C strings, and a
+context manager that silences Binaryen's writes to stdout/stderr."""
 
 from __future__ import annotations
 

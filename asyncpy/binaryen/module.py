@@ -8,7 +8,7 @@ Two rules keep libbinaryen from killing the process, since its reader and
 validator call `Fatal()` (exit) on input they cannot handle:
 
 * a module reaches `Module.read` only after wasmtime's validator accepted
-  it (see `asyncpy.loader`);
+  it (see `asyncpy.wasm`);
 * validation output from Binaryen goes to the process's stdout, so callers
   that need it quiet use `quiet()`.
 """
@@ -161,7 +161,7 @@ class Module:
     # -- life cycle
     @classmethod
     def read(cls, data: bytes, features: int | None = None) -> "Module":
-        from asyncpy.loader import memory_flags
+        from asyncpy.wasm import memory_flags
 
         buf = _ffi.from_buffer("char[]", data)
         with quiet():  # the reader warns on stderr about name subsections it skips

@@ -1,4 +1,6 @@
-"""TODO: docstring."""
+"""One pass over a function body for the facts the analysis needs (direct
+calls, indirect call sites, escaping function references, table writes,
+return calls, try blocks) and for the features the output must declare."""
 
 from __future__ import annotations
 

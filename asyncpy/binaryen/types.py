@@ -1,4 +1,5 @@
-"""TODO: docstring."""
+"""Value types and features: Binaryen's type handles, their sizes and names,
+tuple types, and the feature bits a module is read and written with."""
 
 from __future__ import annotations
 

@@ -16,16 +16,11 @@ import sys
 from dataclasses import dataclass
 
 from asyncpy import binaryen
+from asyncpy.cli.wasmopt import asyncify_args
+from asyncpy.cli.wasmopt.cmdline import Asyncify, Optimize, Plan, RunPass
 from asyncpy.errors import AsyncpyError
-from asyncpy.loader import (
-    Loaded,
-    attach_custom_sections,
-    ensure_memory,
-    load,
-    load_bytes,
-)
-from asyncpy.wasmopt import asyncify_args
-from asyncpy.wasmopt.cmdline import Asyncify, Optimize, Plan, RunPass
+from asyncpy.wasm import Loaded, load, load_bytes
+from asyncpy.wasm.load import attach_custom_sections, ensure_memory
 
 # What each strip pass removes from the sections kept aside (Binaryen's Strip.cpp).
 _DWARF = lambda n: n.startswith((".debug", "reloc..debug"))
@@ -75,8 +70,8 @@ def _transform(module: binaryen.Module, plan: Plan, args: asyncify_args.Asyncify
                mask: int, say) -> tuple[binaryen.Module, list[str]]:
     """The asyncify step: through asyncpy's transform, as bytes (the
     transform loads, checks and validates its input and output itself)."""
+    from asyncpy.options import TransformOptions
     from asyncpy.pipeline import transform_loaded
-    from asyncpy.transform import TransformOptions
 
     data = module.write(names=True)
     if not args.secondary_memory:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asyncpy.analysis import AnalysisOptions, parse_list
 from asyncpy.errors import AsyncpyError
+from asyncpy.options import AnalysisOptions, parse_list
 
 _FLAGS = ("asyncify-ignore-imports", "asyncify-ignore-indirect", "asyncify-asserts", "asyncify-verbose",
           "asyncify-propagate-addlist", "asyncify-relocatable", "asyncify-import-globals",

@@ -66,7 +66,7 @@ from pathlib import Path
 from asyncpy import binaryen as B
 from asyncpy.errors import AsyncpyError, UnsupportedError
 
-RUNTIME_DIR = Path(__file__).parent / "runtime_wat"
+RUNTIME_DIR = Path(__file__).parent
 RUNTIME_WAT = RUNTIME_DIR / "tasks.wat"
 PREFIX = "asyncpy.rt."
 API_PREFIX = PREFIX + "api."
@@ -115,7 +115,7 @@ def imports_runtime(module: B.Module) -> bool:
 
 @lru_cache(maxsize=1)
 def runtime_binary() -> bytes:
-    from asyncpy.loader import to_binary
+    from asyncpy.wasm import to_binary
 
     return to_binary(RUNTIME_WAT.read_bytes(), str(RUNTIME_WAT))
 

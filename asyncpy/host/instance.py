@@ -50,7 +50,7 @@ but leaves the instance usable, as in wasmtime.
 
 WASI (`WasiOptions`): wasmtime's WASI, with ``poll_oneoff``, ``fd_read`` and
 ``clock_time_get`` replaced by the non-blocking versions of
-`asyncpy.wasi_async` (clock waits are ``asyncio.sleep``, stdin is read
+`asyncpy.host.wasi` (clock waits are ``asyncio.sleep``, stdin is read
 asynchronously). Those two pause points must be instrumented
 (``--imports wasi_snapshot_preview1.poll_oneoff,wasi_snapshot_preview1.fd_read``),
 which `ensure_instrumented` and ``asyncpy run`` do.
@@ -60,24 +60,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import inspect
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import wasmtime
 
+from asyncpy.abi import NORMAL, REWINDING, SEPARATE_MEMORY, UNWINDING
 from asyncpy.errors import AsyncpyError
-from asyncpy.wasi_async import WASI, AsyncWasi
+from asyncpy.host.wasi import WASI, AsyncWasi
+from asyncpy.wasm.engine import _shared_engine, compile, engine
 
 PAGE = 65536
-SEPARATE_MEMORY = "asyncify_memory"
 WASI_PAUSE_IMPORTS = (f"{WASI}.poll_oneoff", f"{WASI}.fd_read")
 
-NORMAL, UNWINDING, REWINDING = 0, 1, 2
 
 
 class HostError(AsyncpyError):
@@ -121,43 +119,12 @@ class _Call:
 # --------------------------------------------------------------------------
 # engine and modules
 
-_ENGINE: wasmtime.Engine | None = None
-_MODULES: dict[tuple[int, str], wasmtime.Module] = {}
 
 
-def engine() -> wasmtime.Engine:
-    """One engine for every instance, with the features asyncpy's outputs use."""
-    global _ENGINE
-    if _ENGINE is None:
-        cfg = wasmtime.Config()
-        for flag in ("wasm_bulk_memory", "wasm_multi_value", "wasm_reference_types", "wasm_simd",
-                     "wasm_multi_memory", "wasm_memory64", "wasm_tail_call"):
-            setattr(cfg, flag, True)
-        _ENGINE = wasmtime.Engine(cfg)
-    return _ENGINE
 
 
-_shared_engine = engine
 
 
-def compile(wasm: bytes | str | os.PathLike | wasmtime.Module,
-            eng: wasmtime.Engine | None = None) -> wasmtime.Module:
-    """A wasmtime Module from bytes, WAT text, a path, or a Module; compiled
-    once per content and engine."""
-    if isinstance(wasm, wasmtime.Module):
-        return wasm
-    eng = eng or engine()
-    if isinstance(wasm, os.PathLike) or (isinstance(wasm, str) and not wasm.lstrip().startswith("(")):
-        p = Path(wasm)
-        data: bytes | str = p.read_text() if p.suffix == ".wat" else p.read_bytes()
-    else:
-        data = wasm
-    raw = data.encode() if isinstance(data, str) else bytes(data)
-    key = (id(eng), hashlib.sha256(raw).hexdigest())
-    m = _MODULES.get(key)
-    if m is None:
-        m = _MODULES[key] = wasmtime.Module(eng, data)
-    return m
 
 
 # --------------------------------------------------------------------------
@@ -835,210 +802,33 @@ def _close(r) -> None:
 # --------------------------------------------------------------------------
 # transforming on the fly
 
-def cache_dir() -> Path:
-    root = os.environ.get("ASYNCPY_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "asyncpy") / "transformed"
 
 
-def export_names(wasm: bytes) -> list[str]:
-    """The export names of a binary module, read from its export section
-    (without compiling it)."""
-    def leb(pos: int) -> tuple[int, int]:
-        result = shift = 0
-        while True:
-            b = wasm[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result, pos
-
-    pos, names = 8, []
-    while pos < len(wasm):
-        sid = wasm[pos]
-        size, pos = leb(pos + 1)
-        if sid == 7:
-            count, p = leb(pos)
-            for _ in range(count):
-                n, p = leb(p)
-                names.append(wasm[p:p + n].decode("utf-8", "replace"))
-                _, p = leb(p + n + 1)
-            return names
-        pos += size
-    return names
 
 
-def import_modules(wasm: bytes) -> set[str]:
-    """The module names of a binary module's imports (from its import
-    section, without compiling it)."""
-    def leb(pos: int) -> tuple[int, int]:
-        result = shift = 0
-        while True:
-            b = wasm[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result, pos
-
-    def name(pos: int) -> tuple[str, int]:
-        n, pos = leb(pos)
-        return wasm[pos:pos + n].decode("utf-8", "replace"), pos + n
-
-    pos, out = 8, set()
-    try:
-        while pos < len(wasm):
-            sid = wasm[pos]
-            size, pos = leb(pos + 1)
-            if sid == 2:
-                count, p = leb(pos)
-                for _ in range(count):
-                    mod, p = name(p)
-                    _, p = name(p)
-                    out.add(mod)
-                    kind = wasm[p]
-                    p += 1
-                    if kind == 0:               # function: type index
-                        _, p = leb(p)
-                    elif kind == 1:             # table: reftype, limits
-                        flags, p = leb(p + 1)
-                        _, p = leb(p)
-                        if flags & 1:
-                            _, p = leb(p)
-                    elif kind == 2:             # memory: limits
-                        flags, p = leb(p)
-                        _, p = leb(p)
-                        if flags & 1:
-                            _, p = leb(p)
-                    else:                       # global (type, mut) or tag (attr, type)
-                        p += 1
-                        _, p = leb(p) if kind == 4 else (0, p + 1)
-                return out
-            pos += size
-    except IndexError:
-        pass
-    return out
 
 
-def is_instrumented(wasm: bytes | wasmtime.Module) -> bool:
-    if isinstance(wasm, wasmtime.Module):
-        return any(e.name == "asyncify_get_state" for e in wasm.exports)
-    return "asyncify_get_state" in export_names(bytes(wasm))
 
 
-def compile_cached(wasm: bytes) -> wasmtime.Module:
-    """compile(), with wasmtime's compiled code kept in the cache directory
-    (compiling Go's 4 MB takes seconds; loading it back, milliseconds)."""
-    from importlib.metadata import version
-
-    key = hashlib.sha256(wasm + version("wasmtime").encode()).hexdigest()[:32]
-    path = cache_dir() / f"{key}.cwasm"
-    eng = engine()
-    if path.exists():
-        try:
-            return wasmtime.Module.deserialize_file(eng, str(path))
-        except wasmtime.WasmtimeError:
-            pass        # another wasmtime or engine configuration: compile again
-    module = compile(wasm, eng)
-    try:
-        from asyncpy.output import write_output
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_output(path, module.serialize())
-    except (OSError, AsyncpyError):
-        pass            # no cache this time; the module is compiled anyway
-    return module
 
 
-def _source_digest() -> str:
-    """Hash of asyncpy's own sources, so that a changed transform invalidates the cache."""
-    h = hashlib.sha256()
-    pkg = Path(__file__).resolve().parent
-    for p in sorted(pkg.glob("*.py")) + sorted(pkg.glob("runtime_wat/*.wat")):
-        if p.name not in ("host.py", "wasi_async.py", "cli.py"):
-            h.update(p.name.encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()[:16]
 
 
-def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS, *,
-                        data_memory: str = "separate", data_pages: int = 4, name: str = "<input>",
-                        cache: bool = True, progress=None) -> bytes:
-    """`wasm` if it is instrumented already (exports asyncify_get_state), else
-    its transform with these pausing imports, cached by content hash under
-    $ASYNCPY_CACHE/transformed (default ~/.cache/asyncpy/transformed)."""
-    from asyncpy import __version__
-    from asyncpy.loader import to_binary
-
-    wasm = to_binary(bytes(wasm), name)
-    if is_instrumented(wasm):
-        return wasm
-    if "asyncpy" in import_modules(wasm):
-        # The task runtime keeps each task's asyncify buffer in its own block
-        # of the program's memory: the data cannot live in a memory apart.
-        data_memory = "default"
-    imports = sorted(set(imports))
-    key = hashlib.sha256(b"\0".join([wasm, "\n".join(imports).encode(), data_memory.encode(),
-                                     str(data_pages).encode(), __version__.encode(),
-                                     _source_digest().encode()])).hexdigest()[:32]
-    path = cache_dir() / f"{key}.wasm"
-    if cache and path.exists():
-        return path.read_bytes()
-    from asyncpy.analysis import AnalysisOptions
-    from asyncpy.loader import load_bytes
-    from asyncpy.output import write_output
-    from asyncpy.pipeline import transform_loaded
-    from asyncpy.progress import as_progress
-    from asyncpy.transform import TransformOptions
-
-    progress = as_progress(progress)
-    progress.step(f"instrumenting {name} (pausing imports: {', '.join(imports)}); cached afterwards")
-    options = TransformOptions(analysis=AnalysisOptions(imports=imports), data_memory=data_memory,
-                               data_pages=data_pages)
-    out = transform_loaded(load_bytes(wasm, name), options, progress=progress).wasm
-    if cache:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_output(path, out)
-        except (OSError, AsyncpyError):
-            pass        # a read-only cache costs the next run the transform, no more
-    return out
 
 
-async def run_command(wasm, argv: list[str] | None = None, imports=None, *,
-                      wasi: WasiOptions | None = None, buffer=None) -> int:
-    """Instantiate a WASI command (already instrumented) and run it; return
-    its exit code. `argv` overrides wasi.argv."""
-    wasi = wasi or WasiOptions()
-    if argv is not None:
-        wasi.argv = list(argv)
-    inst = Instance(wasm, imports, wasi=wasi, buffer=buffer)
-    return await inst.run_command()
 
 
 
 # --------------------------------------------------------------------------
 # `asyncpy run`
 
-def load_host_imports(path: str | os.PathLike) -> dict[tuple[str, str], Callable]:
-    """A Python file that defines IMPORTS = {"env": {"pause": fn}} (or
-    {"env.pause": fn}); each fn may be sync or async."""
-    import runpy
-
-    try:
-        ns = runpy.run_path(str(path))
-    except FileNotFoundError:
-        raise HostError(f"--host {path}: no such file") from None
-    imports = ns.get("IMPORTS")
-    if not isinstance(imports, Mapping):
-        raise HostError(f"--host {path}: the file must define IMPORTS = {{'module': {{'name': function}}}}")
-    return _import_table(imports)
 
 
 def check_runnable(wasm: bytes, table: Mapping[tuple[str, str], Any], name: str) -> None:
     """What `asyncpy run` checks before instrumenting: a `_start` export, and
     a supplier for every import (WASI, the --host file; `asyncify.*` and
     `asyncpy.*` are resolved by the transform itself)."""
-    from asyncpy.loader import interface_names
+    from asyncpy.wasm import interface_names
 
     names = interface_names(wasm)
     if names is None:
@@ -1068,68 +858,6 @@ def check_runnable(wasm: bytes, table: Mapping[tuple[str, str], Any], name: str)
             what=name))
 
 
-def run_program(path: str | os.PathLike, args: Iterable[str] = (), *, instances: int = 1,
-                imports: Iterable[str] | None = None, host: str | os.PathLike | None = None,
-                data_memory: str = "separate", data_pages: int = 4, cache: bool = True,
-                env: Mapping[str, str] | None = None, dirs: Iterable[tuple[str, str]] = (),
-                progress=None) -> int:
-    """What `asyncpy run` does: instrument PATH if needed (pausing imports:
-    `imports`, default the WASI pause points plus every import the host file
-    provides), then run `instances` copies of the command concurrently on one
-    event loop, with async WASI. With several instances each output line is
-    prefixed by "[i] " (i from 1). Returns the first non-zero exit code, or 0."""
-    import sys
-
-    from asyncpy.loader import to_binary
-    from asyncpy.wasi_async import line_writer
-
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise HostError(f"{path}: cannot read: {e.strerror or e}") from None
-    table = load_host_imports(host) if host else {}
-    if imports is None:
-        imports = list(WASI_PAUSE_IMPORTS) + [f"{m}.{n}" for m, n in table]
-    binary = to_binary(raw, str(path))
-    check_runnable(binary, table, str(path))      # before the instrumenting, which takes a while
-    wasm = ensure_instrumented(binary, imports, data_memory=data_memory,
-                               data_pages=data_pages, name=str(path), cache=cache, progress=progress)
-    module = compile_cached(wasm) if cache else compile(wasm)
-    argv = [path.name, *args]
-
-    closed = set()
-
-    def writer(stream, prefix):
-        def write(text: str) -> None:
-            if stream in closed:
-                return
-            try:
-                stream.write(text)
-                stream.flush()
-            except BrokenPipeError:     # e.g. `| head`: drop the rest, keep running
-                closed.add(stream)
-        return line_writer(write, prefix)
-
-    async def main() -> list[int]:
-        flushes = []
-        insts = []
-        for i in range(instances):
-            opts = WasiOptions(argv=argv, env=dict(env or {}), stdin="inherit", preopens=list(dirs))
-            if instances > 1:
-                out, fo = writer(sys.stdout, f"[{i + 1}] ")
-                err, fe = writer(sys.stderr, f"[{i + 1}] ")
-                opts.stdout, opts.stderr = out, err
-                flushes += [fo, fe]
-            insts.append(Instance(module, table, wasi=opts))
-        try:
-            return await asyncio.gather(*(inst.run_command() for inst in insts))
-        finally:
-            for f in flushes:
-                f()
-
-    codes = asyncio.run(main())
-    return next((c for c in codes if c), 0)
 
 __all__ = ["HostError", "Instance", "InstanceBroken", "InstanceBusy", "TooManyCalls", "WASI_PAUSE_IMPORTS",
            "WasiOptions", "cache_dir", "compile", "engine", "compile_cached", "ensure_instrumented", "export_names",

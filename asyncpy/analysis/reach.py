@@ -37,249 +37,49 @@ the same names. Everything here is a pure function of `ModuleFacts` and
 
 from __future__ import annotations
 
-import re
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from asyncpy.abi import ASYNCIFY, BOTTOM_MOST, TOP_MOST
 from asyncpy.errors import AsyncpyError
-from asyncpy.parallel import map_split
+from asyncpy.options import AnalysisOptions, ListMatcher, escape_name, matches_any, wildcard
 
-ASYNCIFY = "asyncify"
-# asyncify.* imports a program may use to drive the stack from inside wasm.
-TOP_MOST = ("start_unwind", "stop_rewind")        # callers pause, are not instrumented
-BOTTOM_MOST = ("stop_unwind", "start_rewind")     # callers are never instrumented
-RUNTIME_QUERIES = ("get_state",)                  # no effect on the analysis
+if TYPE_CHECKING:
+    from asyncpy.analysis.facts import IndirectSite, ModuleFacts
+
 
 
 # ---------------------------------------------------------------------------
 # Facts about a module: what the analysis reads
 
-@dataclass(frozen=True)
-class IndirectSite:
-    table: str | None            # None for call_ref
-    signature: tuple[int, int] | None
-    is_return: bool = False
 
 
-@dataclass(frozen=True)
-class FunctionFacts:
-    name: str
-    signature: tuple[int, int]
-    import_module: str | None = None
-    import_base: str | None = None
-    calls: tuple[str, ...] = ()          # unique direct callees, in order
-    return_calls: tuple[str, ...] = ()
-    indirect: tuple[IndirectSite, ...] = ()
-    has_try: bool = False
-
-    @property
-    def imported(self) -> bool:
-        return self.import_module is not None
-
-    @property
-    def import_name(self) -> str:
-        return f"{self.import_module}.{self.import_base}"
 
 
-@dataclass(frozen=True)
-class ModuleFacts:
-    functions: dict[str, FunctionFacts]
-    table_contents: dict[str, frozenset[str]]     # closed view: active segments
-    open_tables: frozenset[str]
-    escaping: frozenset[str]                        # in a segment, ref.func'd, or exported
-    signature_names: dict[tuple[int, int], str] = field(default_factory=dict)
-    features: frozenset[str] = frozenset()          # wasm features the module uses
 
 
-def collect_facts(module) -> ModuleFacts:
-    """Read the facts from a `binaryen.Module`."""
-    from asyncpy import binaryen as b
-
-    functions: dict[str, FunctionFacts] = {}
-    ref_funcs: set[str] = set(module.global_init_ref_funcs())
-    written: set[str] = set()
-    sig_names: dict[tuple[int, int], str] = {}
-    bodies = []
-
-    def sig_name(sig):
-        if sig is not None and sig not in sig_names:
-            p, r = sig
-            sig_names[sig] = f"({', '.join(b.type_name(t) for t in b.expand_type(p))}) -> " \
-                             f"({', '.join(b.type_name(t) for t in b.expand_type(r))})"
-
-    infos = module.functions()
-    # The one walk over every expression of the module: on two cores for
-    # big modules (asyncpy.parallel).
-    defined = [info.name for info in infos if not info.imported]
-    scanned = iter(map_split(module.scan_functions, defined))
-    for info in infos:
-        sig = info.signature
-        sig_name(sig)
-        if info.imported:
-            functions[info.name] = FunctionFacts(info.name, sig, info.import_module, info.import_base)
-            continue
-        body = next(scanned)
-        bodies.append(body)
-        sites = tuple(IndirectSite(t, s, r) for t, s, r in body.indirect) + \
-            tuple(IndirectSite(None, s, r) for s, r in body.call_refs)
-        for s in sites:
-            sig_name(s.signature)
-        ref_funcs.update(body.ref_funcs)
-        written.update(body.table_writes)
-        functions[info.name] = FunctionFacts(
-            info.name, sig, calls=tuple(dict.fromkeys(body.calls)),
-            return_calls=tuple(dict.fromkeys(body.return_calls)),
-            indirect=sites, has_try=body.has_try)
-
-    contents: dict[str, set[str]] = {t.name: set() for t in module.tables()}
-    in_segments: set[str] = set()
-    for seg in module.element_segments():
-        in_segments.update(seg.functions)
-        if seg.table is not None:
-            contents.setdefault(seg.table, set()).update(seg.functions)
-    exports = module.exports()
-    open_tables = {t.name for t in module.tables() if t.imported}
-    open_tables |= {e.value for e in exports if e.kind == "table"}
-    open_tables |= written
-    exported_funcs = {e.value for e in exports if e.kind == "function"}
-    return ModuleFacts(
-        functions=functions,
-        table_contents={k: frozenset(v) for k, v in contents.items()},
-        open_tables=frozenset(open_tables),
-        escaping=frozenset(in_segments | ref_funcs | exported_funcs),
-        signature_names=sig_names,
-        features=frozenset(b.detect_features(module, bodies)),
-    )
 
 
 # ---------------------------------------------------------------------------
 # Options
 
-@dataclass(frozen=True)
-class AnalysisOptions:
-    imports: tuple[str, ...] | None = None     # None: every import may pause
-    ignore_imports: bool = False
-    ignore_indirect: bool = False
-    remove_list: tuple[str, ...] = ()
-    add_list: tuple[str, ...] = ()
-    propagate_add_list: bool = False
-    only_list: tuple[str, ...] = ()
-    narrow_indirect: bool = True
-
-    def __post_init__(self):
-        if self.only_list and (self.remove_list or self.add_list):
-            raise AsyncpyError("--only-list cannot be combined with --remove-list or --add-list")
 
 
-def read_list_value(value: str) -> str:
-    """`@path` is a response file (Binaryen's read_possible_response_file):
-    the value is that file's contents."""
-    if value.startswith("@"):
-        path = Path(value[1:])
-        try:
-            return path.read_text(errors="surrogateescape")
-        except OSError as e:
-            raise AsyncpyError(f"cannot read list file {path}: {e.strerror or e}") from None
-    return value
 
 
-_OPEN, _CLOSE = "(<[{", ")>]}"
 
 
-def parse_list(value: str, *, brackets: bool = True) -> tuple[str, ...]:
-    """One list argument, split the way Binaryen's asyncify pass splits it:
-
-    * trailing white space (and NULs) is dropped;
-    * if a newline is left, the entries are the lines (a response file,
-      one name per line, where a name may hold commas);
-    * otherwise they are split on commas, and with `brackets` (the function
-      lists, not the import list) pieces are joined again while a
-      `(`/`<`/`[`/`{` is open, so that `foo(int, double)` stays one entry
-      (String::handleBracketingOperators); unbalanced brackets are an error.
-
-    Entries are stripped of surrounding white space and empty ones dropped
-    (Binaryen keeps a leading space, which can only make an entry match
-    nothing)."""
-    text = read_list_value(value).rstrip(" \t\n\r\f\v\0")
-    if "\n" in text:
-        parts, brackets = text.split("\n"), False
-    else:
-        parts = text.split(",") if text else []
-    if brackets:
-        joined, current, depth = [], None, 0
-        for part in parts:
-            if not part:
-                continue
-            depth += sum(c in _OPEN for c in part) - sum(c in _CLOSE for c in part)
-            current = part if current is None else current + "," + part
-            if depth == 0:
-                joined.append(current)
-                current = None
-        if depth != 0:
-            raise AsyncpyError(f"cannot parse the list {value!r}: unbalanced brackets "
-                               "(Binaryen: \"Asyncify: failed to parse lists\")")
-        parts = joined
-    return tuple(p.strip() for p in parts if p.strip())
 
 
-def split_list(values, *, brackets: bool = True) -> tuple[str, ...]:
-    """Several list arguments (a repeated CLI option) as one list."""
-    out: list[str] = []
-    for value in values:
-        out.extend(parse_list(value, brackets=brackets))
-    return tuple(out)
 
 
-_ID_PUNCT = frozenset("!#$%&'*+-./:<=>?@^_`|~")
 
 
-def escape_name(name: str) -> str:
-    """A name the way Binaryen's binary reader stores it: every byte that is
-    not a WAT id character becomes `\\xx` (WasmBinaryReader::escape), so a
-    C++ name `baz()` is `baz\\28\\29` inside Binaryen."""
-    raw = name.encode("utf-8", "surrogateescape")
-    if all(chr(b).isascii() and (chr(b).isalnum() or chr(b) in _ID_PUNCT) for b in raw):
-        return name
-    return "".join(chr(b) if chr(b).isascii() and (chr(b).isalnum() or chr(b) in _ID_PUNCT)
-                   else f"\\{b:02x}" for b in raw)
 
 
-def wildcard(pattern: str) -> re.Pattern:
-    """`*` matches any run of characters (Binaryen's wildcardMatch)."""
-    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$", re.S)
 
 
-class ListMatcher:
-    """One function list (Binaryen's PatternMatcher): an entry matches a
-    function whether it is typed raw (`baz()`) or escaped (`baz\\28\\29`),
-    and the function's name may be held in either form too."""
-
-    def __init__(self, entries):
-        self.entries = tuple(entries)
-        self._forms = [(e, {e, escape_name(e)}) for e in self.entries]
-        self._rx = [(e, [wildcard(f) for f in forms]) for e, forms in self._forms if "*" in e]
-        self._exact = {}
-        for e, forms in self._forms:
-            if "*" not in e:
-                for f in forms:
-                    self._exact.setdefault(f, e)
-
-    def entry_for(self, name: str) -> str | None:
-        """The entry that matches `name`, or None."""
-        for n in (name, escape_name(name)):
-            if n in self._exact:
-                return self._exact[n]
-        for e, rxs in self._rx:
-            if any(rx.match(name) for rx in rxs):
-                return e
-        return None
-
-    def __call__(self, name: str) -> bool:
-        return self.entry_for(name) is not None
-
-    def __bool__(self) -> bool:
-        return bool(self.entries)
 
 
 # ---------------------------------------------------------------------------
@@ -366,8 +166,6 @@ class Analysis:
         return head + ":\n  " + "\n  ".join(parts)
 
 
-def matches_any(name: str, patterns) -> bool:
-    return ListMatcher(patterns)(name)
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import click
 
 from asyncpy import __version__
 from asyncpy.errors import AsyncpyError, one_line_errors
+from asyncpy.options import AnalysisOptions
 from asyncpy.progress import Terminal, plural
 
 _EPILOG_LISTS = """\b
@@ -52,7 +53,7 @@ def analysis_options(f):
 
 
 def build_analysis_options(kw) -> "AnalysisOptions":
-    from asyncpy.analysis import AnalysisOptions, split_list
+    from asyncpy.options import AnalysisOptions, split_list
 
     return AnalysisOptions(
         imports=split_list(kw["imports"], brackets=False) if kw["imports"] else None,
@@ -152,8 +153,8 @@ def analyze(module, why, list_, as_json, **kw):
       asyncpy analyze app.wasm --no-narrow --json | jq .instrumented_count
       cat app.wat | asyncpy analyze -
     """
-    from asyncpy.loader import STDIN_NAME
     from asyncpy.pipeline import analyze_file
+    from asyncpy.wasm import STDIN_NAME
 
     options = build_analysis_options(kw)
     t0 = time.perf_counter()
@@ -216,7 +217,7 @@ def transform_options(f):
 
 
 def build_transform_options(kw):
-    from asyncpy.transform import TransformOptions
+    from asyncpy.options import TransformOptions
 
     return TransformOptions(analysis=build_analysis_options(kw), check_bounds=kw["check_bounds"],
                             relocatable=kw["relocatable"], export_globals=kw["export_globals"],
@@ -225,7 +226,7 @@ def build_transform_options(kw):
 
 
 def _opt_level(kw) -> tuple[int, int] | None:
-    from asyncpy.pipeline import OPT_LEVELS
+    from asyncpy.options import OPT_LEVELS
 
     chosen = [k for k in OPT_LEVELS if kw.get(k)]
     if len(chosen) > 1:
@@ -272,8 +273,8 @@ def runtime_options(f):
 def build_link_options(kw):
     """LinkOptions when a runtime option was given, else None (the runtime
     is then linked only if the program imports from "asyncpy")."""
-    from asyncpy.analysis import split_list
     from asyncpy.link import DEFAULT_BLOCK, LinkOptions
+    from asyncpy.options import split_list
 
     wrap = split_list(kw.pop("reactor_exports", ()) or ())
     reactor = kw.pop("reactor", False)
@@ -322,9 +323,9 @@ def transform(module, output, text, as_json, quiet, **kw):
       asyncpy transform app.wat --text -o - | less
       cat app.wasm | asyncpy transform - --imports env.sleep > app.async.wasm
     """
-    from asyncpy.loader import STDIN_NAME, load
-    from asyncpy.output import output_target, write_output
     from asyncpy.pipeline import transform_loaded
+    from asyncpy.wasm import STDIN_NAME, load
+    from asyncpy.wasm.output import output_target, write_output
 
     runtime = build_link_options(kw)
     options = build_transform_options(kw)
@@ -431,8 +432,8 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
           return 0
       IMPORTS = {"env": {"pause": pause}}
     """
-    from asyncpy.analysis import split_list
     from asyncpy.host import run_program
+    from asyncpy.options import split_list
 
     envs = {}
     for e in env:
@@ -490,7 +491,7 @@ def profile(module, args, output, replace, imports, host, data_memory, data_page
     speed, but cannot pause; cover every way the program can pause (each
     kind of blocking call, each callback path) with the runs you profile.
     """
-    from asyncpy.analysis import split_list
+    from asyncpy.options import split_list
     from asyncpy.pipeline import check_writable
     from asyncpy.profile import profile_program, write_list
 

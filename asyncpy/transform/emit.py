@@ -53,106 +53,46 @@ of restored values inside loops cost more than the prologue's.)
 
 from __future__ import annotations
 
-import sys
-import time
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from asyncpy import binaryen as B
-from asyncpy.analysis import ASYNCIFY, BOTTOM_MOST, TOP_MOST, Analysis, AnalysisOptions, IndirectSite
-from asyncpy.binaryen import Kind as K, Node, Op
-from asyncpy.errors import AsyncpyError, UnsupportedError
-from asyncpy.parallel import instrument_split
+from asyncpy.abi import (
+    DATA,
+    EXIT_LABEL,
+    POP_FRAME,
+    PUSH_FRAME,
+    REWIND_INDEX,
+    STATE,
+    TRACE_FUNCTION,
+    UNWIND_LABEL,
+)
+from asyncpy.binaryen import Kind as K
+from asyncpy.binaryen import Node, Op
+from asyncpy.errors import UnsupportedError
+from asyncpy.options import TransformOptions
+from asyncpy.transform.frames import _saveable
+from asyncpy.transform.liveness import local_mask
+from asyncpy.transform.report import FunctionStats
 
-STATE = "__asyncify_state"
-DATA = "__asyncify_data"
-UNWIND_LABEL = "__asyncify_unwind"
-PUSH_FRAME = "__asyncify_push_frame"
-POP_FRAME = "__asyncify_pop_frame"
-REWIND_INDEX = "__asyncify_rewind_index"
-EXIT_LABEL = "__asyncify_exit"
+if TYPE_CHECKING:
+    from asyncpy.transform.frames import Layout
+
 TRACE_MODULE, TRACE_BASE = "asyncpy_profile", "unwind"
-TRACE_FUNCTION = "__asyncpy_profile_unwind"
-NORMAL, UNWINDING, REWINDING = 0, 1, 2
-CONTROL_EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind",
-                   "asyncify_stop_rewind", "asyncify_get_state")
 
 
-@dataclass(frozen=True)
-class TransformOptions:
-    analysis: AnalysisOptions = AnalysisOptions()
-    check_bounds: bool = False      # trap before an unwind writes past `end`
-    relocatable: bool = False       # import the two globals from env
-    export_globals: bool = False
-    asserts: bool = False           # trap in uninstrumented code that sees the state change
-    memory: str | None = None       # export name of the memory for the buffer (multi-memory)
-    data_memory: str = "default"    # "separate": the struct and buffer in a memory of their own
-    data_pages: int = 4             # size of that memory, in 64 KiB pages
-    # Where a rewind reloads locals: "prologue" (one frame layout, one shared
-    # save) or "statement" (each statement restores and saves its own locals
-    # on its rewind/unwind edges; faster unoptimised code but much larger:
-    # kept for `python -m bench --ablation`).
-    restore: str = "prologue"
-    # Cost measurement only (`python -m bench --ablation`): parts of the
-    # instrumentation left out; such output cannot pause correctly.
-    # "noguards": rewind tests are constant false; "nosave"; "norestore".
-    ablate: frozenset[str] = frozenset()
-    # `asyncpy profile`: every instrumented function calls the import
-    # asyncpy_profile.unwind(id) as it saves its frame; id indexes
-    # the analysis's `instrument` list.
-    trace_unwind: bool = False
 
 
-@dataclass
-class FunctionStats:
-    name: str
-    sites: int
-    saved_locals: int
-    frame_bytes: int
 
 
-@dataclass
-class TransformReport:
-    instrumented: list[FunctionStats] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def sites(self) -> int:
-        return sum(f.sites for f in self.instrumented)
 
 
 # ---------------------------------------------------------------------------
 # Layout of the data struct and frames
 
-@dataclass(frozen=True)
-class Layout:
-    ptr: int                        # B.I32 or B.I64
-    memory: str | None              # None: the module's only memory
-
-    @property
-    def end_offset(self) -> int:
-        return 8 if self.ptr == B.I64 else 4
 
 
-def local_mask(n: Node, kind: int) -> int:
-    """Bitmask of the locals that `kind` nodes (local.get: reads, local.set:
-    writes) in the subtree of `n` touch."""
-    mask, stack = 0, [n]
-    while stack:
-        x = stack.pop()
-        if x.kind == kind:
-            mask |= 1 << x.index
-        stack.extend(x.kids)
-    return mask
 
 
-def _saveable(t: int, func: str, local: int) -> tuple[int, ...]:
-    parts = B.expand_type(t)
-    for p in parts:
-        if p not in B.VALUE_SIZE:
-            raise UnsupportedError(f"function {func}: local {local} of reference type "
-                                   f"{B.type_name(t)} is live across a pause; references cannot be "
-                                   "saved to linear memory")
-    return parts
 
 
 def _marked_site(n: Node) -> bool:
@@ -823,278 +763,28 @@ def _bits(mask: int):
         mask ^= low
 
 
-def _add_frame_helpers(module: B.Module, b: B.Builder, layout: Layout, check_bounds: bool) -> None:
-    """Frames are pushed and popped by two small shared functions instead of
-    inline code in every instrumented function: they run only while
-    unwinding or rewinding, and each call site is a few bytes.
-
-    push(size): returns current, then current += size (with --check-bounds,
-    traps first if that would pass end). pop(size): current -= size,
-    returns it."""
-    pt, mem = layout.ptr, layout.memory
-    ext = (lambda e: b.unary(Op.extend_u32, e)) if pt == B.I64 else (lambda e: e)
-    add, sub = (Op.add64, Op.sub64) if pt == B.I64 else (Op.add32, Op.sub32)
-    data = lambda: b.global_get(DATA, pt)
-    size = lambda: ext(b.local_get(0, B.I32))
-    cur = 1  # local: the frame pointer
-    push = [b.local_set(cur, b.load(pt, data(), memory=mem))]
-    if check_bounds:
-        end = b.load(pt, data(), offset=layout.end_offset, memory=mem)
-        over = b.binary(Op.gt_u64 if pt == B.I64 else Op.gt_u32,
-                        b.binary(add, b.local_get(cur, pt), size()), end)
-        push.append(b.if_(over, b.unreachable()))
-    push += [b.store(pt, data(), b.binary(add, b.local_get(cur, pt), size()), memory=mem),
-             b.local_get(cur, pt)]
-    B.add_function(module, PUSH_FRAME, [B.I32], [pt], [pt], b.block(None, push, pt))
-    pop = [b.local_set(cur, b.binary(sub, b.load(pt, data(), memory=mem), size())),
-           b.store(pt, data(), b.local_get(cur, pt), memory=mem),
-           b.local_get(cur, pt)]
-    B.add_function(module, POP_FRAME, [B.I32], [pt], [pt], b.block(None, pop, pt))
-    # The site index of the frame being rewound: the prologue has popped it,
-    # so it starts at `current`.
-    B.add_function(module, REWIND_INDEX, [], [B.I32], [],
-                   b.load(B.I32, b.load(pt, data(), memory=mem), memory=mem))
 
 
 # ---------------------------------------------------------------------------
 # The module
 
-def _site_predicate(analysis: Analysis):
-    reasons = analysis.reasons
-    facts = analysis.facts
-    opts = analysis.options
-    by_sig: dict = {}
-    for f in facts.functions.values():
-        by_sig.setdefault(f.signature, []).append(f.name)
-    from asyncpy.analysis import indirect_targets
-
-    cache: dict = {}
-
-    def indirect_pauses(site: IndirectSite) -> bool:
-        if opts.ignore_indirect:
-            return False
-        if not opts.narrow_indirect:
-            return True
-        key = (site.table, site.signature)
-        if key not in cache:
-            cache[key] = any(t in reasons for t in indirect_targets(site, facts, by_sig))
-        return cache[key]
-
-    def is_site(n: Node) -> bool:
-        k = n.kind
-        if k == K.Call:
-            return n.name in reasons
-        if k == K.CallIndirect:
-            table, sig = B.call_indirect_site(n.ref)
-            return indirect_pauses(IndirectSite(table, sig))
-        if k == K.CallRef:
-            return indirect_pauses(IndirectSite(None, B.call_ref_signature(n.ref)))
-        return False
-
-    return is_site
 
 
-SEPARATE_MEMORY = "asyncify_memory"   # internal and export name
-SEPARATE_STRUCT = 0                   # the {current, end} struct; the buffer follows it
 
 
-def _layout(module: B.Module, options: TransformOptions) -> Layout:
-    if options.data_memory == "separate":
-        if options.memory is not None:
-            raise AsyncpyError("--memory and --data-memory separate exclude each other")
-        return Layout(ptr=B.I32, memory=SEPARATE_MEMORY)
-    if not B.has_memory(module):
-        raise UnsupportedError("the module has no memory to hold the asyncify buffer "
-                               "(use --data-memory separate)")
-    memory = None
-    if options.memory is None and B.memory_count(module) > 1:
-        names = [e.name for e in module.exports() if e.kind == "memory"]
-        raise AsyncpyError(f"the module has {B.memory_count(module)} memories: choose the one for the "
-                           f"asyncify buffer with --memory EXPORT (exported: {', '.join(names) or 'none'}), "
-                           "or use --data-memory separate")
-    if options.memory is not None:
-        exp = next((e for e in module.exports() if e.kind == "memory" and e.name == options.memory), None)
-        if exp is None:
-            raise AsyncpyError(f"--memory {options.memory}: no memory is exported under that name")
-        memory = exp.value
-    return Layout(ptr=B.I64 if B.memory_is_64(module, memory) else B.I32, memory=memory)
 
 
-def _add_globals(module: B.Module, b: B.Builder, layout: Layout, options: TransformOptions) -> None:
-    for name, t in ((STATE, B.I32), (DATA, layout.ptr)):
-        if B.has_global(module, name):
-            raise AsyncpyError(f"the module already has a global {name}: is it instrumented already?")
-        if options.relocatable:
-            B.add_global_import(module, name, "env", name, t, True)
-        else:
-            B.add_global(module, name, t, True, b.zero(t))
-        if options.export_globals:
-            B.add_global_export(module, name, name)
 
 
-def _add_control_functions(module: B.Module, b: B.Builder, layout: Layout) -> None:
-    """The five exports every asyncify runtime calls. The four that change
-    the state trap if the data struct says current > end."""
-    pt = layout.ptr
-
-    def checked(state: int, with_ptr: bool):
-        data = b.global_get(DATA, pt)
-        cur = b.load(pt, data, memory=layout.memory)
-        end = b.load(pt, b.global_get(DATA, pt), offset=layout.end_offset, memory=layout.memory)
-        over = b.binary(Op.gt_u64 if pt == B.I64 else Op.gt_u32, cur, end)
-        stmts = [b.global_set(STATE, b.i32(state))]
-        if with_ptr:
-            stmts.append(b.global_set(DATA, b.local_get(0, pt)))
-        stmts.append(b.if_(over, b.unreachable()))
-        return b.block(None, stmts, B.NONE)
-
-    for name, state, with_ptr in (("asyncify_start_unwind", UNWINDING, True),
-                                  ("asyncify_stop_unwind", NORMAL, False),
-                                  ("asyncify_start_rewind", REWINDING, True),
-                                  ("asyncify_stop_rewind", NORMAL, False)):
-        B.add_function(module, name, [pt] if with_ptr else [], [], [], checked(state, with_ptr))
-        B.add_function_export(module, name, name)
-    B.add_function(module, "asyncify_get_state", [], [B.I32], [], b.global_get(STATE, B.I32))
-    B.add_function_export(module, "asyncify_get_state", "asyncify_get_state")
 
 
-def _resolve_runtime_imports(module: B.Module, b: B.Builder, analysis: Analysis, layout: Layout) -> None:
-    """`asyncify.start_unwind` etc. imported by an in-wasm runtime become
-    functions of the same internal name that call ours."""
-    for f in analysis.facts.functions.values():
-        if f.import_module != ASYNCIFY:
-            continue
-        target = f"asyncify_{f.import_base}"
-        if target not in CONTROL_EXPORTS:
-            raise AsyncpyError(f"unknown asyncify runtime import asyncify.{f.import_base}")
-        params, results = B.expand_type(f.signature[0]), B.expand_type(f.signature[1])
-        B.remove_function(module, f.name)
-        args = [b.local_get(i, t) for i, t in enumerate(params)]
-        B.add_function(module, f.name, params, results, [],
-                       b.call(target, args, B.make_type(results)))
 
 
-def _add_asserts(module: B.Module, b: B.Builder, analysis: Analysis, skip: set[str]) -> int:
-    """`--asserts`: in every defined function that is not instrumented,
-    trap if a call returns with the state not normal, i.e. a stack was
-    unwound through a function that cannot save itself (the analysis was
-    told too little, e.g. a wrong --imports or --remove-list). Runtime
-    functions that change the state on purpose are left alone."""
-    count = 0
-    for name, f in analysis.facts.functions.items():
-        if f.imported or name in skip:
-            continue
-        fref = module.function_ref(name)
-        root = B.read_tree(fref)
-        calls = []
-        stack = [(root, None, 0)]
-        while stack:
-            n, parent, i = stack.pop()
-            if n.kind in (K.Call, K.CallIndirect, K.CallRef):
-                calls.append((n, parent, i))
-            stack.extend((c, n, j) for j, c in enumerate(n.kids))
-        if not calls:
-            continue
-        params, vars_ = B.function_locals(fref)
-        names = B.local_names(fref)
-        # Innermost calls first: wrapping a call replaces it in its parent,
-        # so a call nested in another (`f(g(x))`) must be wrapped while its
-        # parent is still the call, not the block that later wraps it.
-        for n, parent, i in reversed(calls):
-            t = n.type
-            check = b.if_(b.global_get(STATE, B.I32), b.unreachable())
-            if t == B.NONE:
-                wrapped = b.block(None, [n.ref, check], B.NONE)
-            elif t == B.UNREACHABLE:
-                continue
-            else:
-                vars_.append(t)
-                r = len(params) + len(vars_) - 1
-                wrapped = b.block(None, [b.local_set(r, n.ref), check, b.local_get(r, t)], t)
-            if parent is None:
-                root.ref = wrapped
-            else:
-                kids = [c.ref for c in parent.kids]
-                kids[i] = wrapped
-                parent.kids[i].ref = wrapped
-                B.set_children(parent.ref, kids)
-        B.replace_function(module, name, vars_, root.ref, names)
-        count += 1
-    return count
 
 
-def _check_names_free(module: B.Module, options: TransformOptions) -> None:
-    """Binaryen aborts the process on a duplicate export, so every export we
-    are going to add is checked first."""
-    ours = set(CONTROL_EXPORTS)
-    if options.export_globals:
-        ours |= {STATE, DATA}
-    if options.data_memory == "separate":
-        ours.add(SEPARATE_MEMORY)
-    taken = {e.name for e in module.exports()} & ours
-    if taken:
-        raise AsyncpyError(f"the module already exports {sorted(taken)[0]}: is it instrumented already?")
 
 
-def instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
-               progress=None) -> TransformReport:
-    """Instrument `module` in place for the functions `analysis` selects;
-    `progress.advance()` (asyncpy.progress) after each one."""
-    # The rewrite and the liveness pass recurse along the nesting of a body,
-    # which runs thousands deep (a br_table dispatch); the limit is raised
-    # for this call only.
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 1_000_000))
-    try:
-        return _instrument(module, analysis, options, progress)
-    finally:
-        sys.setrecursionlimit(limit)
 
 
-def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
-                progress=None) -> TransformReport:
-    t0 = time.perf_counter()
-    _check_names_free(module, options)
-    layout = _layout(module, options)
-    b = B.Builder(module)
-    _add_globals(module, b, layout, options)
-    _add_frame_helpers(module, b, layout, options.check_bounds)
-    report = TransformReport()
-    is_site = _site_predicate(analysis)
-    if options.trace_unwind:
-        B.add_function_import(module, TRACE_FUNCTION, TRACE_MODULE, TRACE_BASE, [B.I32], [])
-    # A function's trace id is its index in analysis.instrument: the same in
-    # every process of instrument_split.
-    trace_ids = {n: i for i, n in enumerate(analysis.instrument)} if options.trace_unwind else {}
-
-    def run(names, progress):
-        out = []
-        for name in names:
-            inst = _Instrumenter(module, b, layout, name, is_site, options)
-            inst.trace_id = trace_ids.get(name)
-            out.append(inst.run())
-            if progress is not None:
-                progress.advance(1)
-        return out
-
-    # Functions are independent: with ASYNCPY_JOBS=2, big modules do them
-    # on two cores (asyncpy.parallel).
-    for stats in instrument_split(module, analysis.instrument, run, progress):
-        if stats is not None:
-            report.instrumented.append(stats)
-    if options.asserts:
-        done = {f.name for f in report.instrumented}
-        _add_asserts(module, b, analysis, done | analysis.top_most | analysis.bottom_most)
-    _add_control_functions(module, b, layout)
-    _resolve_runtime_imports(module, b, analysis, layout)
-    report.seconds = time.perf_counter() - t0
-    return report
 
 
-def separate_memory_init(options: TransformOptions) -> bytes:
-    """Initial contents of the separate data memory: the struct at 0, with
-    the buffer right after it and up to the end of the memory, so a host
-    can call asyncify_start_unwind(0) without allocating anything."""
-    start = SEPARATE_STRUCT + 8
-    end = options.data_pages * 65536
-    return start.to_bytes(4, "little") + end.to_bytes(4, "little")

@@ -56,9 +56,9 @@ def version_line() -> str:
 
 
 def run(argv: list[str]) -> int:
-    from asyncpy.output import output_target, write_output
-    from asyncpy.wasmopt.cmdline import parse
-    from asyncpy.wasmopt.execute import execute
+    from asyncpy.cli.wasmopt.cmdline import parse
+    from asyncpy.cli.wasmopt.execute import execute
+    from asyncpy.wasm.output import output_target, write_output
 
     plan = parse(argv)
     if plan.help:

@@ -1,0 +1,108 @@
+"""What the analysis reads from a module, as plain data: per function its
+direct calls, indirect call sites and escaping references; per module its
+tables, element segments, exports and imports. Collected once (on two cores
+for big modules), then the analysis itself is pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from asyncpy.parallel import map_split
+
+
+@dataclass(frozen=True)
+class IndirectSite:
+    table: str | None            # None for call_ref
+    signature: tuple[int, int] | None
+    is_return: bool = False
+
+
+@dataclass(frozen=True)
+class FunctionFacts:
+    name: str
+    signature: tuple[int, int]
+    import_module: str | None = None
+    import_base: str | None = None
+    calls: tuple[str, ...] = ()          # unique direct callees, in order
+    return_calls: tuple[str, ...] = ()
+    indirect: tuple[IndirectSite, ...] = ()
+    has_try: bool = False
+
+    @property
+    def imported(self) -> bool:
+        return self.import_module is not None
+
+    @property
+    def import_name(self) -> str:
+        return f"{self.import_module}.{self.import_base}"
+
+
+@dataclass(frozen=True)
+class ModuleFacts:
+    functions: dict[str, FunctionFacts]
+    table_contents: dict[str, frozenset[str]]     # closed view: active segments
+    open_tables: frozenset[str]
+    escaping: frozenset[str]                        # in a segment, ref.func'd, or exported
+    signature_names: dict[tuple[int, int], str] = field(default_factory=dict)
+    features: frozenset[str] = frozenset()          # wasm features the module uses
+
+
+def collect_facts(module) -> ModuleFacts:
+    """Read the facts from a `binaryen.Module`."""
+    from asyncpy import binaryen as b
+
+    functions: dict[str, FunctionFacts] = {}
+    ref_funcs: set[str] = set(module.global_init_ref_funcs())
+    written: set[str] = set()
+    sig_names: dict[tuple[int, int], str] = {}
+    bodies = []
+
+    def sig_name(sig):
+        if sig is not None and sig not in sig_names:
+            p, r = sig
+            sig_names[sig] = f"({', '.join(b.type_name(t) for t in b.expand_type(p))}) -> " \
+                             f"({', '.join(b.type_name(t) for t in b.expand_type(r))})"
+
+    infos = module.functions()
+    # The one walk over every expression of the module: on two cores for
+    # big modules (asyncpy.parallel).
+    defined = [info.name for info in infos if not info.imported]
+    scanned = iter(map_split(module.scan_functions, defined))
+    for info in infos:
+        sig = info.signature
+        sig_name(sig)
+        if info.imported:
+            functions[info.name] = FunctionFacts(info.name, sig, info.import_module, info.import_base)
+            continue
+        body = next(scanned)
+        bodies.append(body)
+        sites = tuple(IndirectSite(t, s, r) for t, s, r in body.indirect) + \
+            tuple(IndirectSite(None, s, r) for s, r in body.call_refs)
+        for s in sites:
+            sig_name(s.signature)
+        ref_funcs.update(body.ref_funcs)
+        written.update(body.table_writes)
+        functions[info.name] = FunctionFacts(
+            info.name, sig, calls=tuple(dict.fromkeys(body.calls)),
+            return_calls=tuple(dict.fromkeys(body.return_calls)),
+            indirect=sites, has_try=body.has_try)
+
+    contents: dict[str, set[str]] = {t.name: set() for t in module.tables()}
+    in_segments: set[str] = set()
+    for seg in module.element_segments():
+        in_segments.update(seg.functions)
+        if seg.table is not None:
+            contents.setdefault(seg.table, set()).update(seg.functions)
+    exports = module.exports()
+    open_tables = {t.name for t in module.tables() if t.imported}
+    open_tables |= {e.value for e in exports if e.kind == "table"}
+    open_tables |= written
+    exported_funcs = {e.value for e in exports if e.kind == "function"}
+    return ModuleFacts(
+        functions=functions,
+        table_contents={k: frozenset(v) for k, v in contents.items()},
+        open_tables=frozenset(open_tables),
+        escaping=frozenset(in_segments | ref_funcs | exported_funcs),
+        signature_names=sig_names,
+        features=frozenset(b.detect_features(module, bodies)),
+    )

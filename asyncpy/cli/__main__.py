@@ -1,0 +1,3 @@
+from asyncpy.cli.main import main
+
+main()

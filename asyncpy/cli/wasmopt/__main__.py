@@ -1,0 +1,3 @@
+from asyncpy.cli.wasmopt import main
+
+main()

@@ -1,0 +1,28 @@
+"""The asyncio host: instance (the driver), wasi (non-blocking WASI), cache (transform on the fly), run (asyncpy run)."""
+
+from asyncpy.host.cache import _source_digest, ensure_instrumented
+from asyncpy.host.instance import (
+    WASI_PAUSE_IMPORTS,
+    HostError,
+    Instance,
+    InstanceBroken,
+    InstanceBusy,
+    TooManyCalls,
+    WasiOptions,
+    clock_ms,
+)
+from asyncpy.host.run import run_program
+
+__all__ = [
+    "HostError",
+    "Instance",
+    "InstanceBroken",
+    "InstanceBusy",
+    "TooManyCalls",
+    "WASI_PAUSE_IMPORTS",
+    "WasiOptions",
+    "_source_digest",
+    "clock_ms",
+    "ensure_instrumented",
+    "run_program",
+]

@@ -1,0 +1,69 @@
+"""Frames in the asyncify buffer (docs/DESIGN.md section 3).
+
+A frame is an i32 site index followed by the saved locals at their natural
+sizes. Two helpers shared by every instrumented function push and pop the
+raw bytes, moving `current` in the data struct and trapping when it passes
+`end` (before the write with --check-bounds). Reference-typed locals cannot
+be saved to linear memory: `_saveable` names the function instead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asyncpy import binaryen as B
+from asyncpy.abi import DATA, POP_FRAME, PUSH_FRAME, REWIND_INDEX
+from asyncpy.binaryen import Op
+from asyncpy.errors import UnsupportedError
+
+
+@dataclass(frozen=True)
+class Layout:
+    ptr: int                        # B.I32 or B.I64
+    memory: str | None              # None: the module's only memory
+
+    @property
+    def end_offset(self) -> int:
+        return 8 if self.ptr == B.I64 else 4
+
+
+def _saveable(t: int, func: str, local: int) -> tuple[int, ...]:
+    parts = B.expand_type(t)
+    for p in parts:
+        if p not in B.VALUE_SIZE:
+            raise UnsupportedError(f"function {func}: local {local} of reference type "
+                                   f"{B.type_name(t)} is live across a pause; references cannot be "
+                                   "saved to linear memory")
+    return parts
+
+
+def _add_frame_helpers(module: B.Module, b: B.Builder, layout: Layout, check_bounds: bool) -> None:
+    """Frames are pushed and popped by two small shared functions instead of
+    inline code in every instrumented function: they run only while
+    unwinding or rewinding, and each call site is a few bytes.
+
+    push(size): returns current, then current += size (with --check-bounds,
+    traps first if that would pass end). pop(size): current -= size,
+    returns it."""
+    pt, mem = layout.ptr, layout.memory
+    ext = (lambda e: b.unary(Op.extend_u32, e)) if pt == B.I64 else (lambda e: e)
+    add, sub = (Op.add64, Op.sub64) if pt == B.I64 else (Op.add32, Op.sub32)
+    data = lambda: b.global_get(DATA, pt)
+    size = lambda: ext(b.local_get(0, B.I32))
+    cur = 1  # local: the frame pointer
+    push = [b.local_set(cur, b.load(pt, data(), memory=mem))]
+    if check_bounds:
+        end = b.load(pt, data(), offset=layout.end_offset, memory=mem)
+        over = b.binary(Op.gt_u64 if pt == B.I64 else Op.gt_u32,
+                        b.binary(add, b.local_get(cur, pt), size()), end)
+        push.append(b.if_(over, b.unreachable()))
+    push += [b.store(pt, data(), b.binary(add, b.local_get(cur, pt), size()), memory=mem),
+             b.local_get(cur, pt)]
+    B.add_function(module, PUSH_FRAME, [B.I32], [pt], [pt], b.block(None, push, pt))
+    pop = [b.local_set(cur, b.binary(sub, b.load(pt, data(), memory=mem), size())),
+           b.store(pt, data(), b.local_get(cur, pt), memory=mem),
+           b.local_get(cur, pt)]
+    B.add_function(module, POP_FRAME, [B.I32], [pt], [pt], b.block(None, pop, pt))
+    # The site index of the frame being rewound: the prologue has popped it,
+    # so it starts at `current`.
+    B.add_function(module, REWIND_INDEX, [], [B.I32], [],
+                   b.load(B.I32, b.load(pt, data(), memory=mem), memory=mem))

@@ -1,0 +1,24 @@
+"""What the transform did, per function: pause sites, saved locals and the
+size of the frame. `asyncpy transform --json` and the benchmarks print it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FunctionStats:
+    name: str
+    sites: int
+    saved_locals: int
+    frame_bytes: int
+
+
+@dataclass
+class TransformReport:
+    instrumented: list[FunctionStats] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def sites(self) -> int:
+        return sum(f.sites for f in self.instrumented)

@@ -1,0 +1,272 @@
+"""The one reader of the wasm binary format that asyncpy needs outside Binaryen.
+
+LEB128 numbers, the section list, custom sections, import/export entries
+and limits: just enough to answer questions before libbinaryen is involved
+(which memories are 64-bit, which names an interface uses, which exports a
+host must call) and to put custom sections back after it wrote a module."""
+
+from __future__ import annotations
+
+import wasmtime
+
+from asyncpy.errors import InputError
+
+
+def _leb(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise InputError("truncated module")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 35:
+            raise InputError("malformed section length")
+
+
+def sections(data: bytes):
+    """Yield (id, start, end, payload_start) for each top-level section."""
+    pos = 8
+    while pos < len(data):
+        sid = data[pos]
+        size, payload = _leb(data, pos + 1)
+        end = payload + size
+        if end > len(data):
+            raise InputError(f"section {sid} runs past the end of the file (truncated?)")
+        yield sid, pos, end, payload
+        pos = end
+
+
+def _custom_name(data: bytes, payload: int, end: int) -> tuple[bytes, int]:
+    nlen, p = _leb(data, payload)
+    if p + nlen > end:
+        raise InputError("custom section name runs past the section")
+    return bytes(data[p:p + nlen]), p + nlen
+
+
+def uleb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def custom_section(name: bytes, body: bytes) -> bytes:
+    payload = uleb(len(name)) + name + body
+    return b"\0" + uleb(len(payload)) + payload
+
+
+class _Reader:
+    def __init__(self, data: bytes, pos: int = 0, end: int | None = None):
+        self.data, self.pos = data, pos
+        self.end = len(data) if end is None else end
+
+    def u32(self) -> int:
+        v, self.pos = _leb(self.data, self.pos)
+        if self.pos > self.end or v >= 1 << 32:
+            raise InputError("bad LEB")
+        return v
+
+    def u64(self) -> int:
+        v = shift = 0
+        while True:
+            byte = self.bytes(1)[0]
+            v |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return v
+            shift += 7
+            if shift > 63:
+                raise InputError("bad LEB")
+
+    def bytes(self, n: int) -> bytes:
+        if self.pos + n > self.end:
+            raise InputError("runs past the end")
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def name(self) -> bytes:
+        return self.bytes(self.u32())
+
+
+def _skip_valtype(r: _Reader) -> None:
+    t = r.bytes(1)[0]
+    if t in (0x63, 0x64):           # (ref null? heaptype): an s33
+        r.u64()
+
+
+def _read_limits(r: _Reader) -> int:
+    """Read a limits field; returns its flags (bit 0 max, 1 shared, 2 memory64)."""
+    flags = r.bytes(1)[0]
+    r.u64()
+    if flags & 1:
+        r.u64()
+    return flags
+
+
+def _read_import(r: _Reader) -> tuple[bytes, bytes, int, int | None] | None:
+    """One import entry: (module, field, kind, memory limits flags or None);
+    None for a kind this reader does not know."""
+    mod, field = r.name(), r.name()
+    kind = r.bytes(1)[0]
+    mem = None
+    if kind == 0:               # function: type index
+        r.u32()
+    elif kind == 1:             # table: reftype, limits
+        _skip_valtype(r)
+        _read_limits(r)
+    elif kind == 2:             # memory: limits
+        mem = _read_limits(r)
+    elif kind == 3:             # global: valtype, mutability
+        _skip_valtype(r)
+        r.bytes(1)
+    elif kind == 4:             # tag: attribute, type index
+        r.bytes(1)
+        r.u32()
+    else:
+        return None
+    return mod, field, kind, mem
+
+
+def memory_flags(data: bytes) -> list[int] | None:
+    """The limits flags of every memory, in index order (imported ones
+    first): bit 1 shared, bit 2 memory64. Binaryen 116's C API can only ask
+    about a memory by name, and with several memories there is no name to
+    ask with, so this is read from the binary. None if it does not parse."""
+    flags: list[int] = []
+    try:
+        for sid, _, end, payload in sections(data):
+            if sid not in (2, 5):
+                continue
+            r = _Reader(data, payload, end)
+            for _ in range(r.u32()):
+                if sid == 5:
+                    flags.append(_read_limits(r))
+                    continue
+                entry = _read_import(r)
+                if entry is None:
+                    return None
+                if entry[3] is not None:
+                    flags.append(entry[3])
+    except (InputError, IndexError):
+        return None
+    return flags
+
+
+def interface_names(data: bytes) -> tuple[list[tuple[str, str]], list[str]] | None:
+    """(imports as (module, field), exports) of a binary, or None if the
+    sections do not parse here (the validator has the last word)."""
+    imports: list[tuple[str, str]] = []
+    exports: list[str] = []
+    try:
+        for sid, _, end, payload in sections(data):
+            if sid not in (2, 7):
+                continue
+            r = _Reader(data, payload, end)
+            for _ in range(r.u32()):
+                if sid == 7:
+                    exports.append(r.name().decode("utf-8", "replace"))
+                    r.bytes(1)
+                    r.u32()
+                    continue
+                entry = _read_import(r)
+                if entry is None:
+                    return None
+                imports.append((entry[0].decode("utf-8", "replace"), entry[1].decode("utf-8", "replace")))
+    except (InputError, IndexError):
+        return None
+    return imports, exports
+
+
+def export_names(wasm: bytes) -> list[str]:
+    """The export names of a binary module, read from its export section
+    (without compiling it)."""
+    def leb(pos: int) -> tuple[int, int]:
+        result = shift = 0
+        while True:
+            b = wasm[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result, pos
+
+    pos, names = 8, []
+    while pos < len(wasm):
+        sid = wasm[pos]
+        size, pos = leb(pos + 1)
+        if sid == 7:
+            count, p = leb(pos)
+            for _ in range(count):
+                n, p = leb(p)
+                names.append(wasm[p:p + n].decode("utf-8", "replace"))
+                _, p = leb(p + n + 1)
+            return names
+        pos += size
+    return names
+
+
+def import_modules(wasm: bytes) -> set[str]:
+    """The module names of a binary module's imports (from its import
+    section, without compiling it)."""
+    def leb(pos: int) -> tuple[int, int]:
+        result = shift = 0
+        while True:
+            b = wasm[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result, pos
+
+    def name(pos: int) -> tuple[str, int]:
+        n, pos = leb(pos)
+        return wasm[pos:pos + n].decode("utf-8", "replace"), pos + n
+
+    pos, out = 8, set()
+    try:
+        while pos < len(wasm):
+            sid = wasm[pos]
+            size, pos = leb(pos + 1)
+            if sid == 2:
+                count, p = leb(pos)
+                for _ in range(count):
+                    mod, p = name(p)
+                    _, p = name(p)
+                    out.add(mod)
+                    kind = wasm[p]
+                    p += 1
+                    if kind == 0:               # function: type index
+                        _, p = leb(p)
+                    elif kind == 1:             # table: reftype, limits
+                        flags, p = leb(p + 1)
+                        _, p = leb(p)
+                        if flags & 1:
+                            _, p = leb(p)
+                    elif kind == 2:             # memory: limits
+                        flags, p = leb(p)
+                        _, p = leb(p)
+                        if flags & 1:
+                            _, p = leb(p)
+                    else:                       # global (type, mut) or tag (attr, type)
+                        p += 1
+                        _, p = leb(p) if kind == 4 else (0, p + 1)
+                return out
+            pos += size
+    except IndexError:
+        pass
+    return out
+
+
+def is_instrumented(wasm: bytes | wasmtime.Module) -> bool:
+    if isinstance(wasm, wasmtime.Module):
+        return any(e.name == "asyncify_get_state" for e in wasm.exports)
+    return "asyncify_get_state" in export_names(bytes(wasm))

@@ -1,3 +1,0 @@
-from asyncpy.wasmopt import main
-
-main()
