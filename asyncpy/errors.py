@@ -45,10 +45,6 @@ def describe(e: BaseException) -> str | None:
     """The one-line message for an expected failure, None for a bug."""
     if isinstance(e, AsyncpyError):
         return str(e)
-    binaryen = sys.modules.get("asyncpy.binaryen")    # only loaded if it can have raised
-    if binaryen is not None and isinstance(e, binaryen.UnsupportedExpression):
-        return (f"unsupported expression kind: {e} (asyncpy handles core wasm with SIMD, "
-                "bulk memory, reference types and multi-value)")
     return None
 
 

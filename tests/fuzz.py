@@ -264,7 +264,6 @@ def check_api(data: bytes, options: TransformOptions = TransformOptions(), optim
     """The Python API on `data`: a clear AsyncpyError or a valid output."""
     import wasmtime
 
-    from asyncpy.binaryen import UnsupportedExpression
     from asyncpy.pipeline import transform_loaded
     from asyncpy.wasm import load_bytes, validation_engine
 
@@ -280,8 +279,6 @@ def check_api(data: bytes, options: TransformOptions = TransformOptions(), optim
     except AsyncpyError as e:
         _one_line(str(e), "transform")
         return Outcome("refused", str(e))
-    except UnsupportedExpression as e:
-        return Outcome("refused", f"unsupported expression kind: {e}")
     except Exception:
         raise Finding(f"transform raised\n{traceback.format_exc()}") from None
     if not text:

@@ -7,10 +7,11 @@ answer per-expression questions (call targets, signatures, constants)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr
 from asyncpy.binaryen.types import I32, expand_type, signature_of_heap_type
+from asyncpy.errors import UnsupportedError
 
 if TYPE_CHECKING:
     from asyncpy.binaryen.module import Module
@@ -22,20 +23,68 @@ def call_ref_signature(expr) -> tuple[int, int] | None:
 
 
 class Kind:
-    """Expression ids, named. Values come from the library at import time."""
+    """Expression ids, named. The values are the library's, read at import
+    time (Binaryen numbers its ids itself). Plain typed int constants, not an
+    IntEnum: the transform compares kinds per node, and an enum member's
+    attribute access costs ~4x a class attribute's on Python 3.11."""
+    Nop: Final[int] = _lib.BinaryenNopId()
+    Block: Final[int] = _lib.BinaryenBlockId()
+    If: Final[int] = _lib.BinaryenIfId()
+    Loop: Final[int] = _lib.BinaryenLoopId()
+    Break: Final[int] = _lib.BinaryenBreakId()
+    Switch: Final[int] = _lib.BinaryenSwitchId()
+    Call: Final[int] = _lib.BinaryenCallId()
+    CallIndirect: Final[int] = _lib.BinaryenCallIndirectId()
+    LocalGet: Final[int] = _lib.BinaryenLocalGetId()
+    LocalSet: Final[int] = _lib.BinaryenLocalSetId()
+    GlobalGet: Final[int] = _lib.BinaryenGlobalGetId()
+    GlobalSet: Final[int] = _lib.BinaryenGlobalSetId()
+    Load: Final[int] = _lib.BinaryenLoadId()
+    Store: Final[int] = _lib.BinaryenStoreId()
+    AtomicRMW: Final[int] = _lib.BinaryenAtomicRMWId()
+    AtomicCmpxchg: Final[int] = _lib.BinaryenAtomicCmpxchgId()
+    AtomicWait: Final[int] = _lib.BinaryenAtomicWaitId()
+    AtomicNotify: Final[int] = _lib.BinaryenAtomicNotifyId()
+    AtomicFence: Final[int] = _lib.BinaryenAtomicFenceId()
+    SIMDExtract: Final[int] = _lib.BinaryenSIMDExtractId()
+    SIMDReplace: Final[int] = _lib.BinaryenSIMDReplaceId()
+    SIMDShuffle: Final[int] = _lib.BinaryenSIMDShuffleId()
+    SIMDTernary: Final[int] = _lib.BinaryenSIMDTernaryId()
+    SIMDShift: Final[int] = _lib.BinaryenSIMDShiftId()
+    SIMDLoad: Final[int] = _lib.BinaryenSIMDLoadId()
+    SIMDLoadStoreLane: Final[int] = _lib.BinaryenSIMDLoadStoreLaneId()
+    MemoryInit: Final[int] = _lib.BinaryenMemoryInitId()
+    DataDrop: Final[int] = _lib.BinaryenDataDropId()
+    MemoryCopy: Final[int] = _lib.BinaryenMemoryCopyId()
+    MemoryFill: Final[int] = _lib.BinaryenMemoryFillId()
+    Const: Final[int] = _lib.BinaryenConstId()
+    Unary: Final[int] = _lib.BinaryenUnaryId()
+    Binary: Final[int] = _lib.BinaryenBinaryId()
+    Select: Final[int] = _lib.BinaryenSelectId()
+    Drop: Final[int] = _lib.BinaryenDropId()
+    Return: Final[int] = _lib.BinaryenReturnId()
+    MemorySize: Final[int] = _lib.BinaryenMemorySizeId()
+    MemoryGrow: Final[int] = _lib.BinaryenMemoryGrowId()
+    Unreachable: Final[int] = _lib.BinaryenUnreachableId()
+    Pop: Final[int] = _lib.BinaryenPopId()
+    RefNull: Final[int] = _lib.BinaryenRefNullId()
+    RefIsNull: Final[int] = _lib.BinaryenRefIsNullId()
+    RefFunc: Final[int] = _lib.BinaryenRefFuncId()
+    RefEq: Final[int] = _lib.BinaryenRefEqId()
+    RefAs: Final[int] = _lib.BinaryenRefAsId()
+    TableGet: Final[int] = _lib.BinaryenTableGetId()
+    TableSet: Final[int] = _lib.BinaryenTableSetId()
+    TableSize: Final[int] = _lib.BinaryenTableSizeId()
+    TableGrow: Final[int] = _lib.BinaryenTableGrowId()
+    Try: Final[int] = _lib.BinaryenTryId()
+    Throw: Final[int] = _lib.BinaryenThrowId()
+    Rethrow: Final[int] = _lib.BinaryenRethrowId()
+    TupleMake: Final[int] = _lib.BinaryenTupleMakeId()
+    TupleExtract: Final[int] = _lib.BinaryenTupleExtractId()
+    CallRef: Final[int] = _lib.BinaryenCallRefId()
 
 
-for _name in ("Nop Block If Loop Break Switch Call CallIndirect LocalGet LocalSet "
-              "GlobalGet GlobalSet Load Store AtomicRMW AtomicCmpxchg AtomicWait "
-              "AtomicNotify AtomicFence SIMDExtract SIMDReplace SIMDShuffle SIMDTernary "
-              "SIMDShift SIMDLoad SIMDLoadStoreLane MemoryInit DataDrop MemoryCopy "
-              "MemoryFill Const Unary Binary Select Drop Return MemorySize MemoryGrow "
-              "Unreachable Pop RefNull RefIsNull RefFunc RefEq RefAs TableGet TableSet "
-              "TableSize TableGrow Try Throw Rethrow TupleMake TupleExtract CallRef").split():
-    setattr(Kind, _name, getattr(_lib, f"Binaryen{_name}Id")())
-
-
-KIND_NAMES = {v: k for k, v in vars(Kind).items() if not k.startswith("_")}
+KIND_NAMES: dict[int, str] = {v: k for k, v in vars(Kind).items() if not k.startswith("_")}
 
 
 def _single(*getters):
@@ -150,8 +199,17 @@ def _try_children(e):
     return out
 
 
-class UnsupportedExpression(Exception):
-    """An expression kind outside what asyncpy understands (GC, strings...)."""
+class UnsupportedExpression(UnsupportedError):
+    """An expression kind outside what asyncpy understands (GC, strings...).
+    `what` names it; the message is the line the user sees."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)      # args stay (what,): the exception pickles back from a worker
+        self.what = what
+
+    def __str__(self) -> str:
+        return (f"unsupported expression kind: {self.what} (asyncpy handles core wasm with SIMD, "
+                "bulk memory, reference types and multi-value)")
 
 
 def children(e) -> list:

@@ -24,6 +24,7 @@ from asyncpy.binaryen.ir import Kind, children, function_locals, local_names
 from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr, quiet
 from asyncpy.binaryen.scan import scan_body
 from asyncpy.binaryen.types import FEATURES, expand_type, make_type
+from asyncpy.errors import InputError
 
 if TYPE_CHECKING:
     from asyncpy.binaryen.scan import BodyFacts
@@ -144,8 +145,8 @@ _EXPORT_KINDS = {
 }
 
 
-class BinaryenError(Exception):
-    pass
+class BinaryenError(InputError):
+    """Binaryen refused the input (it returned no module)."""
 
 
 class Module:
@@ -301,15 +302,6 @@ class Module:
             _lib.free(res.binary)
             if res.sourceMap != NULL:
                 _lib.free(res.sourceMap)
-
-    def run_function_passes(self, func_name: str, passes, *, optimize: int = 2, shrink: int = 0) -> None:
-        _pool_may_start()
-        _lib.BinaryenSetOptimizeLevel(optimize)
-        _lib.BinaryenSetShrinkLevel(shrink)
-        names = [_ffi.new("char[]", p.encode()) for p in passes]
-        arr = _ffi.new("const char*[]", names)
-        f = _lib.BinaryenGetFunction(self.ref, func_name.encode())
-        _lib.BinaryenFunctionRunPasses(f, self.ref, arr, len(names))
 
     # -- contents
     def functions(self) -> list[FunctionInfo]:

@@ -67,10 +67,6 @@ def type_name(t: int) -> str:
     return "ref"
 
 
-def is_reference(t: int) -> bool:
-    return t not in _BASIC_NAMES and _lib.BinaryenTypeArity(t) == 1
-
-
 def signature_of_heap_type(ht: int) -> tuple[int, int] | None:
     if not _lib.BinaryenHeapTypeIsSignature(ht):
         return None
