@@ -55,3 +55,18 @@ BOTTOM_MOST = ("stop_unwind", "start_rewind")     # callers are never instrument
 
 
 RUNTIME_QUERIES = ("get_state",)                  # no effect on the analysis
+
+
+# --- r2 (issue 15): numbers the transform and the linker share with tasks.wat ---
+
+WASM_PAGE = 65536                     # bytes in a wasm memory page
+
+
+TASK_ARGS_OFFSET = 36                 # a task header's args slots (link/tasks.wat, "+36 args")
+
+
+TASK_MAX_SLOTS = 8                    # of 8 bytes each: an export's parameters, then its results
+
+
+DEFAULT_TASK_BLOCK = 65536            # bytes per task: header, unwind buffer, shadow stack
+# --- end r2 ---

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from asyncpy import binaryen
 from asyncpy.abi import SEPARATE_MEMORY
@@ -18,7 +19,6 @@ from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.progress import Progress, as_progress, plural
 from asyncpy.transform import TransformReport, instrument, separate_memory_init
 from asyncpy.wasm import Loaded, check, load, text_unsafe_name
-from asyncpy.wasm.output import output_target, write_output
 
 if TYPE_CHECKING:
     from asyncpy.link.link import LinkOptions
@@ -52,8 +52,8 @@ class TransformResult:
 
 def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOptions(), *,
                      optimize: tuple[int, int] | None = None, text: bool = False,
-                     progress: "Progress | Callable[[str], Any] | None" = None,
-                     runtime: "LinkOptions | None" = None) -> TransformResult:
+                     progress: Progress | Callable[[str], Any] | None = None,
+                     runtime: LinkOptions | None = None) -> TransformResult:
     """Instrument a loaded module. With `optimize`, Binaryen's pipeline at
     that level runs before and after, the way builds pair asyncify with
     wasm-opt. The result has passed Binaryen's and wasmtime's validators.
@@ -130,8 +130,3 @@ def transform_file(path: str | os.PathLike, options: TransformOptions = Transfor
                    **kw) -> TransformResult:
     return transform_loaded(load(path), options, **kw)
 
-
-# The one writer lives in asyncpy.wasm.output; these names stay for callers that
-# know the pipeline only.
-check_writable = output_target
-write_atomically = write_output

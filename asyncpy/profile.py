@@ -71,11 +71,11 @@ def write_list(path: str | os.PathLike, names: Iterable[str], merge: bool = True
     """Write the list (merged with the file's earlier entries unless
     merge=False), atomically. Returns (entries written, entries that were
     there before)."""
-    from asyncpy.pipeline import write_atomically
+    from asyncpy.wasm.output import write_output
 
     before = read_list(path) if merge else []
     entries = sorted(set(before) | {list_entry(n) for n in names})
-    write_atomically(path, ("\n".join(entries) + "\n").encode() if entries else b"")
+    write_output(path, ("\n".join(entries) + "\n").encode() if entries else b"")
     return len(entries), len(before)
 
 

@@ -204,7 +204,7 @@ def test_output_same_as_input_refused(files):
 
 
 def test_write_atomically_failure_leaves_old_file(tmp_path, monkeypatch):
-    from asyncpy import pipeline
+    from asyncpy.wasm import output
 
     out = tmp_path / "out.wasm"
     out.write_bytes(b"old")
@@ -212,9 +212,9 @@ def test_write_atomically_failure_leaves_old_file(tmp_path, monkeypatch):
     def broken_replace(a, b):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pipeline.os, "replace", broken_replace)
+    monkeypatch.setattr(output.os, "replace", broken_replace)
     with pytest.raises(AsyncpyError, match="no space left on device; the existing file is unchanged"):
-        pipeline.write_atomically(out, b"new" * 1000)
+        output.write_output(out, b"new" * 1000)
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.wasm"]
 

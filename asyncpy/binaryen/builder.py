@@ -16,7 +16,7 @@ class Builder:
     """Makes expressions in one module. Thin: names and Python values in,
     expression refs out."""
 
-    def __init__(self, module: "Module"):
+    def __init__(self, module: Module):
         self.m = module.ref
         # C strings must outlive the call that takes them. The same few
         # names (labels, globals, helpers) recur in every function, so each

@@ -336,7 +336,7 @@ def read_tree(func_ref, order: list | None = None) -> Node:
     return root
 
 
-def side_effects(module: "Module", ref) -> int:
+def side_effects(module: Module, ref) -> int:
     return _lib.BinaryenExpressionGetSideEffects(ref, module.ref)
 
 

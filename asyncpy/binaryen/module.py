@@ -161,7 +161,7 @@ class Module:
 
     # -- life cycle
     @classmethod
-    def read(cls, data: bytes, features: int | None = None) -> "Module":
+    def read(cls, data: bytes, features: int | None = None) -> Module:
         from asyncpy.wasm import memory_flags
 
         buf = _ffi.from_buffer("char[]", data)
@@ -173,7 +173,7 @@ class Module:
         return m
 
     @classmethod
-    def parse_text(cls, text: str) -> "Module":
+    def parse_text(cls, text: str) -> Module:
         _pool_may_start()
         return cls(_lib.BinaryenModuleParse(text.encode()))
 
@@ -250,7 +250,7 @@ class Module:
         _lib.BinaryenClearPassArguments()
         _lib.BinaryenModuleOptimize(self.ref)
 
-    def run_named_passes(self, passes, args: dict[str, str], options: "PassOptions") -> None:
+    def run_named_passes(self, passes, args: dict[str, str], options: PassOptions) -> None:
         """Run passes by name, in order, with wasm-opt's global pass options
         and pass arguments (both process-global in libbinaryen: set for this
         call, arguments cleared after)."""
@@ -278,7 +278,7 @@ class Module:
         finally:
             _lib.BinaryenClearPassArguments()
 
-    def optimize_functions(self, names, options: "PassOptions") -> None:
+    def optimize_functions(self, names, options: PassOptions) -> None:
         """Binaryen's default function pipeline on some functions (what its
         asyncify pass runs on the functions it instrumented)."""
         _pool_may_start()
@@ -419,7 +419,7 @@ class Module:
 
 
 
-def replace_function(module: "Module", name: str, var_types: list[int], body, names: dict[int, str]) -> None:
+def replace_function(module: Module, name: str, var_types: list[int], body, names: dict[int, str]) -> None:
     """Give function `name` a new body and locals. Binaryen 116 has no C call
     to add a local, so the function is removed and added again under the same
     name (expressions belong to the module, not the function, so the body
@@ -434,51 +434,51 @@ def replace_function(module: "Module", name: str, var_types: list[int], body, na
         _lib.BinaryenFunctionSetLocalName(nf, i, n.encode())
 
 
-def function_results(module: "Module", name: str) -> int:
+def function_results(module: Module, name: str) -> int:
     return _lib.BinaryenFunctionGetResults(module.function_ref(name))
 
 
-def add_global(module: "Module", name: str, type_: int, mutable: bool, init) -> None:
+def add_global(module: Module, name: str, type_: int, mutable: bool, init) -> None:
     _lib.BinaryenAddGlobal(module.ref, name.encode(), type_, mutable, init)
 
 
-def add_global_import(module: "Module", name: str, mod: str, base: str, type_: int, mutable: bool) -> None:
+def add_global_import(module: Module, name: str, mod: str, base: str, type_: int, mutable: bool) -> None:
     _lib.BinaryenAddGlobalImport(module.ref, name.encode(), mod.encode(), base.encode(), type_, mutable)
 
 
-def has_global(module: "Module", name: str) -> bool:
+def has_global(module: Module, name: str) -> bool:
     return _lib.BinaryenGetGlobal(module.ref, name.encode()) != NULL
 
 
-def add_function(module: "Module", name: str, params, results, var_types, body) -> None:
+def add_function(module: Module, name: str, params, results, var_types, body) -> None:
     arr = _ffi.new("BinaryenType[]", list(var_types))
     _lib.BinaryenAddFunction(module.ref, name.encode(), make_type(params), make_type(results),
                              arr, len(var_types), body)
 
 
-def add_function_export(module: "Module", internal: str, external: str) -> None:
+def add_function_export(module: Module, internal: str, external: str) -> None:
     _lib.BinaryenAddFunctionExport(module.ref, internal.encode(), external.encode())
 
 
-def add_global_export(module: "Module", internal: str, external: str) -> None:
+def add_global_export(module: Module, internal: str, external: str) -> None:
     _lib.BinaryenAddGlobalExport(module.ref, internal.encode(), external.encode())
 
 
-def remove_function(module: "Module", name: str) -> None:
+def remove_function(module: Module, name: str) -> None:
     _lib.BinaryenRemoveFunction(module.ref, name.encode())
 
 
-def has_memory(module: "Module") -> bool:
+def has_memory(module: Module) -> bool:
     return bool(_lib.BinaryenHasMemory(module.ref))
 
 
-def memory_count(module: "Module") -> int:
+def memory_count(module: Module) -> int:
     if module.memory_flags is not None:
         return len(module.memory_flags)
     return 1 if _lib.BinaryenHasMemory(module.ref) else 0
 
 
-def memory_is_64(module: "Module", name: str | None = None) -> bool:
+def memory_is_64(module: Module, name: str | None = None) -> bool:
     """With name=None, the module's only memory (Binaryen resolves a null
     name only when there is exactly one: callers check memory_count)."""
     if name is None and memory_count(module) != 1:

@@ -492,7 +492,7 @@ def profile(module, args, output, replace, imports, host, data_memory, data_page
     kind of blocking call, each callback path) with the runs you profile.
     """
     from asyncpy.options import split_list
-    from asyncpy.pipeline import check_writable
+    from asyncpy.wasm.output import output_target
     from asyncpy.profile import profile_program, write_list
 
     envs = {}
@@ -501,7 +501,7 @@ def profile(module, args, output, replace, imports, host, data_memory, data_page
         if not sep:
             raise AsyncpyError(f"--env {e}: expected NAME=VALUE")
         envs[name] = value
-    check_writable(output)
+    output_target(output)
     preopens = [(d.split("::", 1)[0], d.split("::", 1)[-1]) for d in dirs]
     say = None if as_json else (lambda msg: click.echo(f"asyncpy: {msg}...", err=True))
     code, prof, full = profile_program(module, args, imports=split_list(imports) if imports else None,

@@ -27,7 +27,7 @@ def path(name: str = ENTRY) -> Path:
 def copy(out: str | os.PathLike) -> list[Path]:
     """Copy the JS host's files into directory `out` (created if missing);
     returns the written paths. Only these files are replaced."""
-    from asyncpy.pipeline import write_atomically
+    from asyncpy.wasm.output import write_output
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -42,7 +42,7 @@ def copy(out: str | os.PathLike) -> list[Path]:
         if target.exists() and target.is_dir():
             raise AsyncpyError(f"{target}: is a directory")
         try:
-            write_atomically(target, (HERE / name).read_bytes())
+            write_output(target, (HERE / name).read_bytes())
         except OSError as e:
             raise AsyncpyError(f"{target}: cannot write: {e.strerror or e}") from None
         written.append(target)

@@ -64,6 +64,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from asyncpy import binaryen as B
+from asyncpy.abi import DEFAULT_TASK_BLOCK, TASK_ARGS_OFFSET, TASK_MAX_SLOTS
 from asyncpy.errors import AsyncpyError, UnsupportedError
 
 RUNTIME_DIR = Path(__file__).parent
@@ -72,8 +73,6 @@ PREFIX = "asyncpy.rt."
 API_PREFIX = PREFIX + "api."
 IMPORT_MODULE = "asyncpy"
 SCALARS = (B.I32, B.I64, B.F32, B.F64)
-ARGS_OFFSET = 36          # the args slots in a task header (see tasks.wat)
-MAX_SLOTS = 8
 # Exports never wrapped by --reactor (all): entry points that are not calls
 # into a running program, and the allocator a host may use.
 NOT_WRAPPED = ("_initialize", "_start", "malloc", "free", "calloc", "realloc", "asyncpy_malloc",
@@ -84,7 +83,7 @@ HOST_PREFIX = PREFIX + "host."          # exported as asyncpy_<name> (docs/host-
 HOST_EXPORT_PREFIX = "asyncpy_"
 CLOCK_IMPORT = ("asyncpy_host", "clock_ms")
 REAL_TIME_API = {"sleep_ms", "clock_ms"}
-DEFAULT_BLOCK = 65536
+DEFAULT_BLOCK = DEFAULT_TASK_BLOCK
 
 
 @dataclass(frozen=True)
@@ -341,8 +340,8 @@ def _wrap_exports(module: B.Module, pairs, table: str, fmap, report: LinkReport)
             if t not in SCALARS:
                 raise UnsupportedError(f"export {export}: only i32, i64, f32 and f64 cross a wrapped "
                                        f"export, not {B.type_name(t)}")
-        if len(f.params) > MAX_SLOTS or len(f.results) > MAX_SLOTS:
-            raise UnsupportedError(f"export {export}: at most {MAX_SLOTS} parameters and results")
+        if len(f.params) > TASK_MAX_SLOTS or len(f.results) > TASK_MAX_SLOTS:
+            raise UnsupportedError(f"export {export}: at most {TASK_MAX_SLOTS} parameters and results")
         trampolines.append(PREFIX + "entry." + export)
     b = B.Builder(module)
     begin, run, end = PREFIX + "export_begin", PREFIX + "export_run", PREFIX + "export_end"
@@ -351,7 +350,7 @@ def _wrap_exports(module: B.Module, pairs, table: str, fmap, report: LinkReport)
         params, results = list(f.params), list(f.results)
         rtype = B.make_type(results)
         # trampoline (param $slots i32): results = F(params from slots) -> slots
-        slots = lambda: b.local_get(0, B.I32)  # noqa: E731
+        slots = lambda: b.local_get(0, B.I32)
         call = b.call(internal, [b.load(t, slots(), offset=8 * i) for i, t in enumerate(params)], rtype)
         if not results:
             body = call
@@ -373,11 +372,11 @@ def _wrap_exports(module: B.Module, pairs, table: str, fmap, report: LinkReport)
         rtype = B.make_type(results)
         # wrapper: same type as F
         t_local = len(params)
-        task = lambda: b.local_get(t_local, B.I32)  # noqa: E731
+        task = lambda: b.local_get(t_local, B.I32)
         stmts = [b.local_set(t_local, b.call(begin, [b.i32(base + k)], B.I32))]
-        stmts += [b.store(t, task(), b.local_get(i, t), offset=ARGS_OFFSET + 8 * i)
+        stmts += [b.store(t, task(), b.local_get(i, t), offset=TASK_ARGS_OFFSET + 8 * i)
                   for i, t in enumerate(params)]
-        loads = [b.load(t, task(), offset=ARGS_OFFSET + 8 * j) for j, t in enumerate(results)]
+        loads = [b.load(t, task(), offset=TASK_ARGS_OFFSET + 8 * j) for j, t in enumerate(results)]
         if not results:
             done = b.block(None, [b.call(end, [task()], B.NONE), b.return_()], B.NONE)
             wvars = [B.I32]

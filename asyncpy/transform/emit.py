@@ -544,7 +544,7 @@ class _Instrumenter:
         expression with a site somewhere in its operands. With wrap=False a
         site comes back without its unwind check (the caller adds it)."""
         kids = n.kids
-        if (n.kind == K.LocalSet and not n.tee or n.kind == K.Drop) and self.is_site(kids[0]):
+        if ((n.kind == K.LocalSet and not n.tee) or n.kind == K.Drop) and self.is_site(kids[0]):
             # `local.set $x (call)` / `drop (call)`: check after the statement,
             # no temporary needed (a value set while unwinding is dead).
             B.set_children(n.ref, [self.emit_expression(kids[0], wrap=False)])
