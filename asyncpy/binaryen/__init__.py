@@ -33,7 +33,6 @@ from asyncpy.binaryen.ir import (
     set_children,
     side_effects,
 )
-from asyncpy.binaryen.library import NULL
 from asyncpy.binaryen.module import (
     Module,
     PassOptions,
@@ -86,7 +85,6 @@ __all__ = [
     "I32",
     "I64",
     "NONE",
-    "NULL",
     "UNREACHABLE",
     "VALUE_SIZE",
     "Builder",

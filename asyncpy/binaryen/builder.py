@@ -12,15 +12,21 @@ if TYPE_CHECKING:
     from asyncpy.binaryen.module import Module
 
 
+def _opt(expr):
+    """An optional child: None (absent) is C's NULL, which stays in here."""
+    return NULL if expr is None else expr
+
+
 class Builder:
     """Makes expressions in one module. Thin: names and Python values in,
     expression refs out."""
 
     def __init__(self, module: Module):
         self.m = module.ref
-        # C strings must outlive the call that takes them. The same few
-        # names (labels, globals, helpers) recur in every function, so each
-        # is made once: a big module needs hundreds of thousands.
+        # Binaryen interns every name it is given (wasm::Name copies into a
+        # global pool; checked on Binaryen 116), so a C string need only live
+        # through the call. The cache is for speed: the same few names
+        # (labels, globals, helpers) recur in every function.
         self._names: dict[str, object] = {}
 
     def _s(self, s: str | None):
@@ -35,18 +41,18 @@ class Builder:
         arr = _ffi.new("BinaryenExpressionRef[]", kids)
         return _lib.BinaryenBlock(self.m, self._s(name), arr, len(kids), type_)
 
-    def if_(self, cond, then, else_=NULL):
-        return _lib.BinaryenIf(self.m, cond, then, else_)
+    def if_(self, cond, then, else_=None):
+        return _lib.BinaryenIf(self.m, cond, then, _opt(else_))
 
     def loop(self, name, body):
         return _lib.BinaryenLoop(self.m, self._s(name), body)
 
-    def br(self, name, cond=NULL, value=NULL):
-        return _lib.BinaryenBreak(self.m, self._s(name), cond, value)
+    def br(self, name, cond=None, value=None):
+        return _lib.BinaryenBreak(self.m, self._s(name), _opt(cond), _opt(value))
 
-    def switch(self, names, default, condition, value=NULL):
+    def switch(self, names, default, condition, value=None):
         arr = _ffi.new("const char*[]", [self._s(n) for n in names])
-        return _lib.BinaryenSwitch(self.m, arr, len(names), self._s(default), condition, value)
+        return _lib.BinaryenSwitch(self.m, arr, len(names), self._s(default), condition, _opt(value))
 
     def call(self, target, operands, result_type):
         arr = _ffi.new("BinaryenExpressionRef[]", operands)
@@ -116,8 +122,8 @@ class Builder:
     def drop(self, value):
         return _lib.BinaryenDrop(self.m, value)
 
-    def return_(self, value=NULL):
-        return _lib.BinaryenReturn(self.m, value)
+    def return_(self, value=None):
+        return _lib.BinaryenReturn(self.m, _opt(value))
 
     def nop(self):
         return _lib.BinaryenNop(self.m)

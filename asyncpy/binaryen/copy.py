@@ -17,7 +17,7 @@ from asyncpy.binaryen.ir import (
     local_names,
     set_children,
 )
-from asyncpy.binaryen.library import NULL, _ffi, _keep, _lib, cstr
+from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr
 from asyncpy.binaryen.types import make_type
 
 if TYPE_CHECKING:
@@ -70,18 +70,18 @@ def _relink(e, dst: Module, functions, globals_, table):
     if k == K.Call:
         t = functions.get(cstr(_lib.BinaryenCallGetTarget(e)))
         if t is not None:
-            _lib.BinaryenCallSetTarget(e, _keep(t))
+            _lib.BinaryenCallSetTarget(e, t.encode())
     elif k == K.RefFunc:
         t = functions.get(cstr(_lib.BinaryenRefFuncGetFunc(e)))
         if t is not None:
-            _lib.BinaryenRefFuncSetFunc(e, _keep(t))
+            _lib.BinaryenRefFuncSetFunc(e, t.encode())
     elif k == K.GlobalGet or k == K.GlobalSet:
         getter = _lib.BinaryenGlobalGetGetName if k == K.GlobalGet else _lib.BinaryenGlobalSetGetName
         t = globals_.get(cstr(getter(e)))
         if t is not None:
-            (_lib.BinaryenGlobalGetSetName if k == K.GlobalGet else _lib.BinaryenGlobalSetSetName)(e, _keep(t))
+            (_lib.BinaryenGlobalGetSetName if k == K.GlobalGet else _lib.BinaryenGlobalSetSetName)(e, t.encode())
     elif k == K.CallIndirect and table is not None:
-        _lib.BinaryenCallIndirectSetTable(e, _keep(table))
+        _lib.BinaryenCallIndirectSetTable(e, table.encode())
     elif k == K.Load:
         if _lib.BinaryenLoadIsAtomic(e):
             raise UnsupportedExpression("atomic load in linked code")
@@ -111,10 +111,10 @@ def copy_function(src: Module, name: str, dst: Module, new_name: str, functions:
     params, vars_ = function_locals(f)
     body = copy_expression(_lib.BinaryenFunctionGetBody(f), dst, functions, globals_, table)
     arr = _ffi.new("BinaryenType[]", vars_)
-    nf = _lib.BinaryenAddFunction(dst.ref, _keep(new_name), _lib.BinaryenFunctionGetParams(f),
+    nf = _lib.BinaryenAddFunction(dst.ref, new_name.encode(), _lib.BinaryenFunctionGetParams(f),
                                   _lib.BinaryenFunctionGetResults(f), arr, len(vars_), body)
     for i, n in local_names(f).items():
-        _lib.BinaryenFunctionSetLocalName(nf, i, _keep(n))
+        _lib.BinaryenFunctionSetLocalName(nf, i, n.encode())
 
 
 def global_init(module: Module, name: str):
@@ -122,7 +122,7 @@ def global_init(module: Module, name: str):
 
 
 def add_function_import(module: Module, internal: str, mod: str, base: str, params, results) -> None:
-    _lib.BinaryenAddFunctionImport(module.ref, _keep(internal), _keep(mod), _keep(base),
+    _lib.BinaryenAddFunctionImport(module.ref, internal.encode(), mod.encode(), base.encode(),
                                    make_type(params), make_type(results))
 
 
@@ -131,7 +131,7 @@ def remove_export(module: Module, external: str) -> None:
 
 
 def add_table(module: Module, name: str, initial: int) -> None:
-    _lib.BinaryenAddTable(module.ref, _keep(name), initial, initial, _lib.BinaryenTypeFuncref())
+    _lib.BinaryenAddTable(module.ref, name.encode(), initial, initial, _lib.BinaryenTypeFuncref())
 
 
 def append_to_table(module: Module, table: str, funcs: list[str]) -> int:
@@ -146,13 +146,13 @@ def append_to_table(module: Module, table: str, funcs: list[str]) -> int:
     _lib.BinaryenTableSetInitial(t, size)
     if _lib.BinaryenTableHasMax(t) and _lib.BinaryenTableGetMax(t) < size:
         _lib.BinaryenTableSetMax(t, size)
-    names = [_keep(f) for f in funcs]
+    names = [f.encode() for f in funcs]
     arr = _ffi.new("const char*[]", names)
     b = Builder(module)
-    _lib.BinaryenAddActiveElementSegment(module.ref, _keep(table), _keep(f"asyncpy.rt.elem.{base}"),
+    _lib.BinaryenAddActiveElementSegment(module.ref, table.encode(), _keep(f"asyncpy.rt.elem.{base}"),
                                          arr, len(names), b.i32(base))
     return base
 
 
 def add_table_export(module: Module, internal: str, external: str) -> None:
-    _lib.BinaryenAddTableExport(module.ref, _keep(internal), _keep(external))
+    _lib.BinaryenAddTableExport(module.ref, internal.encode(), external.encode())

@@ -52,11 +52,3 @@ def quiet():
         for fd in (*saved, devnull):
             os.close(fd)
 
-
-_LINK_NAMES: list = []  # C strings handed to Binaryen setters: kept alive
-
-
-def _keep(s: str):
-    b = _ffi.new("char[]", s.encode())
-    _LINK_NAMES.append(b)
-    return b

@@ -374,7 +374,7 @@ class _Instrumenter:
         normal_zeros = self.zeros(temps & needed)
         if not hoisted and self.per_statement and needed:
             pre.append(b.if_(self.rewinding(), self.restore(self.fields(needed)),
-                             self.block_of(normal_zeros) if normal_zeros else B.NULL))
+                             self.block_of(normal_zeros) if normal_zeros else None))
             normal_zeros = []
         elif not hoisted and normal_zeros:
             pre.append(b.if_(b.unary(Op.eqz32, self.rewinding()), self.block_of(normal_zeros)))
@@ -661,7 +661,7 @@ class _Instrumenter:
         results = B.function_results(self.m, self.name)
         b = self.b
         unwind_at = self.new_local(B.I32)
-        cur = b.return_(body if results != B.NONE else B.NULL) if results != B.NONE else \
+        cur = b.return_(body if results != B.NONE else None) if results != B.NONE else \
             b.block(None, [body, b.return_()], B.NONE)
         if not self.per_statement:
             fields = self.fields(saved_all)
