@@ -146,10 +146,10 @@ def append_to_table(module: Module, table: str, funcs: list[str]) -> int:
     _lib.BinaryenTableSetInitial(t, size)
     if _lib.BinaryenTableHasMax(t) and _lib.BinaryenTableGetMax(t) < size:
         _lib.BinaryenTableSetMax(t, size)
-    names = [f.encode() for f in funcs]
+    names = [_ffi.new("char[]", f.encode()) for f in funcs]    # live through the call below
     arr = _ffi.new("const char*[]", names)
     b = Builder(module)
-    _lib.BinaryenAddActiveElementSegment(module.ref, table.encode(), _keep(f"asyncpy.rt.elem.{base}"),
+    _lib.BinaryenAddActiveElementSegment(module.ref, table.encode(), f"asyncpy.rt.elem.{base}".encode(),
                                          arr, len(names), b.i32(base))
     return base
 
