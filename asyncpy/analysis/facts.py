@@ -5,22 +5,26 @@ for big modules), then the analysis itself is pure."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from asyncpy.parallel import map_split
+
+if TYPE_CHECKING:
+    from asyncpy.binaryen.types import Signature
 
 
 @dataclass(frozen=True)
 class IndirectSite:
     table: str | None            # None for call_ref
-    signature: tuple[int, int] | None
+    signature: Signature | None
     is_return: bool = False
 
 
 @dataclass(frozen=True)
 class FunctionFacts:
     name: str
-    signature: tuple[int, int]
+    signature: Signature
     import_module: str | None = None
     import_base: str | None = None
     calls: tuple[str, ...] = ()          # unique direct callees, in order
@@ -43,7 +47,6 @@ class ModuleFacts:
     table_contents: dict[str, frozenset[str]]     # closed view: active segments
     open_tables: frozenset[str]
     escaping: frozenset[str]                        # in a segment, ref.func'd, or exported
-    signature_names: dict[tuple[int, int], str] = field(default_factory=dict)
     features: frozenset[str] = frozenset()          # wasm features the module uses
 
 
@@ -54,14 +57,7 @@ def collect_facts(module) -> ModuleFacts:
     functions: dict[str, FunctionFacts] = {}
     ref_funcs: set[str] = set(module.global_init_ref_funcs())
     written: set[str] = set()
-    sig_names: dict[tuple[int, int], str] = {}
     bodies = []
-
-    def sig_name(sig):
-        if sig is not None and sig not in sig_names:
-            p, r = sig
-            sig_names[sig] = f"({', '.join(b.type_name(t) for t in b.expand_type(p))}) -> " \
-                             f"({', '.join(b.type_name(t) for t in b.expand_type(r))})"
 
     infos = module.functions()
     # The one walk over every expression of the module: on two cores for
@@ -70,7 +66,6 @@ def collect_facts(module) -> ModuleFacts:
     scanned = iter(map_split(module.scan_functions, defined))
     for info in infos:
         sig = info.signature
-        sig_name(sig)
         if info.imported:
             functions[info.name] = FunctionFacts(info.name, sig, info.import_module, info.import_base)
             continue
@@ -78,8 +73,6 @@ def collect_facts(module) -> ModuleFacts:
         bodies.append(body)
         sites = tuple(IndirectSite(t, s, r) for t, s, r in body.indirect) + \
             tuple(IndirectSite(None, s, r) for s, r in body.call_refs)
-        for s in sites:
-            sig_name(s.signature)
         ref_funcs.update(body.ref_funcs)
         written.update(body.table_writes)
         functions[info.name] = FunctionFacts(
@@ -103,6 +96,5 @@ def collect_facts(module) -> ModuleFacts:
         table_contents={k: frozenset(v) for k, v in contents.items()},
         open_tables=frozenset(open_tables),
         escaping=frozenset(in_segments | ref_funcs | exported_funcs),
-        signature_names=sig_names,
         features=frozenset(b.detect_features(module, bodies)),
     )

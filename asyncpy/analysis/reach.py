@@ -47,6 +47,7 @@ from asyncpy.options import AnalysisOptions, ListMatcher, escape_name, matches_a
 
 if TYPE_CHECKING:
     from asyncpy.analysis.facts import IndirectSite, ModuleFacts
+    from asyncpy.binaryen.types import Signature
 
 
 
@@ -172,7 +173,7 @@ class Analysis:
 # The analysis
 
 def _site_label(site: IndirectSite, facts: ModuleFacts) -> str:
-    sig = facts.signature_names.get(site.signature, "?") if site.signature else "unknown type"
+    sig = site.signature.name if site.signature else "unknown type"
     return f"call_indirect {sig} on table {site.table}" if site.table is not None else f"call_ref {sig}"
 
 
@@ -245,7 +246,7 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
     blocked = bottom_most | removed
 
     # Reversed edges: callee -> [(caller, Reason-of-caller)].
-    by_sig: dict[tuple[int, int], list[str]] = {}
+    by_sig: dict[Signature, list[str]] = {}
     for f in funcs.values():
         by_sig.setdefault(f.signature, []).append(f.name)
     callers: dict = {}   # callee or virtual node -> [(caller, Reason or site label)]

@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr
-from asyncpy.binaryen.types import I32, expand_type, signature_of_heap_type
+from asyncpy.binaryen.types import I32, Signature, expand_type, signature, signature_of_heap_type
 from asyncpy.errors import UnsupportedError
 
 if TYPE_CHECKING:
     from asyncpy.binaryen.module import Module
 
 
-def call_ref_signature(expr) -> tuple[int, int] | None:
+def call_ref_signature(expr) -> Signature | None:
     target = _lib.BinaryenCallRefGetTarget(expr)
     return signature_of_heap_type(_lib.BinaryenTypeGetHeapType(_lib.BinaryenExpressionGetType(target)))
 
@@ -398,9 +398,9 @@ def break_has_condition(ref) -> bool:
     return _lib.BinaryenBreakGetCondition(ref) != NULL
 
 
-def call_indirect_site(ref) -> tuple[str | None, tuple[int, int]]:
-    """(table, (params, results)) of a call_indirect."""
-    sig = (_lib.BinaryenCallIndirectGetParams(ref), _lib.BinaryenCallIndirectGetResults(ref))
+def call_indirect_site(ref) -> tuple[str | None, Signature]:
+    """(table, signature) of a call_indirect."""
+    sig = signature(_lib.BinaryenCallIndirectGetParams(ref), _lib.BinaryenCallIndirectGetResults(ref))
     return cstr(_lib.BinaryenCallIndirectGetTable(ref)), sig
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from asyncpy.binaryen.ir import Kind, children, function_locals, local_names
 from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr, quiet
 from asyncpy.binaryen.scan import scan_body
-from asyncpy.binaryen.types import FEATURES, expand_type, make_type
+from asyncpy.binaryen.types import FEATURES, Signature, expand_type, make_type, signature
 from asyncpy.errors import InputError
 
 if TYPE_CHECKING:
@@ -113,8 +113,8 @@ class FunctionInfo:
         return self.import_module is not None
 
     @property
-    def signature(self) -> tuple[int, int]:
-        return (make_type(self.params), make_type(self.results))
+    def signature(self) -> Signature:
+        return signature(make_type(self.params), make_type(self.results))
 
 
 @dataclass(frozen=True)

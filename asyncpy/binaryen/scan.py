@@ -25,7 +25,9 @@ from asyncpy.binaryen.types import (
     _SPLAT_OPS,
     FEATURES,
     V128,
+    Signature,
     expand_type,
+    signature,
 )
 
 if TYPE_CHECKING:
@@ -37,8 +39,8 @@ class BodyFacts:
     """What the call-graph analysis needs from one function body."""
     calls: list[str] = field(default_factory=list)          # direct, in order, may repeat
     return_calls: list[str] = field(default_factory=list)   # return_call targets
-    indirect: list[tuple[str, tuple[int, int], bool]] = field(default_factory=list)  # (table, sig, is_return)
-    call_refs: list[tuple[tuple[int, int] | None, bool]] = field(default_factory=list)
+    indirect: list[tuple[str, Signature, bool]] = field(default_factory=list)  # (table, sig, is_return)
+    call_refs: list[tuple[Signature | None, bool]] = field(default_factory=list)
     ref_funcs: list[str] = field(default_factory=list)
     table_writes: list[str] = field(default_factory=list)
     has_try: bool = False
@@ -103,7 +105,7 @@ def scan_body(body) -> BodyFacts:
                 name = string(call_target(e)).decode()
                 (facts.return_calls if call_is_return(e) else facts.calls).append(name)
             elif k == k_call_indirect:
-                sig = (_lib.BinaryenCallIndirectGetParams(e), _lib.BinaryenCallIndirectGetResults(e))
+                sig = signature(_lib.BinaryenCallIndirectGetParams(e), _lib.BinaryenCallIndirectGetResults(e))
                 facts.indirect.append((string(_lib.BinaryenCallIndirectGetTable(e)).decode(), sig,
                                        bool(_lib.BinaryenCallIndirectIsReturn(e))))
             elif k == k_call_ref:

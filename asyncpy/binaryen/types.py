@@ -3,6 +3,9 @@ tuple types, and the feature bits a module is read and written with."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 from asyncpy.binaryen.library import _ffi, _lib
 
 NONE = _lib.BinaryenTypeNone()
@@ -67,10 +70,43 @@ def type_name(t: int) -> str:
     return "ref"
 
 
-def signature_of_heap_type(ht: int) -> tuple[int, int] | None:
+@dataclass(frozen=True)
+class Signature:
+    """A function type as plain data: the names of its parameter and result
+    types. Reference types are named precisely (nullability and heap type),
+    so that two signatures are equal exactly when Binaryen's are; `name`,
+    what reports print, calls every reference type `ref`."""
+    params: tuple[str, ...]
+    results: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        def show(ts: tuple[str, ...]) -> str:
+            return ", ".join("ref" if t.startswith("ref") else t for t in ts)
+        return f"({show(self.params)}) -> ({show(self.results)})"
+
+
+def _value_type_key(t: int) -> str:
+    name = _BASIC_NAMES.get(t)
+    if name is not None:
+        return name
+    # A reference type: Binaryen's heap types are canonical (one handle per
+    # type, stable in a forked worker too), so the handle names it exactly.
+    null = "null " if _lib.BinaryenTypeIsNullable(t) else ""
+    return f"ref {null}{_lib.BinaryenTypeGetHeapType(t):#x}"
+
+
+@lru_cache(maxsize=None)
+def signature(params: int, results: int) -> Signature:
+    """The `Signature` of a (params, results) pair of Binaryen types."""
+    return Signature(tuple(_value_type_key(t) for t in expand_type(params)),
+                     tuple(_value_type_key(t) for t in expand_type(results)))
+
+
+def signature_of_heap_type(ht: int) -> Signature | None:
     if not _lib.BinaryenHeapTypeIsSignature(ht):
         return None
-    return (_lib.BinaryenSignatureTypeGetParams(ht), _lib.BinaryenSignatureTypeGetResults(ht))
+    return signature(_lib.BinaryenSignatureTypeGetParams(ht), _lib.BinaryenSignatureTypeGetResults(ht))
 
 
 FEATURES = {

@@ -102,7 +102,8 @@ def _resolve_runtime_imports(module: B.Module, b: B.Builder, analysis: Analysis,
         target = f"asyncify_{f.import_base}"
         if target not in CONTROL_EXPORTS:
             raise AsyncpyError(f"unknown asyncify runtime import asyncify.{f.import_base}")
-        params, results = B.expand_type(f.signature[0]), B.expand_type(f.signature[1])
+        info = next(i for i in module.functions() if i.name == f.name)
+        params, results = info.params, info.results
         B.remove_function(module, f.name)
         args = [b.local_get(i, t) for i, t in enumerate(params)]
         B.add_function(module, f.name, params, results, [],
