@@ -27,22 +27,10 @@ class AnalysisOptions:
             raise AsyncpyError("--only-list cannot be combined with --remove-list or --add-list")
 
 
-def read_list_value(value: str) -> str:
-    """`@path` is a response file (Binaryen's read_possible_response_file):
-    the value is that file's contents."""
-    if value.startswith("@"):
-        path = Path(value[1:])
-        try:
-            return path.read_text(errors="surrogateescape")
-        except OSError as e:
-            raise AsyncpyError(f"cannot read list file {path}: {e.strerror or e}") from None
-    return value
-
-
 _OPEN, _CLOSE = "(<[{", ")>]}"
 
 
-def parse_list(value: str, *, brackets: bool = True) -> tuple[str, ...]:
+def parse_list(value: str, *, brackets: bool = True, shown: str | None = None) -> tuple[str, ...]:
     """One list argument, split the way Binaryen's asyncify pass splits it:
 
     * trailing white space (and NULs) is dropped;
@@ -55,8 +43,10 @@ def parse_list(value: str, *, brackets: bool = True) -> tuple[str, ...]:
 
     Entries are stripped of surrounding white space and empty ones dropped
     (Binaryen keeps a leading space, which can only make an entry match
-    nothing)."""
-    text = read_list_value(value).rstrip(" \t\n\r\f\v\0")
+    nothing). The text is the list itself: a command line reads `@file`
+    arguments first (asyncpy.cli.lists); `shown` is the argument as given,
+    for the error message."""
+    text = value.rstrip(" \t\n\r\f\v\0")
     if "\n" in text:
         parts, brackets = text.split("\n"), False
     else:
@@ -72,18 +62,10 @@ def parse_list(value: str, *, brackets: bool = True) -> tuple[str, ...]:
                 joined.append(current)
                 current = None
         if depth != 0:
-            raise AsyncpyError(f"cannot parse the list {value!r}: unbalanced brackets "
+            raise AsyncpyError(f"cannot parse the list {shown if shown is not None else value!r}: unbalanced brackets "
                                "(Binaryen: \"Asyncify: failed to parse lists\")")
         parts = joined
     return tuple(p.strip() for p in parts if p.strip())
-
-
-def split_list(values, *, brackets: bool = True) -> tuple[str, ...]:
-    """Several list arguments (a repeated CLI option) as one list."""
-    out: list[str] = []
-    for value in values:
-        out.extend(parse_list(value, brackets=brackets))
-    return tuple(out)
 
 
 _ID_PUNCT = frozenset("!#$%&'*+-./:<=>?@^_`|~")

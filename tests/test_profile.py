@@ -13,7 +13,8 @@ import pytest
 import wasmtime
 
 from asyncpy.host import Instance
-from asyncpy.options import AnalysisOptions, TransformOptions, split_list
+from asyncpy.cli.lists import split_list
+from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.pipeline import transform_loaded
 from asyncpy.profile import list_entry, profile_program, read_list, write_list
 from asyncpy.wasm import load_bytes

@@ -53,7 +53,8 @@ def analysis_options(f):
 
 
 def build_analysis_options(kw) -> "AnalysisOptions":
-    from asyncpy.options import AnalysisOptions, split_list
+    from asyncpy.cli.lists import split_list
+    from asyncpy.options import AnalysisOptions
 
     return AnalysisOptions(
         imports=split_list(kw["imports"], brackets=False) if kw["imports"] else None,
@@ -274,7 +275,7 @@ def build_link_options(kw):
     """LinkOptions when a runtime option was given, else None (the runtime
     is then linked only if the program imports from "asyncpy")."""
     from asyncpy.link import DEFAULT_BLOCK, LinkOptions
-    from asyncpy.options import split_list
+    from asyncpy.cli.lists import split_list
 
     wrap = split_list(kw.pop("reactor_exports", ()) or ())
     reactor = kw.pop("reactor", False)
@@ -433,7 +434,7 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
       IMPORTS = {"env": {"pause": pause}}
     """
     from asyncpy.host import run_program
-    from asyncpy.options import split_list
+    from asyncpy.cli.lists import split_list
 
     envs = {}
     for e in env:
@@ -491,7 +492,7 @@ def profile(module, args, output, replace, imports, host, data_memory, data_page
     speed, but cannot pause; cover every way the program can pause (each
     kind of blocking call, each callback path) with the runs you profile.
     """
-    from asyncpy.options import split_list
+    from asyncpy.cli.lists import split_list
     from asyncpy.wasm.output import output_target
     from asyncpy.profile import profile_program, write_list
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asyncpy.errors import AsyncpyError
-from asyncpy.options import AnalysisOptions, parse_list
+from asyncpy.cli.lists import list_arg
+from asyncpy.options import AnalysisOptions
 
 _FLAGS = ("asyncify-ignore-imports", "asyncify-ignore-indirect", "asyncify-asserts", "asyncify-verbose",
           "asyncify-propagate-addlist", "asyncify-relocatable", "asyncify-import-globals",
@@ -55,14 +56,14 @@ def _list(args: dict[str, str], key: str, old: str | None = None) -> tuple[str, 
     value = args.get(key, "")
     if not value and old:               # the old name, used only when the new one is empty
         value = args.get(old, "")
-    return parse_list(value) if value else ()
+    return list_arg(value) if value else ()
 
 
 def from_pass_args(args: dict[str, str]) -> AsyncifyArgs:
     check_names(args)
     # No list, or an empty one (even from an empty response file): every
     # import may pause, as in Binaryen.
-    imports = parse_list(args.get("asyncify-imports", ""), brackets=False) or None
+    imports = list_arg(args.get("asyncify-imports", ""), brackets=False) or None
     size = args.get("asyncify-secondary-memory-size", "1")
     if not size.isdigit() or int(size) < 1 or int(size) > 65536:
         raise AsyncpyError(f"asyncify-secondary-memory-size@{size}: expected a number of pages (1-65536)")
