@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
+from asyncpy.abi import DEFAULT_TASK_BLOCK
 from asyncpy.errors import AsyncpyError
 
 
@@ -151,3 +151,17 @@ class TransformOptions:
 # -O levels as (optimize, shrink), with wasm-opt's meaning (-O is -Os).
 OPT_LEVELS = {"O0": None, "O": (2, 1), "O1": (1, 0), "O2": (2, 0), "O3": (3, 0), "O4": (4, 0),
               "Os": (2, 1), "Oz": (2, 2)}
+
+
+@dataclass(frozen=True)
+class LinkOptions:
+    """How the bundled task runtime is linked in (asyncpy.link)."""
+    wrap: tuple[str, ...] | None = None     # exports to wrap; None: none
+    wrap_all: bool = False                  # every function export (but NOT_WRAPPED)
+    block_size: int = DEFAULT_TASK_BLOCK         # bytes per task (header, buffer, shadow stack)
+    stack_pointer: str | None = None        # global name; None: find it
+    allocator: str | None = None            # function/export name, "grow"; None: find it
+
+    @property
+    def wraps(self) -> bool:
+        return self.wrap_all or bool(self.wrap)

@@ -9,20 +9,16 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asyncpy import binaryen
 from asyncpy.abi import SEPARATE_MEMORY
 from asyncpy.analysis import Analysis, analyze, collect_facts
 from asyncpy.errors import AsyncpyError, UnsupportedError
-from asyncpy.options import AnalysisOptions, TransformOptions
+from asyncpy.options import AnalysisOptions, LinkOptions, TransformOptions
 from asyncpy.progress import Progress, as_progress, plural
 from asyncpy.transform import TransformReport, instrument, separate_memory_init
 from asyncpy.wasm import Loaded, check, load, text_unsafe_name
-
-if TYPE_CHECKING:
-    from asyncpy.link.link import LinkOptions
-
 
 
 def read_module(loaded: Loaded) -> binaryen.Module:
@@ -95,7 +91,7 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
                                    "task's asyncify buffer lives in its own block of the program's memory")
         if linking:
             say("linking the asyncpy runtime")
-            link_report = _link.link(module, runtime or _link.LinkOptions())
+            link_report = _link.link(module, runtime or LinkOptions())
             facts = collect_facts(module)
         analysis = analyze(facts, options.analysis)
         progress.start(len(analysis.instrument), f"instrumenting {plural(len(analysis.instrument), 'function')}")

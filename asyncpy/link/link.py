@@ -66,6 +66,7 @@ from pathlib import Path
 from asyncpy import binaryen as B
 from asyncpy.abi import DEFAULT_TASK_BLOCK, TASK_ARGS_OFFSET, TASK_MAX_SLOTS
 from asyncpy.errors import AsyncpyError, UnsupportedError
+from asyncpy.options import LinkOptions
 
 RUNTIME_DIR = Path(__file__).parent
 RUNTIME_WAT = RUNTIME_DIR / "tasks.wat"
@@ -84,19 +85,6 @@ HOST_EXPORT_PREFIX = "asyncpy_"
 CLOCK_IMPORT = ("asyncpy_host", "clock_ms")
 REAL_TIME_API = {"sleep_ms", "clock_ms"}
 DEFAULT_BLOCK = DEFAULT_TASK_BLOCK
-
-
-@dataclass(frozen=True)
-class LinkOptions:
-    wrap: tuple[str, ...] | None = None     # exports to wrap; None: none
-    wrap_all: bool = False                  # every function export (but NOT_WRAPPED)
-    block_size: int = DEFAULT_BLOCK         # bytes per task (header, buffer, shadow stack)
-    stack_pointer: str | None = None        # global name; None: find it
-    allocator: str | None = None            # function/export name, "grow"; None: find it
-
-    @property
-    def wraps(self) -> bool:
-        return self.wrap_all or bool(self.wrap)
 
 
 @dataclass
