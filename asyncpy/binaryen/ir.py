@@ -7,7 +7,8 @@ answer per-expression questions (call targets, signatures, constants)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr
 from asyncpy.binaryen.types import I32, Signature, expand_type, signature, signature_of_heap_type
@@ -176,7 +177,7 @@ def set_children(e, new_kids) -> None:
     in place, then recompute its type. Keeping the node keeps its opcode,
     immediates and debug location exactly."""
     k = _lib.BinaryenExpressionGetId(e)
-    slots = []
+    slots: list[Any] = []
     var = _VARIADIC.get(k)
     if var is not None:
         count = var[0](e)
@@ -239,17 +240,17 @@ class Node:
     `lo`/`hi` (the pause sites in this subtree) and `site` in place.
     Defaults live on the class: most nodes only ever set `ref` and `kind`.
     """
-    kids = ()
-    index = -1
-    name = None
-    names = None
-    tee = False
-    site = False
-    lo = 0
-    hi = -1
+    kids: Sequence[Node] = ()
+    index: int = -1
+    name: str | None = None
+    names: list[str] | None = None
+    tee: bool = False
+    site: bool = False
+    lo: int = 0
+    hi: int = -1
 
-    def __init__(self, ref, kind):
-        self.ref = ref
+    def __init__(self, ref: Any, kind: int) -> None:
+        self.ref = ref      # the BinaryenExpressionRef (see the note in asyncpy.transform)
         self.kind = kind
 
     @property
