@@ -96,7 +96,7 @@ class ListMatcher:
         self.entries = tuple(entries)
         self._forms = [(e, {e, escape_name(e)}) for e in self.entries]
         self._rx = [(e, [wildcard(f) for f in forms]) for e, forms in self._forms if "*" in e]
-        self._exact = {}
+        self._exact: dict[str, str] = {}
         for e, forms in self._forms:
             if "*" not in e:
                 for f in forms:

@@ -261,7 +261,7 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
                 if import_rx is None:
                     seeds.append((f.name, Reason("import", detail="every import may pause")))
                 else:
-                    hit = next((p for p, rx in zip(options.imports, import_rx)
+                    hit = next((p for p, rx in zip(options.imports or (), import_rx)
                                 if rx.match(f.import_name)), None)
                     if hit is not None:
                         seeds.append((f.name, Reason("import", detail=f"matches '{hit}'")))
@@ -293,7 +293,7 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
     # Multi-source BFS over reversed edges; the first reason found is the
     # one on a shortest path.
     reasons: dict[str, Reason] = {}
-    queue: deque[str] = deque()
+    queue: deque[str | tuple] = deque()     # functions, and indirect targets (tuple keys)
     for name, reason in seeds:
         # The add-list wins over the runtime and remove-list rules, as in
         # Binaryen (it is applied after them); they still stop propagation.
@@ -308,7 +308,8 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
         for caller, info in callers.get(callee, ()):
             if isinstance(caller, tuple):
                 if caller not in via_target:
-                    via_target[caller] = callee
+                    # Only functions (str) call into a virtual node.
+                    via_target[caller] = callee  # type: ignore[assignment]
                     queue.appendleft(caller)
                 continue
             if caller not in reasons and caller not in blocked:

@@ -17,7 +17,7 @@ from asyncpy.binaryen.ir import (
     local_names,
     set_children,
 )
-from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr
+from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr, name_of
 from asyncpy.binaryen.types import make_type
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def module_globals(module: Module) -> list[GlobalInfo]:
     for i in range(_lib.BinaryenGetNumGlobals(module.ref)):
         g = _lib.BinaryenGetGlobalByIndex(module.ref, i)
         mod = cstr(_lib.BinaryenGlobalImportGetModule(g))
-        out.append(GlobalInfo(cstr(_lib.BinaryenGlobalGetName(g)), _lib.BinaryenGlobalGetType(g),
+        out.append(GlobalInfo(name_of(_lib.BinaryenGlobalGetName(g)), _lib.BinaryenGlobalGetType(g),
                               bool(_lib.BinaryenGlobalIsMutable(g)), mod or None,
                               cstr(_lib.BinaryenGlobalImportGetBase(g)) if mod else None))
     return out

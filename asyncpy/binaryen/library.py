@@ -34,6 +34,13 @@ def cstr(p) -> str | None:
     return None if p == NULL else _ffi.string(p).decode("utf-8", "replace")
 
 
+def name_of(p) -> str:
+    """A name Binaryen always has (a function's, an export's...)."""
+    s = cstr(p)
+    assert s is not None, "Binaryen returned no name"
+    return s
+
+
 @contextlib.contextmanager
 def quiet():
     """Silence what libbinaryen prints on the C stdout/stderr (validation

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from asyncpy.binaryen.ir import Kind, children, function_locals, local_names
-from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr, quiet
+from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr, name_of, quiet
 from asyncpy.binaryen.scan import scan_body
 from asyncpy.binaryen.types import FEATURES, Signature, expand_type, make_type, signature
 from asyncpy.errors import InputError
@@ -312,7 +312,7 @@ class Module:
             base = cstr(_lib.BinaryenFunctionImportGetBase(f))
             imported = bool(mod) or bool(base)
             out.append(FunctionInfo(
-                name=cstr(_lib.BinaryenFunctionGetName(f)),
+                name=name_of(_lib.BinaryenFunctionGetName(f)),
                 params=expand_type(_lib.BinaryenFunctionGetParams(f)),
                 results=expand_type(_lib.BinaryenFunctionGetResults(f)),
                 import_module=mod if imported else None,
@@ -370,7 +370,7 @@ class Module:
         out = []
         for i in range(_lib.BinaryenGetNumTables(self.ref)):
             t = _lib.BinaryenGetTableByIndex(self.ref, i)
-            out.append(TableInfo(name=cstr(_lib.BinaryenTableGetName(t)),
+            out.append(TableInfo(name=name_of(_lib.BinaryenTableGetName(t)),
                                  imported=bool(cstr(_lib.BinaryenTableImportGetModule(t)))))
         return out
 
@@ -392,9 +392,9 @@ class Module:
         out = []
         for i in range(_lib.BinaryenGetNumExports(self.ref)):
             e = _lib.BinaryenGetExportByIndex(self.ref, i)
-            out.append(ExportInfo(name=cstr(_lib.BinaryenExportGetName(e)),
+            out.append(ExportInfo(name=name_of(_lib.BinaryenExportGetName(e)),
                                   kind=_EXPORT_KINDS.get(_lib.BinaryenExportGetKind(e), "other"),
-                                  value=cstr(_lib.BinaryenExportGetValue(e))))
+                                  value=name_of(_lib.BinaryenExportGetValue(e))))
         return out
 
 
@@ -502,6 +502,7 @@ def with_added_memory(module: Module, name: str, pages: int, export: str, init: 
     _lib.BinaryenAddMemoryImport(module.ref, name.encode(), b"asyncpy-placeholder", name.encode(), 0)
     text = module.text()
     placeholder = re.search(r'\n \(import "asyncpy-placeholder" [^\n]*\n', text)
+    assert placeholder is not None, "Binaryen printed no import line for the placeholder memory"
     text = text[:placeholder.start() + 1] + text[placeholder.end():]
     escaped = "".join(f"\\{b:02x}" for b in init)
     decl = (f' (memory ${name} {pages} {pages})\n'

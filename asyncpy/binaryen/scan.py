@@ -168,10 +168,10 @@ def detect_features(module: Module, bodies: list[BodyFacts]) -> set[str]:
     if flags is None and _lib.BinaryenHasMemory(module.ref):
         flags = [(4 if _lib.BinaryenMemoryIs64(module.ref, NULL) else 0)
                  | (2 if _lib.BinaryenMemoryIsShared(module.ref, NULL) else 0)]
-    for f in flags or ():
-        if f & 4:
+    for flag in flags or ():
+        if flag & 4:
             found.add("memory64")
-        if f & 2:
+        if flag & 2:
             found.add("threads")
     if flags and len(flags) > 1:
         found.add("multimemory")

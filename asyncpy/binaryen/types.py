@@ -4,7 +4,7 @@ tuple types, and the feature bits a module is read and written with."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from asyncpy.binaryen.library import _ffi, _lib
 
@@ -96,7 +96,7 @@ def _value_type_key(t: int) -> str:
     return f"ref {null}{_lib.BinaryenTypeGetHeapType(t):#x}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def signature(params: int, results: int) -> Signature:
     """The `Signature` of a (params, results) pair of Binaryen types."""
     return Signature(tuple(_value_type_key(t) for t in expand_type(params)),

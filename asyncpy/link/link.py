@@ -227,7 +227,7 @@ def link(module: B.Module, options: LinkOptions = LinkOptions()) -> LinkReport:
         # The program's asyncpy.* imports: checked, removed, and their names
         # given to the runtime functions that implement them.
         for f in list(funcs.values()):
-            if f.import_module != IMPORT_MODULE:
+            if f.import_module != IMPORT_MODULE or f.import_base is None:
                 continue
             want = api_sigs.get(f.import_base)
             if want is None:
@@ -245,7 +245,7 @@ def link(module: B.Module, options: LinkOptions = LinkOptions()) -> LinkReport:
         for f in rt_funcs:
             if not f.imported:
                 fmap.setdefault(f.name, f.name)
-            elif f.import_module == "asyncify":
+            elif f.import_module == "asyncify" and f.import_base is not None:
                 name = existing_asyncify.get(f.import_base)
                 if name is None:
                     name = f.name
@@ -342,7 +342,7 @@ def _wrap_exports(module: B.Module, pairs, table: str, fmap, report: LinkReport)
         call = b.call(internal, [b.load(t, slots(), offset=8 * i) for i, t in enumerate(params)], rtype)
         if not results:
             body = call
-            tvars = []
+            tvars: list[int] = []
         elif len(results) == 1:
             body = b.store(results[0], slots(), call)
             tvars = []

@@ -123,7 +123,7 @@ def _add_asserts(module: B.Module, b: B.Builder, analysis: Analysis, skip: set[s
         fref = module.function_ref(name)
         root = B.read_tree(fref)
         calls = []
-        stack = [(root, None, 0)]
+        stack: list[tuple[B.Node, B.Node | None, int]] = [(root, None, 0)]
         while stack:
             n, parent, i = stack.pop()
             if n.kind in (K.Call, K.CallIndirect, K.CallRef):

@@ -257,11 +257,11 @@ class _Instrumenter:
                 arms |= live(n.kids[2], after) if len(n.kids) > 2 else after
                 return live(n.kids[0], arms)
             if k == K.Break:
-                target = labels.get(n.name, 0)
+                target = labels.get(n.name or "", 0)     # a br always has its label
                 cur = target | after if B.break_has_condition(n.ref) else target
             elif k == K.Switch:
                 cur = 0
-                for t in n.names + [n.name]:
+                for t in (*(n.names or ()), n.name or ""):
                     cur |= labels.get(t, 0)
             elif k == K.Return or k == K.Unreachable:
                 cur = 0
@@ -421,6 +421,7 @@ class _Instrumenter:
             if j == 0 and seg is None:
                 stmts = [first_new if delegate else self.emit(child)]
             else:
+                assert seg is not None      # set for every hot child after the first
                 for c in kids[done:i]:
                     written |= self.writes(c)
                 done = i
@@ -557,7 +558,9 @@ class _Instrumenter:
         # rewinding: they move into locals, computed once, before.
         last = len(kids) if site else last_hot
         target = len(kids) - 1 if site and n.kind in (K.CallIndirect, K.CallRef) else -1
-        prelude, pending, new_kids = [], [], []
+        prelude: list = []
+        pending: list = []
+        new_kids: list = []
         for i, c in enumerate(kids):
             if i >= last:
                 new_kids.append(self.emit(c) if i == last else c.ref)
