@@ -304,17 +304,17 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
     # so path lengths still count functions.
     via_target: dict[tuple, str] = {}
     while queue:
-        callee = queue.popleft()
-        for caller, info in callers.get(callee, ()):
+        node = queue.popleft()
+        for caller, info in callers.get(node, ()):
             if isinstance(caller, tuple):
                 if caller not in via_target:
-                    # Only functions (str) call into a virtual node.
-                    via_target[caller] = callee  # type: ignore[assignment]
+                    assert isinstance(node, str)    # only functions call into a virtual node
+                    via_target[caller] = node
                     queue.appendleft(caller)
                 continue
             if caller not in reasons and caller not in blocked:
-                reasons[caller] = Reason("indirect", via_target[callee], info) \
-                    if isinstance(callee, tuple) else info
+                reasons[caller] = Reason("indirect", via_target[node], info) \
+                    if isinstance(node, tuple) else info
                 queue.append(caller)
 
     if options.add_list and not options.propagate_add_list:
