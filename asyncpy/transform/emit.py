@@ -68,11 +68,11 @@ from asyncpy.abi import (
 )
 from asyncpy.binaryen import Kind as K
 from asyncpy.binaryen import Node, Op
-from asyncpy.errors import UnsupportedError
 from asyncpy.options import TransformOptions
 from asyncpy.transform.frames import _saveable
-from asyncpy.transform.liveness import local_mask
+from asyncpy.transform.liveness import live_across_sites, local_mask
 from asyncpy.transform.report import FunctionStats
+from asyncpy.transform.sites import marked_site, number_sites
 
 if TYPE_CHECKING:
     from asyncpy.transform.frames import Layout
@@ -93,10 +93,6 @@ TRACE_MODULE, TRACE_BASE = "asyncpy_profile", "unwind"
 
 
 
-
-
-def _marked_site(n: Node) -> bool:
-    return n.site
 
 
 # ---------------------------------------------------------------------------
@@ -150,142 +146,15 @@ class _Instrumenter:
         self._label += 1
         return f"__asyncify_site{self._label}"
 
-    # -- pass 1: number the sites in evaluation order, annotate ranges
-    def number(self, root: Node, order: list[Node]) -> None:
-        """`order` is every node of the tree as `B.read_tree` lists it:
-        reversed, each node comes after its children, in evaluation order,
-        so one loop annotates the tree bottom up (no second walk; bodies nest
-        thousands deep). A site is marked on its node (`n.site`), so later
-        passes test an attribute instead of asking the predicate again."""
+    # -- pass 1: number the sites in evaluation order (asyncpy.transform.sites)
+    def number(self, order: list[Node]) -> None:
         self.size = len(order)
-        is_site = self.is_site
-        calls = (K.Call, K.CallIndirect, K.CallRef)
-        nsites = 0
-        for n in reversed(order):
-            kids = n.kids
-            lo, hi = 0, -1
-            for c in kids:
-                if c.hi >= c.lo:
-                    if hi < lo:
-                        lo = c.lo
-                    hi = c.hi
-            if n.kind in calls and is_site(n):
-                n.site = True
-                nsites += 1
-                if hi < lo:
-                    lo = nsites
-                hi = nsites
-                if B.is_return_call(n.ref):
-                    raise UnsupportedError(f"function {self.name}: a tail call (return_call) that may "
-                                           "pause; tail calls on a pause path are not supported")
-            if hi >= lo:
-                n.lo, n.hi = lo, hi
-                if n.kind == K.Try:
-                    raise UnsupportedError(f"function {self.name}: a pause can happen inside "
-                                           "try/catch; exceptions on a pause path are not supported")
-        self.nsites = nsites
-        self.is_site = _marked_site
+        self.nsites = number_sites(order, self.is_site, self.name)
+        self.is_site = marked_site
 
-    # -- pass 2: liveness, to know which locals a frame must hold
-    def live_across_sites(self, root: Node, size: int) -> int:
-        """Bitmask of locals that may be read after some site returns,
-        before being written: a backward dataflow over the structured body.
-        A loop's label (its head) is iterated to a fixpoint from empty; if a
-        function's loops need more than a budget of node visits (deep
-        nests), the remaining loops start from a safe upper bound instead
-        (everything read in the loop, live after it, or at an enclosing
-        label), which needs one pass and stays sound."""
-        labels: dict[str, int] = {}
-        live_in = self.live_in
-        across = 0
-        is_site = self.is_site
-        budget = [40 * size + 1000]
-
-        def loop(n: Node, after: int) -> int:
-            name, body = n.name, n.kids[0]
-            if not name:
-                return live(body, after)
-            saved = labels.get(name)
-            head = 0
-            for _ in range(8):
-                if budget[0] <= 0:
-                    break
-                labels[name] = head
-                new = live(body, after)
-                if new == head:
-                    break
-                head = new
-            else:
-                budget[0] = 0
-            if budget[0] <= 0:  # no fixpoint within budget: one sound pass
-                labels[name] = after | local_mask(n, K.LocalGet) | self._outer_labels(labels)
-                head = live(body, after)
-            if saved is None:
-                del labels[name]
-            else:
-                labels[name] = saved
-            return head
-
-        def live(n: Node, after: int) -> int:
-            nonlocal across
-            budget[0] -= 1
-            k = n.kind
-            if k == K.LocalGet:
-                return after | (1 << n.index)
-            if k == K.LocalSet:
-                return live(n.kids[0], after & ~(1 << n.index))
-            if k == K.Loop:
-                return loop(n, after)
-            if k == K.Block:
-                name = n.name
-                saved = labels.get(name) if name else None
-                if name:
-                    labels[name] = after
-                cur = after
-                for c in reversed(n.kids):
-                    cur = live(c, cur)
-                    if c.hi >= c.lo:
-                        live_in[id(c)] = live_in.get(id(c), 0) | cur
-                if name:
-                    if saved is None:
-                        del labels[name]
-                    else:
-                        labels[name] = saved
-                return cur
-            if k == K.If:
-                arms = live(n.kids[1], after)
-                arms |= live(n.kids[2], after) if len(n.kids) > 2 else after
-                return live(n.kids[0], arms)
-            if k == K.Break:
-                target = labels.get(n.name or "", 0)     # a br always has its label
-                cur = target | after if B.break_has_condition(n.ref) else target
-            elif k == K.Switch:
-                cur = 0
-                for t in (*(n.names or ()), n.name or ""):
-                    cur |= labels.get(t, 0)
-            elif k == K.Return or k == K.Unreachable:
-                cur = 0
-            elif k == K.Try:
-                # Any point of the body may jump to a catch: keep it simple and safe.
-                return after | local_mask(n, K.LocalGet)
-            else:
-                cur = after
-            if n.hi >= n.lo and is_site(n):
-                across |= after
-                self.site_live[n.hi] = self.site_live.get(n.hi, 0) | after
-            for c in reversed(n.kids):
-                cur = live(c, cur)
-            return cur
-
-        live(root, 0)
-        return across
-
-    @staticmethod
-    def _outer_labels(labels: dict[str, int]) -> int:
-        mask = 0
-        for v in labels.values():
-            mask |= v
-        return mask
+    # -- pass 2: liveness, to know which locals a frame must hold (asyncpy.transform.liveness)
+    def live_across_sites(self, root: Node, size: int) -> None:
+        self.site_live, self.live_in = live_across_sites(root, size, self.is_site)
 
     # -- pass 3: rewrite the spine
     def idx_get(self):
@@ -647,7 +516,7 @@ class _Instrumenter:
     def run(self) -> FunctionStats | None:
         order: list[Node] = []
         root = B.read_tree(self.fref, order)
-        self.number(root, order)
+        self.number(order)
         del order
         if self.nsites == 0:
             return None

@@ -1,4 +1,5 @@
-"""The pause-site predicate: which calls in an instrumented function can pause.
+"""Pause sites: which calls in an instrumented function can pause (the
+predicate), and their numbering in evaluation order (`number_sites`).
 
 A direct call pauses when its target is in the analysis's pausing set (or is
 an `asyncify.*` runtime import that unwinds or finishes a rewind); an
@@ -6,10 +7,13 @@ indirect call pauses when the analysis found a pausing target for it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from asyncpy import binaryen as B
 from asyncpy.analysis import Analysis, IndirectSite
 from asyncpy.binaryen import Kind as K
 from asyncpy.binaryen import Node
+from asyncpy.errors import UnsupportedError
 
 
 def _site_predicate(analysis: Analysis):
@@ -45,3 +49,42 @@ def _site_predicate(analysis: Analysis):
         return False
 
     return is_site
+
+
+def number_sites(order: list[Node], is_site: Callable[[Node], bool], func: str) -> int:
+    """`order` is every node of the tree as `B.read_tree` lists it:
+    reversed, each node comes after its children, in evaluation order,
+    so one loop annotates the tree bottom up (no second walk; bodies nest
+    thousands deep). A site is marked on its node (`n.site`), so later
+    passes test an attribute (`marked_site`) instead of asking the predicate
+    again. Returns the number of sites."""
+    calls = (K.Call, K.CallIndirect, K.CallRef)
+    nsites = 0
+    for n in reversed(order):
+        kids = n.kids
+        lo, hi = 0, -1
+        for c in kids:
+            if c.hi >= c.lo:
+                if hi < lo:
+                    lo = c.lo
+                hi = c.hi
+        if n.kind in calls and is_site(n):
+            n.site = True
+            nsites += 1
+            if hi < lo:
+                lo = nsites
+            hi = nsites
+            if B.is_return_call(n.ref):
+                raise UnsupportedError(f"function {func}: a tail call (return_call) that may "
+                                       "pause; tail calls on a pause path are not supported")
+        if hi >= lo:
+            n.lo, n.hi = lo, hi
+            if n.kind == K.Try:
+                raise UnsupportedError(f"function {func}: a pause can happen inside "
+                                       "try/catch; exceptions on a pause path are not supported")
+    return nsites
+
+
+def marked_site(n: Node) -> bool:
+    """The site predicate once `number_sites` has marked the tree."""
+    return n.site
