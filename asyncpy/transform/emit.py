@@ -57,19 +57,16 @@ from typing import TYPE_CHECKING
 
 from asyncpy import binaryen as B
 from asyncpy.abi import (
-    DATA,
     EXIT_LABEL,
     POP_FRAME,
-    PUSH_FRAME,
     REWIND_INDEX,
     STATE,
-    TRACE_FUNCTION,
     UNWIND_LABEL,
 )
 from asyncpy.binaryen import Kind as K
 from asyncpy.binaryen import Node, Op
 from asyncpy.options import TransformOptions
-from asyncpy.transform.frames import _saveable
+from asyncpy.transform.frames import Field, _bits, frame_fields, restore_frame, save_frame
 from asyncpy.transform.liveness import live_across_sites, local_mask
 from asyncpy.transform.report import FunctionStats
 from asyncpy.transform.sites import marked_site, number_sites
@@ -571,70 +568,21 @@ class _Instrumenter:
         B.replace_function(self.m, self.name, self.vars, new_body, names)
         return FunctionStats(self.name, self.nsites, saved_all.bit_count(), frame)
 
-    def fields(self, mask: int):
-        """(local, component, type, offset) of each saved value, packed
-        after the i32 site index."""
-        out, offset = [], 4
-        for i in _bits(mask):
-            for j, part in enumerate(_saveable(self.local_types[i], self.name, i)):
-                out.append((i, j, part, offset))
-                offset += B.VALUE_SIZE[part]
-        return out
+    # -- frames (asyncpy.transform.frames)
+    def fields(self, mask: int) -> list[Field]:
+        return frame_fields(mask, self.local_types, self.name)
 
-    def restore(self, fields, pop: int | None = None):
-        """Loads the frame: with `pop` (its size), pops it first (the
-        prologue); otherwise it is the one the prologue popped, at `current`
-        until the callee pops its own."""
-        b, L = self.b, self.layout
-        pt = L.ptr
-        if pop is not None:
-            out = [b.local_set(self.ptr_local(), b.call(POP_FRAME, [b.i32(pop)], pt))]
-        elif not fields or "norestore" in self.ablate:
-            return b.nop()
-        else:
-            out = [b.local_set(self.ptr_local(), b.load(pt, b.global_get(DATA, pt), memory=L.memory))]
-        if "norestore" in self.ablate:
-            return b.block(None, out, B.NONE)
-        by_local: dict[int, list] = {}
-        for i, j, part, off in fields:
-            by_local.setdefault(i, []).append(b.load(part, b.local_get(self.ptr_local(), pt), offset=off,
-                                                     memory=L.memory))
-        for i, loads in by_local.items():
-            value = loads[0] if len(loads) == 1 else b.tuple_make(loads)
-            out.append(b.local_set(i, value))
-        return b.block(None, out, B.NONE)
+    def restore(self, fields: list[Field], pop: int | None = None):
+        return restore_frame(self.b, self.layout, fields, self.ptr_local, self.ablate, pop)
 
     def ptr_local(self) -> int:
         if self.ptr is None:
             self.ptr = self.new_local(self.layout.ptr)
         return self.ptr
 
-    def save(self, fields, frame: int, unwind_at: int):
-        b, L = self.b, self.layout
-        if "nosave" in self.ablate:
-            return b.nop()
-        pt = L.ptr
-        p = self.ptr_local()
-        out = [] if self.trace_id is None else [b.call(TRACE_FUNCTION, [b.i32(self.trace_id)], B.NONE)]
-        out += [b.local_set(p, b.call(PUSH_FRAME, [b.i32(frame)], pt)),
-               b.store(B.I32, b.local_get(p, pt), b.local_get(unwind_at, B.I32), memory=L.memory)]
-        for i, j, part, off in fields:
-            t = self.local_types[i]
-            value = b.local_get(i, t)
-            if part != t:
-                value = b.tuple_extract(value, j)
-            out.append(b.store(part, b.local_get(p, pt), value, offset=off, memory=L.memory))
-        return b.block(None, out, B.NONE)
-
-
-def _bits(mask: int):
-    """The set bits of `mask`, lowest first."""
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
-
-
+    def save(self, fields: list[Field], frame: int, unwind_at: int):
+        return save_frame(self.b, self.layout, fields, frame, unwind_at, self.ptr_local,
+                          self.local_types, self.trace_id, self.ablate)
 
 
 # ---------------------------------------------------------------------------
