@@ -62,7 +62,8 @@ def parse_list(value: str, *, brackets: bool = True, shown: str | None = None) -
                 joined.append(current)
                 current = None
         if depth != 0:
-            raise AsyncpyError(f"cannot parse the list {shown if shown is not None else value!r}: unbalanced brackets "
+            given = shown if shown is not None else value
+            raise AsyncpyError(f"cannot parse the list {given!r}: unbalanced brackets "
                                "(Binaryen: \"Asyncify: failed to parse lists\")")
         parts = joined
     return tuple(p.strip() for p in parts if p.strip())

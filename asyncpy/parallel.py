@@ -140,9 +140,9 @@ MIN_FUNCTIONS = 2000
 
 def _merge(n: int, mine, here, theirs, there) -> list:
     out: list = [None] * n
-    for i, r in zip(mine, here):
+    for i, r in zip(mine, here, strict=False):
         out[i] = r
-    for i, r in zip(theirs, there):
+    for i, r in zip(theirs, there, strict=False):
         out[i] = r
     return out
 

@@ -94,7 +94,8 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
             link_report = _link.link(module, runtime or LinkOptions())
             facts = collect_facts(module)
         analysis = analyze(facts, options.analysis)
-        progress.start(len(analysis.instrument), f"instrumenting {plural(len(analysis.instrument), 'function')}")
+        count = len(analysis.instrument)
+        progress.start(count, f"instrumenting {plural(count, 'function')}")
         try:
             report = instrument(module, analysis, options, progress=progress)
         finally:

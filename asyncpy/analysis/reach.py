@@ -163,7 +163,8 @@ class Analysis:
                 parts.append(f"{fname} is on the {r.kind}")
         head = name + (" pauses" if name in self.instrument else " can pause")
         if name in self.top_most:
-            head += " (it calls asyncify.start_unwind/stop_rewind, so it is not instrumented; its callers are)"
+            head += (" (it calls asyncify.start_unwind/stop_rewind, so it is not instrumented; "
+                     "its callers are)")
         return head + ":\n  " + "\n  ".join(parts)
 
 
@@ -261,7 +262,7 @@ def analyze(facts: ModuleFacts, options: AnalysisOptions = AnalysisOptions()) ->
                 if import_rx is None:
                     seeds.append((f.name, Reason("import", detail="every import may pause")))
                 else:
-                    hit = next((p for p, rx in zip(options.imports or (), import_rx)
+                    hit = next((p for p, rx in zip(options.imports or (), import_rx, strict=True)
                                 if rx.match(f.import_name)), None)
                     if hit is not None:
                         seeds.append((f.name, Reason("import", detail=f"matches '{hit}'")))

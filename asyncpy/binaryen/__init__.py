@@ -1,4 +1,8 @@
-"""The only layer that talks to libbinaryen (cffi): library (the shared library, C strings), types (value types, features), ir (expression kinds, trees, ops), module (Module, module-level edits), builder, scan (the facts the analysis reads), copy (moving code between modules, for the linker)."""
+"""The only layer that talks to libbinaryen (cffi): library (the shared
+library, C strings), types (value types, signatures, features), ir
+(expression kinds, trees, ops), module (Module, module-level edits),
+builder, scan (the facts the analysis reads), copy (moving code between
+modules, for the linker)."""
 
 from asyncpy.binaryen.builder import Builder
 from asyncpy.binaryen.copy import (

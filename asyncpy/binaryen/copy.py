@@ -64,7 +64,7 @@ def _relink(e, dst: Module, functions, globals_, table):
     kids = children(e)
     if kids:
         new = [_relink(c, dst, functions, globals_, table) for c in kids]
-        if any(a != b for a, b in zip(new, kids)):
+        if any(a != b for a, b in zip(new, kids, strict=False)):
             set_children(e, new)
     k = _lib.BinaryenExpressionGetId(e)
     if k == K.Call:
@@ -79,7 +79,8 @@ def _relink(e, dst: Module, functions, globals_, table):
         getter = _lib.BinaryenGlobalGetGetName if k == K.GlobalGet else _lib.BinaryenGlobalSetGetName
         t = globals_.get(cstr(getter(e)))
         if t is not None:
-            (_lib.BinaryenGlobalGetSetName if k == K.GlobalGet else _lib.BinaryenGlobalSetSetName)(e, t.encode())
+            set_name = _lib.BinaryenGlobalGetSetName if k == K.GlobalGet else _lib.BinaryenGlobalSetSetName
+            set_name(e, t.encode())
     elif k == K.CallIndirect and table is not None:
         _lib.BinaryenCallIndirectSetTable(e, table.encode())
     elif k == K.Load:
@@ -108,7 +109,7 @@ def copy_function(src: Module, name: str, dst: Module, new_name: str, functions:
                   globals_: dict[str, str], table: str | None) -> None:
     """Add to `dst` a copy of `src`'s defined function `name`, as `new_name`."""
     f = src.function_ref(name)
-    params, vars_ = function_locals(f)
+    _params, vars_ = function_locals(f)
     body = copy_expression(_lib.BinaryenFunctionGetBody(f), dst, functions, globals_, table)
     arr = _ffi.new("BinaryenType[]", vars_)
     nf = _lib.BinaryenAddFunction(dst.ref, new_name.encode(), _lib.BinaryenFunctionGetParams(f),

@@ -116,13 +116,17 @@ _SINGLE: dict[int, tuple] = {
     Kind.SIMDExtract: _single("BinaryenSIMDExtractGetVec"),
     Kind.SIMDReplace: _single("BinaryenSIMDReplaceGetVec", "BinaryenSIMDReplaceGetValue"),
     Kind.SIMDShuffle: _single("BinaryenSIMDShuffleGetLeft", "BinaryenSIMDShuffleGetRight"),
-    Kind.SIMDTernary: _single("BinaryenSIMDTernaryGetA", "BinaryenSIMDTernaryGetB", "BinaryenSIMDTernaryGetC"),
+    Kind.SIMDTernary: _single("BinaryenSIMDTernaryGetA", "BinaryenSIMDTernaryGetB",
+                              "BinaryenSIMDTernaryGetC"),
     Kind.SIMDShift: _single("BinaryenSIMDShiftGetVec", "BinaryenSIMDShiftGetShift"),
     Kind.SIMDLoad: _single("BinaryenSIMDLoadGetPtr"),
     Kind.SIMDLoadStoreLane: _single("BinaryenSIMDLoadStoreLaneGetPtr", "BinaryenSIMDLoadStoreLaneGetVec"),
-    Kind.MemoryInit: _single("BinaryenMemoryInitGetDest", "BinaryenMemoryInitGetOffset", "BinaryenMemoryInitGetSize"),
-    Kind.MemoryCopy: _single("BinaryenMemoryCopyGetDest", "BinaryenMemoryCopyGetSource", "BinaryenMemoryCopyGetSize"),
-    Kind.MemoryFill: _single("BinaryenMemoryFillGetDest", "BinaryenMemoryFillGetValue", "BinaryenMemoryFillGetSize"),
+    Kind.MemoryInit: _single("BinaryenMemoryInitGetDest", "BinaryenMemoryInitGetOffset",
+                             "BinaryenMemoryInitGetSize"),
+    Kind.MemoryCopy: _single("BinaryenMemoryCopyGetDest", "BinaryenMemoryCopyGetSource",
+                             "BinaryenMemoryCopyGetSize"),
+    Kind.MemoryFill: _single("BinaryenMemoryFillGetDest", "BinaryenMemoryFillGetValue",
+                             "BinaryenMemoryFillGetSize"),
     Kind.Unary: _single("BinaryenUnaryGetValue"),
     Kind.Binary: _single("BinaryenBinaryGetLeft", "BinaryenBinaryGetRight"),
     Kind.Select: _single("BinaryenSelectGetIfTrue", "BinaryenSelectGetIfFalse", "BinaryenSelectGetCondition"),
@@ -188,7 +192,7 @@ def set_children(e, new_kids) -> None:
             slots.append(set_)
     if len(slots) != len(new_kids):
         raise UnsupportedExpression(f"cannot rewrite {KIND_NAMES.get(k, k)}")
-    for set_, c in zip(slots, new_kids):
+    for set_, c in zip(slots, new_kids, strict=True):
         set_(e, c)
     _lib.BinaryenExpressionFinalize(e)
 
@@ -371,7 +375,8 @@ class Op:
 def function_locals(func_ref) -> tuple[list[int], list[int]]:
     """(param types, var types) of a function."""
     params = list(expand_type(_lib.BinaryenFunctionGetParams(func_ref)))
-    vars_ = [_lib.BinaryenFunctionGetVar(func_ref, i) for i in range(_lib.BinaryenFunctionGetNumVars(func_ref))]
+    vars_ = [_lib.BinaryenFunctionGetVar(func_ref, i)
+             for i in range(_lib.BinaryenFunctionGetNumVars(func_ref))]
     return params, vars_
 
 

@@ -333,7 +333,7 @@ def _wrap_exports(module: B.Module, pairs, table: str, fmap, report: LinkReport)
         trampolines.append(PREFIX + "entry." + export)
     b = B.Builder(module)
     begin, run, end = PREFIX + "export_begin", PREFIX + "export_run", PREFIX + "export_end"
-    for k, (export, internal) in enumerate(pairs):
+    for k, (_export, internal) in enumerate(pairs):
         f = sigs[internal]
         params, results = list(f.params), list(f.results)
         rtype = B.make_type(results)
@@ -360,7 +360,7 @@ def _wrap_exports(module: B.Module, pairs, table: str, fmap, report: LinkReport)
         rtype = B.make_type(results)
         # wrapper: same type as F
         t_local = len(params)
-        task = lambda: b.local_get(t_local, B.I32)
+        task = lambda t_local=t_local: b.local_get(t_local, B.I32)
         stmts = [b.local_set(t_local, b.call(begin, [b.i32(base + k)], B.I32))]
         stmts += [b.store(t, task(), b.local_get(i, t), offset=TASK_ARGS_OFFSET + 8 * i)
                   for i, t in enumerate(params)]

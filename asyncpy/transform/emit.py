@@ -270,7 +270,7 @@ class _Instrumenter:
         b = self.b
         hot = [i for i, c in enumerate(kids) if c.hi >= c.lo]
         labels = [self.label() for _ in hot]
-        targets = list(outer) + [(kids[i].lo, kids[i].hi, lab) for i, lab in zip(hot, labels)]
+        targets = list(outer) + [(kids[i].lo, kids[i].hi, lab) for i, lab in zip(hot, labels, strict=True)]
         first = hot[0]
         delegate = first == 0 and kids[0].kind == K.Block
         if delegate:
@@ -404,7 +404,7 @@ class _Instrumenter:
         if not prelude:
             return n.ref
         t = n.type
-        return self.b.block(None, prelude + [n.ref], B.AUTO if t == B.UNREACHABLE else t)
+        return self.b.block(None, [*prelude, n.ref], B.AUTO if t == B.UNREACHABLE else t)
 
     def emit_expression(self, n: Node, wrap: bool = True):
         """A non-control expression on the spine: a site itself, or an
@@ -470,7 +470,7 @@ class _Instrumenter:
         if not prelude:
             return expr
         t = B.expression_type(expr)
-        return self.b.block(None, prelude + [expr], B.AUTO if t == B.UNREACHABLE else t)
+        return self.b.block(None, [*prelude, expr], B.AUTO if t == B.UNREACHABLE else t)
 
     def can_stay(self, c: Node, parent: Node, i: int, last: int, keep: bool) -> bool:
         """May cold operand `c` stay where it is, although the siblings after
