@@ -20,7 +20,8 @@ def test_binaryen_copies_names_it_is_given():
             _lib.BinaryenAddFunction(m, bufs[f], none, none, NULL, 0, _lib.BinaryenNop(m))
         call = _lib.BinaryenCall(m, bufs["callee_fn"], NULL, 0, none)
         _lib.BinaryenCallSetTarget(call, bufs["other_tgt"])        # the linker's rename path
-        kids = _ffi.new("BinaryenExpressionRef[]", [call, _lib.BinaryenBreak(m, bufs["my_label"], NULL, NULL)])
+        br = _lib.BinaryenBreak(m, bufs["my_label"], NULL, NULL)
+        kids = _ffi.new("BinaryenExpressionRef[]", [call, br])
         body = _lib.BinaryenBlock(m, bufs["my_label"], kids, 2, none)
         _lib.BinaryenAddFunction(m, bufs["caller_fn"], none, none, NULL, 0, body)
         _lib.BinaryenAddFunctionExport(m, bufs["caller_fn"], bufs["exp_name"])
@@ -28,7 +29,8 @@ def test_binaryen_copies_names_it_is_given():
             _ffi.memmove(b, b"Z" * (len(b) - 1), len(b) - 1)
         assert mod.validate()
         text = mod.text()
-        for name in ("$callee_fn", "$caller_fn", "(call $other_tgt)", "$my_label", "$my_global", '"exp_name"'):
+        for name in ("$callee_fn", "$caller_fn", "(call $other_tgt)", "$my_label", "$my_global",
+                     '"exp_name"'):
             assert name in text
         assert "ZZZ" not in text
     finally:
