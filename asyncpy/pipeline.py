@@ -70,8 +70,12 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
     link_report = None
     try:
         say("analysing")
+        # The first facts give the feature mask Binaryen reads and writes
+        # with; they are collected again only if optimising or linking
+        # changed the module (once, after both).
         facts = collect_facts(module)
         module.features = binaryen.feature_mask(facts.features)
+        changed = False
         from asyncpy import link as _link
         linking = runtime is not None or _link.imports_runtime(module)
         if optimize is not None:
@@ -80,7 +84,7 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
             module.optimize(*optimize)
             if linking:
                 _link.unpin_table(module, pinned)
-            facts = collect_facts(module)  # inlining and DCE change the call graph
+            changed = True      # inlining and DCE change the call graph
         # The bundled runtime goes in after the first optimisation (which
         # must not inline its pause point into its callers) and before the
         # analysis, which must see that pause point and the scheduler
@@ -92,6 +96,8 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         if linking:
             say("linking the asyncpy runtime")
             link_report = _link.link(module, runtime or LinkOptions())
+            changed = True
+        if changed:
             facts = collect_facts(module)
         analysis = analyze(facts, options.analysis)
         count = len(analysis.instrument)
