@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncpy import binaryen
 from asyncpy.abi import SEPARATE_MEMORY
@@ -19,6 +19,9 @@ from asyncpy.options import AnalysisOptions, LinkOptions, TransformOptions
 from asyncpy.progress import Progress, as_progress, plural
 from asyncpy.transform import TransformReport, instrument, separate_memory_init
 from asyncpy.wasm import Loaded, check, load, text_unsafe_name
+
+if TYPE_CHECKING:
+    from asyncpy.link.link import LinkReport
 
 
 def read_module(loaded: Loaded) -> binaryen.Module:
@@ -39,7 +42,7 @@ class TransformResult:
     input_bytes: int
     seconds: float
     features: frozenset[str]
-    link: object = None             # asyncpy.link.LinkReport when the runtime was linked
+    link: LinkReport | None = None  # when the runtime was linked
 
     @property
     def output_bytes(self) -> int:
