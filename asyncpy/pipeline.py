@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,10 +84,8 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         linking = runtime is not None or _link.imports_runtime(module)
         if optimize is not None:
             say(f"optimising before (-O{optimize[0]}, shrink {optimize[1]})")
-            pinned = linking and _link.pin_table(module)
-            module.optimize(*optimize)
-            if linking:
-                _link.unpin_table(module, pinned)
+            with _link.table_kept(module) if linking else nullcontext():
+                module.optimize(*optimize)
             changed = True      # inlining and DCE change the call graph
         # The bundled runtime goes in after the first optimisation (which
         # must not inline its pause point into its callers) and before the

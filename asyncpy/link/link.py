@@ -59,6 +59,8 @@ re-entrant export call that would have to wait for an async host) or
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -177,23 +179,23 @@ def _program_table(module: B.Module, needs_growth: bool) -> str:
 PIN_EXPORT = "asyncpy.pinned-table"
 
 
-def pin_table(module: B.Module) -> bool:
-    """Before optimising a program the runtime will be linked into: export
-    its table for the while. Function pointers handed to `asyncpy.go` are
-    table indices the optimiser cannot see used (there is no call_indirect
-    until the runtime is in), so it would empty the table. (The runtime
-    itself goes in after that optimisation, which must not inline the pause
-    point into the program.)"""
+@contextmanager
+def table_kept(module: B.Module) -> Iterator[None]:
+    """Around optimising a program the runtime will be linked into: its
+    table is exported for the while. Function pointers handed to
+    `asyncpy.go` are table indices the optimiser cannot see used (there is
+    no call_indirect until the runtime is in), so it would empty the table.
+    (The runtime itself goes in after that optimisation, which must not
+    inline the pause point into the program.)"""
     tables = module.tables()
-    if not tables or any(e.kind == "table" for e in module.exports()):
-        return False
-    B.add_table_export(module, tables[0].name, PIN_EXPORT)
-    return True
-
-
-def unpin_table(module: B.Module, pinned: bool) -> None:
+    pinned = bool(tables) and not any(e.kind == "table" for e in module.exports())
     if pinned:
-        B.remove_export(module, PIN_EXPORT)
+        B.add_table_export(module, tables[0].name, PIN_EXPORT)
+    try:
+        yield
+    finally:
+        if pinned:
+            B.remove_export(module, PIN_EXPORT)
 
 
 def link(module: B.Module, options: LinkOptions = LinkOptions()) -> LinkReport:
