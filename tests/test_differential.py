@@ -125,7 +125,7 @@ def go_data():
 @pytest.mark.slow  # Binaryen's pass on Go takes ~14 s, twice
 @pytest.mark.go
 def test_go_hello_matches_binaryen(go_data, options):
-    narrowed, theirs = compare(go_data, options)
+    _narrowed, theirs = compare(go_data, options)
     assert len(theirs) > 500          # a real Go program: the runtime pauses a lot
 
 

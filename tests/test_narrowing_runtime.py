@@ -85,7 +85,7 @@ def programs(draw, with_refs: bool):
     kinds = ["sleep", "log", "call", "call"] + (["slot", "slot"] if n_slots else []) \
         + (["ref"] if with_refs else [])
     actions = []
-    for i in range(n):
+    for _i in range(n):
         acts = []
         for kind in draw(st.lists(st.sampled_from(kinds), max_size=3)):
             if kind in ("sleep", "log"):
