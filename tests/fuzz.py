@@ -962,7 +962,7 @@ def transformed(wasm: bytes, options: AnalysisOptions = OPTIONS,
     from asyncpy import binaryen as B
     from asyncpy.pipeline import transform_loaded
     from asyncpy.wasm import load_bytes
-    from bench.reference import run_asyncify
+    from tests.oracle import run_asyncify
 
     loaded = load_bytes(wasm, isolate=False)
     ours_options = recipe.options(wasm) if recipe is not None else TransformOptions(analysis=options)

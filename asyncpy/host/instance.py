@@ -68,12 +68,14 @@ from typing import Any, Callable, Iterable, Mapping
 
 import wasmtime
 
-from asyncpy.abi import NORMAL, REWINDING, SEPARATE_MEMORY, UNWINDING
+from asyncpy.abi import NORMAL, PAGE_SIZE, REWINDING, SEPARATE_MEMORY, SEPARATE_STRUCT, UNWINDING
 from asyncpy.errors import AsyncpyError
+from asyncpy.host.protocol import Asyncify, data_memory
+from asyncpy.host.protocol import is_instrumented as _has_control_exports
 from asyncpy.host.wasi import WASI, AsyncWasi
-from asyncpy.wasm.engine import _shared_engine, compile, engine
+import asyncpy.wasm.engine as wasm_engine
+from asyncpy.wasm.engine import compile, engine
 
-PAGE = 65536
 WASI_PAUSE_IMPORTS = (f"{WASI}.poll_oneoff", f"{WASI}.fd_read")
 
 
@@ -114,17 +116,6 @@ class _Call:
     name: str
     future: asyncio.Future
     results: list[str]           # wasm result types
-
-
-# --------------------------------------------------------------------------
-# engine and modules
-
-
-
-
-
-
-
 
 
 # --------------------------------------------------------------------------
@@ -205,7 +196,7 @@ class Instance:
                  buffer: tuple[int, int] | Callable[["Instance"], tuple[int, int]] | None = None,
                  engine: wasmtime.Engine | None = None, max_calls: int = DEFAULT_MAX_CALLS):
         self.module = compile(module, engine)
-        self.store = wasmtime.Store(engine or _shared_engine())
+        self.store = wasmtime.Store(engine or wasm_engine.engine())
         self.broken: str | None = None
         self.pauses: dict[str, int] = {}         # import -> number of pauses (unwinds) so far
         self._busy = False
@@ -270,8 +261,9 @@ class Instance:
         self.memory = ex["memory"] if "memory" in ex and isinstance(ex["memory"], wasmtime.Memory) \
             else next((ex[e.name] for e in self.module.exports
                        if e.name != SEPARATE_MEMORY and isinstance(ex[e.name], wasmtime.Memory)), None)
-        self.instrumented = "asyncify_get_state" in ex
-        self._data: tuple[wasmtime.Memory, int, int, int, int] | None = None   # mem, addr, ptr size, start, end
+        self.instrumented = _has_control_exports(ex)
+        self.asyncify: Asyncify | None = None       # the control calls and the data struct
+        self._buffer = (0, 0, 0)                    # the struct's address, the buffer's start and end
         if self.instrumented:
             self._setup_buffer(buffer)
         if self.instrumented and "asyncpy_suspend" in ex:
@@ -282,16 +274,15 @@ class Instance:
     # -- buffer
     def _setup_buffer(self, buffer) -> None:
         ex = self._exports
-        if SEPARATE_MEMORY in ex:
-            mem = ex[SEPARATE_MEMORY]
-            raw = mem.read(self.store, 0, 8)
-            start, end = int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:], "little")
-            self._data = (mem, 0, 4, start, end)
-            return
-        if self.memory is None:
+        mem = data_memory(ex, self.memory)
+        if mem is None:
             raise HostError("the module has no exported memory for the asyncify buffer "
                             "(transform it with --data-memory separate)")
-        ps = 8 if self.memory.type(self.store).is_64 else 4
+        self.asyncify = proto = Asyncify(self.store, ex, mem)
+        if mem is not self.memory:      # asyncify_memory: the struct is pre-initialised at SEPARATE_STRUCT
+            start, end = proto.read_struct(SEPARATE_STRUCT)
+            self._buffer = (SEPARATE_STRUCT, start, end)
+            return
         if callable(buffer):
             buffer = buffer(self)
         if buffer is None:
@@ -300,19 +291,20 @@ class Instance:
             except wasmtime.WasmtimeError as e:
                 raise HostError(f"cannot grow the guest's memory for the asyncify buffer ({e}); "
                                 "pass buffer=(addr, size) or transform with --data-memory separate") from None
-            buffer = (old * PAGE, PAGE)
+            buffer = (old * PAGE_SIZE, PAGE_SIZE)
         addr, size = buffer
-        if size < 2 * ps + 16:
+        if size < proto.struct_size + 16:
             raise HostError(f"buffer of {size} bytes is too small")
-        self._data = (self.memory, addr, ps, addr + 2 * ps, addr + size)
+        self._buffer = (addr, addr + proto.struct_size, addr + size)
 
     def _reset_struct(self) -> None:
-        mem, addr, ps, start, end = self._data
-        mem.write(self.store, start.to_bytes(ps, "little") + end.to_bytes(ps, "little"), addr)
+        assert self.asyncify is not None
+        self.asyncify.write_struct(*self._buffer)
 
     def _saved_bytes(self) -> int:
-        mem, addr, ps, start, _ = self._data
-        return int.from_bytes(mem.read(self.store, addr, addr + ps), "little") - start
+        assert self.asyncify is not None
+        addr, start, _ = self._buffer
+        return self.asyncify.current(addr) - start
 
     # -- state
     @property
@@ -321,7 +313,7 @@ class Instance:
         return self._exports
 
     def state(self) -> int:
-        return self._exports["asyncify_get_state"](self.store) if self.instrumented else NORMAL
+        return self.asyncify.state() if self.asyncify is not None else NORMAL
 
     def _break(self, why: str, exc: BaseException | None = None) -> None:
         if self.broken is None:
@@ -424,7 +416,7 @@ class Instance:
             self._watch_state = True
             self._pause = _Pause(qualname, r)
             self.pauses[qualname] = self.pauses.get(qualname, 0) + 1
-            self._exports["asyncify_start_unwind"](self.store, self._data[1])
+            self.asyncify.start_unwind(self._buffer[0])
             return dummy
         return handler
 
@@ -435,7 +427,7 @@ class Instance:
                    f"{p.import_name} paused")
             self._break(why)
             raise InstanceBroken(why)
-        self._exports["asyncify_stop_rewind"](self.store)
+        self.asyncify.stop_rewind()
         self._resuming = None
         kind, value = p.outcome
         if kind == "error":
@@ -472,7 +464,7 @@ class Instance:
             self._break(why)
             raise InstanceBroken(why)
         del self._op_names[t]
-        self._exports["asyncify_stop_rewind"](self.store)
+        self.asyncify.stop_rewind()
         kind, value = outcome
         if kind == "error":
             raise value
@@ -708,7 +700,12 @@ class Instance:
                 if self.state() != UNWINDING:
                     self._break(f"{name} returned in state {self.state()}")
                     raise InstanceBroken(self.broken)
-                self._exports["asyncify_stop_unwind"](self.store)
+                try:
+                    self.asyncify.stop_unwind()
+                except BaseException:       # traps when the saved frames overran the buffer
+                    self._break(f"a trap at the end of an unwind in {name} (the saved frames overran "
+                                "the buffer: give a bigger one)")
+                    raise
                 p = self._pause
                 if p is None:
                     self._break(f"{name} unwound, but no import paused")
@@ -729,7 +726,7 @@ class Instance:
                     p.outcome = ("value", value)
                 self._pause = None
                 self._resuming = p
-                self._exports["asyncify_start_rewind"](self.store, self._data[1])
+                self.asyncify.start_rewind(self._buffer[0])
         finally:
             self._set_free()
 

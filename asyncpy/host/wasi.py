@@ -37,6 +37,8 @@ from typing import Callable, Mapping
 
 import wasmtime
 
+from asyncpy.wasm.engine import compile
+
 WASI = "wasi_snapshot_preview1"
 
 ESUCCESS = 0
@@ -333,24 +335,13 @@ class AsyncWasi:
         """Call wasmtime's own WASI function `name` on the guest's memory."""
         if self._shim is None:
             engine = self.store.engine
-            shim = _shim_module(engine)
+            shim = compile(_SHIM_WAT, engine)      # once per engine
             linker = wasmtime.Linker(engine)
             linker.define_wasi()
             linker.define(self.store, "guest", "memory", self._mem())
             inst = linker.instantiate(self.store, shim)
             self._shim = inst.exports(self.store)
         return self._shim[name](self.store, *args)
-
-
-_SHIMS: dict[int, wasmtime.Module] = {}
-
-
-def _shim_module(engine: wasmtime.Engine) -> wasmtime.Module:
-    key = id(engine)
-    m = _SHIMS.get(key)
-    if m is None:
-        m = _SHIMS[key] = wasmtime.Module(engine, _SHIM_WAT)
-    return m
 
 
 def _event(userdata: int, error: int, tag: int, nbytes: int = 0) -> bytes:
