@@ -14,7 +14,6 @@ import wasmtime
 from asyncpy.cache import cache_dir
 from asyncpy.errors import AsyncpyError
 
-
 _FEATURES = ("wasm_bulk_memory", "wasm_multi_value", "wasm_reference_types", "wasm_simd",
              "wasm_relaxed_simd", "wasm_tail_call", "wasm_threads", "wasm_memory64",
              "wasm_multi_memory", "wasm_exceptions")
@@ -82,7 +81,7 @@ def compile_cached(wasm: bytes) -> wasmtime.Module:
         from asyncpy.wasm.output import write_output
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_output(path, module.serialize())
+        write_output(path, bytes(module.serialize()))
     except (OSError, AsyncpyError):
         pass            # no cache this time; the module is compiled anyway
     return module
