@@ -768,3 +768,10 @@ def test_buffer_overrun_at_stop_unwind_breaks_the_instance():
         with pytest.raises(InstanceBroken):
             await tiny.call("down", 0)
     asyncio.run(main())
+
+
+def test_cli_run_no_cache(sleeper_path):
+    """--no-cache compiles with asyncpy's compile (it once reached Python's
+    builtin compile, an internal error)."""
+    r = run_cli("run", "--no-cache", sleeper_path, "--", "1")
+    assert (r.returncode, r.stdout) == (0, "tick 0\nabsolute sleep ok: 1\n"), r.stderr
