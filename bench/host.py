@@ -162,7 +162,7 @@ class Program:
                 if used > st.save_len:
                     st.unsafe += 1
                 st.save_len = min(REGION, max(4096, 2 * used + 1024))
-                st.start_rewind(store, st.buf)
+                st.proto.start_rewind(st.buf)
                 st.rewinding = True
         except wasmtime.ExitTrap as e:
             code = e.code
@@ -200,6 +200,5 @@ def median(xs):
 def _trap_text(e: Exception) -> str:
     """wasmtime's trap message in one line: the cause and the innermost frames."""
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    cause = [ln for ln in lines if ln.startswith(("Caused by", "wasm trap", "0:")) or "trap" in ln.lower()]
     frames = [ln for ln in lines if ln[:1].isdigit()][:3]
-    return "; ".join(dict.fromkeys([lines[-1]] + frames)) if lines else type(e).__name__
+    return "; ".join(dict.fromkeys([lines[-1], *frames])) if lines else type(e).__name__

@@ -41,9 +41,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import wasmtime
 
@@ -157,7 +157,8 @@ class Instance:
         for imp in self.module.imports:
             if imp.module == "env" and isinstance(imp.type, wasmtime.GlobalType):
                 # --relocatable: the asyncify state and data globals come from the host.
-                zero = wasmtime.Val.i64(0) if imp.type.content == wasmtime.ValType.i64() else wasmtime.Val.i32(0)
+                i64 = imp.type.content == wasmtime.ValType.i64()
+                zero = wasmtime.Val.i64(0) if i64 else wasmtime.Val.i32(0)
                 linker.define(self.store, "env", imp.name, wasmtime.Global(self.store, imp.type, zero))
                 continue
             if imp.module != "env" or not isinstance(imp.type, wasmtime.FuncType):
@@ -237,7 +238,8 @@ class Instance:
                 pname, vals = self.pending.pop(buf.addr)
                 assert pname == name, f"rewound into import {name}, but {pname} paused"
                 assert self.current(buf) == buf.start, \
-                    f"rewind reached the import with {self.current(buf) - buf.start} bytes still in the buffer"
+                    (f"rewind reached the import with {self.current(buf) - buf.start} bytes "
+                     "still in the buffer")
                 self._proto().stop_rewind()
                 return _ret(vals)
             assert self.state() == NORMAL, f"import {name} called in state {self.state()}"
