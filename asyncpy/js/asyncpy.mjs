@@ -1,5 +1,5 @@
 // asyncpy.mjs: a JavaScript host (browsers and node) for modules made
-// pausable by asyncpy, with the model of the Python host (asyncpy/host.py).
+// pausable by asyncpy, with the model of the Python host (asyncpy/host/).
 // No build step, no dependencies: copy this folder (`asyncpy js --out DIR`).
 //
 //   import { Instance } from "./asyncpy.mjs";

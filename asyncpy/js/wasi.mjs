@@ -1,6 +1,6 @@
 // wasi.mjs: WASI preview 1, as far as a command needs it to print, read its
 // arguments, sleep and exit, for browsers and node alike (no file system,
-// no sockets). It mirrors asyncpy/wasi_async.py:
+// no sockets). It mirrors asyncpy/host/wasi.py:
 //
 // * poll_oneoff: clock subscriptions (relative and absolute, realtime and
 //   monotonic) wait on setTimeout and return a Promise, which the host turns
