@@ -55,3 +55,18 @@ BOTTOM_MOST = ("stop_unwind", "start_rewind")     # callers are never instrument
 
 
 RUNTIME_QUERIES = ("get_state",)                  # no effect on the analysis
+
+
+# --------------------------------------------------------------------------
+# r1 (issue 15): the numbers the hosts use
+
+PAGE_SIZE = 65536                     # a wasm page
+
+# the control exports by role (CONTROL_EXPORTS lists them all)
+START_UNWIND, STOP_UNWIND, START_REWIND, STOP_REWIND, GET_STATE = CONTROL_EXPORTS
+
+# the data struct {current, end}: two pointers (i32, or i64 on memory64);
+# the buffer of saved frames follows it, and `current` starts there
+CURRENT_OFFSET = 0
+END_OFFSET_32, END_OFFSET_64 = 4, 8
+STRUCT_SIZE_32, STRUCT_SIZE_64 = 8, 16

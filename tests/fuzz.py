@@ -52,6 +52,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
+from asyncpy.abi import DATA, GET_STATE, SEPARATE_MEMORY, START_UNWIND, STATE
 from asyncpy.errors import AsyncpyError
 from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.wasm import sections
@@ -127,8 +128,8 @@ def name_payload(draw) -> bytes:
         return draw(st.binary(max_size=40))
     sub = draw(st.sampled_from([0, 1, 2, 4, 6, 7, 9, 12]))
     names = draw(st.lists(st.one_of(st.binary(max_size=12), st.sampled_from(
-        [b"", b"0", b"12", b"asyncify_start_unwind", b"asyncify_get_state", b"__asyncify_state",
-         b"__asyncify_data", b"asyncify_memory", b"asyncify_memory_init", b"sleep", b"main",
+        [b"", b"0", b"12", START_UNWIND.encode(), GET_STATE.encode(), STATE.encode(),
+         DATA.encode(), SEPARATE_MEMORY.encode(), f"{SEPARATE_MEMORY}_init".encode(), b"sleep", b"main",
          "\u65e5\u672c".encode(), b"a b", b"\"", b"\\", b"$x"])), max_size=4))
     if sub == 0:
         body = uleb(len(names[0])) + names[0] if names else b""
@@ -965,7 +966,7 @@ def transformed(wasm: bytes, options: AnalysisOptions = OPTIONS,
     from asyncpy import binaryen as B
     from asyncpy.pipeline import transform_loaded
     from asyncpy.wasm import load_bytes
-    from bench.reference import run_asyncify
+    from tests.oracle import run_asyncify
 
     loaded = load_bytes(wasm, isolate=False)
     ours_options = recipe.options(wasm) if recipe is not None else TransformOptions(analysis=options)
