@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from asyncpy.options import AnalysisOptions
-from tests.oracle import instrumented_by_binaryen
 from tests import wat_modules as M
+from tests.oracle import instrumented_by_binaryen
 from tests.support import analyze_bytes, c_fnptr, defined_functions, go_hello, wat2wasm
 
 OPTION_KINDS = ["default", "imports", "ignore-indirect", "remove-list", "add-list",

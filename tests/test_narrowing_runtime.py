@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncpy.options import AnalysisOptions
-from tests.oracle import instrumented_by_binaryen
 from tests.gen import Program, run_and_record_stacks
+from tests.oracle import instrumented_by_binaryen
 from tests.support import analyze_bytes, wat2wasm
 
 OPTIONS = AnalysisOptions(imports=("env.sleep",))

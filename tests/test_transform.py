@@ -33,8 +33,8 @@ from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.pipeline import transform_loaded
 from asyncpy.transform import instrument
 from asyncpy.wasm import load_bytes
-from tests.oracle import run_asyncify
 from tests import pausehost as H
+from tests.oracle import run_asyncify
 from tests.pause_programs import COROUTINES, PROGRAMS
 from tests.support import wat2wasm
 
