@@ -59,9 +59,6 @@ RUNTIME_QUERIES = ("get_state",)                  # no effect on the analysis
 
 # --- r2 (issue 15): numbers the transform and the linker share with tasks.wat ---
 
-WASM_PAGE = 65536                     # bytes in a wasm memory page
-
-
 TASK_ARGS_OFFSET = 36                 # a task header's args slots (link/tasks.wat, "+36 args")
 
 
@@ -70,3 +67,18 @@ TASK_MAX_SLOTS = 8                    # of 8 bytes each: an export's parameters,
 
 DEFAULT_TASK_BLOCK = 65536            # bytes per task: header, unwind buffer, shadow stack
 # --- end r2 ---
+
+
+# --------------------------------------------------------------------------
+# r1 (issue 15): the numbers the hosts use
+
+PAGE_SIZE = 65536                     # a wasm page
+
+# the control exports by role (CONTROL_EXPORTS lists them all)
+START_UNWIND, STOP_UNWIND, START_REWIND, STOP_REWIND, GET_STATE = CONTROL_EXPORTS
+
+# the data struct {current, end}: two pointers (i32, or i64 on memory64);
+# the buffer of saved frames follows it, and `current` starts there
+CURRENT_OFFSET = 0
+END_OFFSET_32, END_OFFSET_64 = 4, 8
+STRUCT_SIZE_32, STRUCT_SIZE_64 = 8, 16

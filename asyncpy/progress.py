@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable, Protocol, TextIO, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 
 @runtime_checkable
@@ -62,7 +63,7 @@ class Messages(Silent):
         self.say(label)
 
 
-def as_progress(p: "Progress | Callable[[str], Any] | None") -> Progress:
+def as_progress(p: Progress | Callable[[str], Any] | None) -> Progress:
     if p is None:
         return Silent()
     if isinstance(p, Progress):

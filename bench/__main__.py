@@ -160,7 +160,8 @@ def measure_runs(name: str, variants: dict[str, bytes], runs: int, pause_runs: i
                 info["pause_calls"] = r.pause_calls
                 if label == "original":  # first in the dict: the reference output
                     reference = r.stdout
-                    info["matches_expected"] = None if want is None else (r.stdout == want and r.exit_code == 0)
+                    info["matches_expected"] = (None if want is None
+                                                else (r.stdout == want and r.exit_code == 0))
                     if info["matches_expected"] is False:
                         row["errors"].append("original: output differs from corpus/expected (compared "
                                              "against the original's own output instead)")
@@ -183,7 +184,8 @@ def measure_runs(name: str, variants: dict[str, bytes], runs: int, pause_runs: i
 
     row["runs"], row["pause_runs"] = runs, pause_runs
     # Ablated outputs cannot pause correctly: they are timed without pauses only.
-    pausers = {k: p for k, p in programs.items() if p.instrumented and p.has_pause and not k.startswith("ablate")}
+    pausers = {k: p for k, p in programs.items()
+               if p.instrumented and p.has_pause and not k.startswith("ablate")}
     paused: dict[str, list] = {k: [] for k in pausers}
     for i in range(pause_runs):
         for label, prog in list(pausers.items()):
@@ -259,7 +261,8 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
         row["errors"].append("cannot determine the input's features; Binaryen not run")
         theirs = {"error": "not run"}
     else:
-        theirs = run_worker("theirs", src, work / f"{safe}-theirs", mask, extra_env=extra_env, timeout=timeout)
+        theirs = run_worker("theirs", src, work / f"{safe}-theirs", mask,
+                            extra_env=extra_env, timeout=timeout)
         if "error" in theirs:
             row["errors"].append(f"Binaryen asyncify: {theirs['error']}")
     row["theirs"] = theirs
@@ -294,7 +297,8 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
         row["run_traceback"] = traceback.format_exc(limit=5)
     r = row["run"]
     log(f"{tag}: runs ms orig/ours/binaryen/profiled "
-        + "/".join(report.ms(r.get(k, {}).get("median_seconds")) for k in ("original", "ours", "theirs", "profiled"))
+        + "/".join(report.ms(r.get(k, {}).get("median_seconds"))
+                   for k in ("original", "ours", "theirs", "profiled"))
         + ", round trip µs ours/binaryen "
         + "/".join(report.us(r.get(k, {}).get("round_trip_seconds_median")) for k in ("ours", "theirs"))
         + f" ({time.perf_counter() - t_start:.0f} s)")
@@ -336,14 +340,17 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="only the WAT files and the C kernels (< 2 minutes)")
     ap.add_argument("--big", action="store_true",
                     help="also the scale rows (bench/big.py: CUE 46 MB, a 25 MB Go program, a synthetic "
-                         "8,000-function module): transforms only; Binaryen alone takes 15+ minutes on CUE on a busy 2-core box")
+                         "8,000-function module): transforms only; Binaryen alone takes 15+ minutes "
+                         "on CUE on a busy 2-core box")
     ap.add_argument("--only", nargs="+", metavar="NAMES",
                     help="programs to run: names (quickjs, go/hello), groups (wat, c, go) or basenames; "
                          "host: the host-wait section; browser: asyncify vs JSPI in headless Chromium")
-    ap.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the JSON results")
+    ap.add_argument("--json", type=Path, default=RESULTS / "latest.json",
+                    help="where to write the JSON results")
     ap.add_argument("--update-readme", action="store_true", help="write the summary table into README.md")
     ap.add_argument("--runs", type=int, default=None, help="no-pause runs per variant (default 5, quick 3)")
-    ap.add_argument("--pause-runs", type=int, default=None, help="pausing runs per variant (default 3, quick 2)")
+    ap.add_argument("--pause-runs", type=int, default=None,
+                    help="pausing runs per variant (default 3, quick 2)")
     ap.add_argument("--ablation", action="store_true",
                     help="also time asyncpy outputs with parts of the instrumentation left out (cost "
                          "measurement only; see the Ablation table)")
@@ -351,7 +358,8 @@ def main(argv=None) -> int:
 
     runs = args.runs or (3 if args.quick else 5)
     pause_runs = args.pause_runs or (2 if args.quick else 3)
-    # sections, not corpus programs: "host" (bench/host_wait.py), "browser" (bench/browser.py, only on request)
+    # sections, not corpus programs: "host" (bench/host_wait.py),
+    # "browser" (bench/browser.py, only on request)
     only = [w for arg in args.only or () for w in arg.replace(",", " ").split() if w]
     host_section = not only or "host" in only
     with_browser = "browser" in only
@@ -359,7 +367,7 @@ def main(argv=None) -> int:
     # The scale rows (bench/big.py) run with --big, or when named.
     programs = corpus_programs() + (list(big.PROGRAMS) if args.big or only else [])
     names = select(programs, only, args.quick) if only or not args.only else []
-    started = _dt.datetime.now(_dt.timezone.utc)
+    started = _dt.datetime.now(_dt.UTC)
     t0 = time.perf_counter()
     log(f"bench: {len(names)} programs: {', '.join(names)}")
     rows = []

@@ -19,7 +19,7 @@ JSON row says so (`binaryen_optimize`). Not re-measured at level 2 here.
 CUE is unpacked from `cue.wasm.xz`, found through `$ASYNCPY_CUE_XZ` or in
 `shared/corpus/` beside or above the repository, into the corpus cache
 (`~/.cache/asyncpy/corpus`); it is never part of the repository.
-"""
+"""  # noqa: E501 - a markdown table: its rows cannot wrap
 
 from __future__ import annotations
 

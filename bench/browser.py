@@ -178,7 +178,7 @@ def run(names: list[str] | None = None, runs: int = RUNS, log=lambda m: None) ->
                 plain, out = site / f"{safe}.wasm", site / f"{safe}.async.wasm"
                 shutil.copy(src, plain)
                 transform(src, out)
-            except Exception as e:  # noqa: BLE001 - a failed build is a row of the report, not the end
+            except Exception as e:  # a failed build is a row of the report, not the end
                 errors.append(f"{name}: {e}")
                 continue
             sizes[name] = (plain.stat().st_size, out.stat().st_size)
@@ -214,9 +214,11 @@ def run(names: list[str] | None = None, runs: int = RUNS, log=lambda m: None) ->
     rows = []
     for p in programs:
         r = measured["results"][p["name"]]
-        row = {"name": p["name"], "original_bytes": sizes[p["name"]][0], "asyncify_bytes": sizes[p["name"]][1]}
+        row = {"name": p["name"],
+               "original_bytes": sizes[p["name"]][0], "asyncify_bytes": sizes[p["name"]][1]}
         for k, v in r.items():
-            row[k] = {"median_ms": median(v["ms"]), "ms": v["ms"], "output_ok": v["ok"], "pauses": v["pauses"]}
+            row[k] = {"median_ms": median(v["ms"]), "ms": v["ms"],
+                      "output_ok": v["ok"], "pauses": v["pauses"]}
             if not v["ok"]:
                 errors.append(f"{p['name']}: {k}: output or exit code differs from the expected")
         n = r["asyncify_pausing"]["pauses"]
@@ -234,8 +236,8 @@ def run(names: list[str] | None = None, runs: int = RUNS, log=lambda m: None) ->
                 # a difference inside the samples' spread is noise, not a cost
                 row[f"{side}_below_noise"] = abs(delta) < max(iqr(row[pausing]["ms"]), iqr(row[base]["ms"]))
         rows.append(row)
-    return {"browser": measured["userAgent"], "isolated": measured["isolated"], "runs": runs, "programs": rows,
-            "depths": depth_rows, "errors": errors}
+    return {"browser": measured["userAgent"], "isolated": measured["isolated"], "runs": runs,
+            "programs": rows, "depths": depth_rows, "errors": errors}
 
 
 def markdown(res: dict) -> str:
@@ -244,7 +246,8 @@ def markdown(res: dict) -> str:
     ua = res["browser"]
     chrome = next((w for w in ua.split() if w.startswith(("HeadlessChrome/", "Chrome/"))), ua)
     lines = [f"### asyncify vs JSPI in the browser ({chrome}, median of {res['runs']} runs)", "",
-             ("| program | bytes: original (JSPI) / asyncify | run, no pause: plain / asyncify / JSPI | pauses "
+             ("| program | bytes: original (JSPI) / asyncify "
+              "| run, no pause: plain / asyncify / JSPI | pauses "
               "| per pause: asyncify / JSPI |"),
              "|---|--:|--:|--:|--:|"]
     for r in res["programs"]:
@@ -254,7 +257,8 @@ def markdown(res: dict) -> str:
             return "≈0 (noise)" if r.get(f"{side}_below_noise") else f"{r[f'{side}_us_per_pause']:.2f}"
         per = f"{us('asyncify')} / {us('jspi')} µs" if r.get("pauses") else "-"
         lines.append(f"| {r['name']} | {ob / 1024:.0f} / {ab / 1024:.0f} KB ({ab / ob:.2f}×) | "
-                     f"{pl:.1f} / {asy:.1f} ({asy / pl:.2f}×) / {js:.1f} ms ({js / pl:.2f}×) | {r['pauses']} | {per} |")
+                     f"{pl:.1f} / {asy:.1f} ({asy / pl:.2f}×) / {js:.1f} ms ({js / pl:.2f}×) "
+                     f"| {r['pauses']} | {per} |")
     lines.append("")
     lines.append("Plain: the original module with a sync `env.pause`, no pausing machinery. asyncify: "
                  "asyncpy's `-O2` output driven by asyncpy.mjs, `env.pause` sync (it never unwinds). JSPI: "
@@ -265,14 +269,18 @@ def markdown(res: dict) -> str:
                  "time) / pauses, since its run without pauses suspends at every call already. "
                  "\"≈0 (noise)\": the difference is inside the spread (IQR) of the samples.")
     if res.get("depths"):
-        lines += ["", (f"Time per pause by stack depth (`spin(depth, n)`: {res['depths'][0]['pauses']} pauses of "
+        lines += ["", (f"Time per pause by stack depth (`spin(depth, n)`: "
+                       f"{res['depths'][0]['pauses']} pauses of "
                        "`env.pause` below `depth` frames, one export call; median of the same runs):"), "",
                   "| depth | plain run | asyncify: per pause | JSPI: per pause | asyncify / JSPI |",
                   "|--:|--:|--:|--:|--:|"]
         for d in res["depths"]:
             a, j = d["asyncify_us_per_pause"], d["jspi_us_per_pause"]
-            lines.append(f"| {d['depth']} | {d['plain']['median_ms']:.1f} ms | {a:.2f} µs | {j:.2f} µs | "
-                         f"{a / j:.1f}× |" if j > 0 else f"| {d['depth']} | - | {a:.2f} µs | {j:.2f} µs | - |")
+            if j > 0:
+                lines.append(f"| {d['depth']} | {d['plain']['median_ms']:.1f} ms | {a:.2f} µs | {j:.2f} µs | "
+                             f"{a / j:.1f}× |")
+            else:
+                lines.append(f"| {d['depth']} | - | {a:.2f} µs | {j:.2f} µs | - |")
     for e in res["errors"]:
         lines.append(f"- error: {e}")
     return "\n".join(lines) + "\n"

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import struct
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -37,10 +36,13 @@ from pathlib import Path
 
 import wasmtime
 
-PAGE = 65536
+from asyncpy.abi import PAGE_SIZE as PAGE
+from asyncpy.abi import STRUCT_SIZE_32 as HEADER  # {current: i32, end: i32}; the corpus is wasm32
+from asyncpy.host.protocol import Asyncify, is_instrumented
+from asyncpy.wasm.engine import engine
+
 REGION_PAGES = 16                  # 1 MiB of frames at most
 REGION = REGION_PAGES * PAGE
-HEADER = 8                         # {current: i32, end: i32}
 
 
 def pause_value(n: int) -> int:
@@ -64,7 +66,10 @@ class OverflowError_(Exception):
 
 
 def make_engine() -> wasmtime.Engine:
-    return wasmtime.Engine(wasmtime.Config())
+    """The product's engine (asyncpy.wasm.engine): its features are a superset
+    of wasmtime's defaults that the corpus uses, and it sets nothing that
+    changes how code runs (no fuel, no epochs), so the timings are the same."""
+    return engine()
 
 
 class Program:
@@ -77,7 +82,7 @@ class Program:
         self.module = wasmtime.Module(engine, data)
         self.compile_seconds = time.perf_counter() - t0
         exports = {e.name for e in self.module.exports}
-        self.instrumented = "asyncify_start_unwind" in exports
+        self.instrumented = is_instrumented(exports)
         self.has_pause = any(i.module == "env" and i.name == "pause" for i in self.module.imports)
         self.on_unwind = None   # a tracing build's asyncpy_profile.unwind(id) (bench/worker.py)
 
@@ -106,7 +111,7 @@ class Program:
 
         def pause(caller, n):
             if st.rewinding:
-                st.stop_rewind(caller)
+                st.proto.stop_rewind()
                 st.trips.append(time.perf_counter() - st.t0)
                 st.rewinding = False
                 if st.saved is not None:
@@ -121,11 +126,11 @@ class Program:
                 st.buf = st.memory.grow(caller, REGION_PAGES) * PAGE
                 st.save_len = REGION
             st.saved = st.memory.read(caller, st.buf, st.buf + st.save_len)
-            st.memory.write(caller, struct.pack("<II", st.buf + HEADER, st.buf + REGION), st.buf)
+            st.proto.write_struct(st.buf, st.buf + HEADER, st.buf + REGION)
             st.value = value
             st.unwinding = True
             st.t0 = time.perf_counter()
-            st.start_unwind(caller, st.buf)
+            st.proto.start_unwind(st.buf)
             return 0
 
         if self.has_pause:
@@ -137,10 +142,7 @@ class Program:
         start = ex["_start"]
         if pausing:
             st.memory = ex["memory"]
-            st.start_unwind = ex["asyncify_start_unwind"]
-            st.stop_unwind = ex["asyncify_stop_unwind"]
-            st.start_rewind = ex["asyncify_start_rewind"]
-            st.stop_rewind = ex["asyncify_stop_rewind"]
+            st.proto = Asyncify(store, ex, st.memory)
 
         code = 0
         error = None
@@ -151,8 +153,8 @@ class Program:
                 if not st.unwinding:
                     break
                 st.unwinding = False
-                st.stop_unwind(store)
-                current, end = struct.unpack("<II", st.memory.read(store, st.buf, st.buf + HEADER))
+                st.proto.stop_unwind()
+                current, end = st.proto.read_struct(st.buf)
                 used = current - st.buf  # header included: what the save must cover
                 if current > end:
                     raise OverflowError_(f"unwind overflowed the {REGION} byte buffer")
@@ -160,7 +162,7 @@ class Program:
                 if used > st.save_len:
                     st.unsafe += 1
                 st.save_len = min(REGION, max(4096, 2 * used + 1024))
-                st.start_rewind(store, st.buf)
+                st.proto.start_rewind(st.buf)
                 st.rewinding = True
         except wasmtime.ExitTrap as e:
             code = e.code
@@ -188,6 +190,7 @@ class _State:
         self.max_frame = 0
         self.unsafe = 0
         self.memory = None
+        self.proto: Asyncify | None = None
 
 
 def median(xs):
@@ -197,6 +200,5 @@ def median(xs):
 def _trap_text(e: Exception) -> str:
     """wasmtime's trap message in one line: the cause and the innermost frames."""
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    cause = [ln for ln in lines if ln.startswith(("Caused by", "wasm trap", "0:")) or "trap" in ln.lower()]
     frames = [ln for ln in lines if ln[:1].isdigit()][:3]
-    return "; ".join(dict.fromkeys([lines[-1]] + frames)) if lines else type(e).__name__
+    return "; ".join(dict.fromkeys([lines[-1], *frames])) if lines else type(e).__name__

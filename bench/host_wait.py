@@ -122,7 +122,8 @@ def measure(log=print) -> dict:
         out["calls_per_second"] = {k: {c: statistics.median(v) for c, v in d.items()} for k, d in tp.items()}
     asyncio.run(main())
     s = out["seconds_per_call"]
-    log(f"host: round trip {s['task_async'] * 1e6:.0f} µs (task), sync import {s['sync_import'] * 1e6:.1f} µs, "
+    log(f"host: round trip {s['task_async'] * 1e6:.0f} µs (task), "
+        f"sync import {s['sync_import'] * 1e6:.1f} µs, "
         f"whole-module pause {s['whole_module_async'] * 1e6:.0f} µs")
     return out
 
@@ -134,7 +135,8 @@ def markdown(r: dict) -> str:
         "",
         "| per call of the import | µs |",
         "|---|--:|",
-        f"| task suspended, `async def` awaited, task resumed (host round trip) | {s['task_async'] * 1e6:.1f} |",
+        ("| task suspended, `async def` awaited, task resumed (host round trip) "
+         f"| {s['task_async'] * 1e6:.1f} |"),
         f"| the same import as a plain function (no suspend) | {s['sync_import'] * 1e6:.1f} |",
         (f"| whole-module asyncify pause, no task runtime (one call per instance) "
          f"| {s['whole_module_async'] * 1e6:.1f} |"),

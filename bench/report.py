@@ -64,7 +64,8 @@ def pair(a, b, fmt) -> str:
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "--:" for i in range(len(header))) + "|"]
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" if i == 0 else "--:" for i in range(len(header))) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(out)
 
@@ -89,7 +90,8 @@ def growth(rows: list[dict]) -> dict:
                  for r in rows if r.get("input_bytes"))
     big = [p for p in pts if p[0] >= 64 * 1024]
     return {
-        "points": [{"name": n, "input_bytes": s, "ours_seconds": o, "theirs_seconds": t} for s, o, t, n in pts],
+        "points": [{"name": n, "input_bytes": s, "ours_seconds": o, "theirs_seconds": t}
+                   for s, o, t, n in pts],
         "exponent_all": {"ours": _slope([(s, o) for s, o, _, _ in pts]),
                          "theirs": _slope([(s, t) for s, _, t, _ in pts])},
         "exponent_64k_plus": {"ours": _slope([(s, o) for s, o, _, _ in big]),
@@ -124,9 +126,10 @@ and measure cost only."""
 def markdown(results: dict) -> str:
     rows = results["programs"]
     env = results["environment"]
+    load = ", ".join(f"{x:.1f}" for x in env.get("load_average", []))
     out = [f"# asyncpy vs Binaryen {env.get('binaryen')} asyncify — {results['date']}",
            "",
-           f"{env.get('cpu')} ({env.get('cpus')} cpus, load {', '.join(f'{x:.1f}' for x in env.get('load_average', []))}),"
+           f"{env.get('cpu')} ({env.get('cpus')} cpus, load {load}),"
            f" Python {env.get('python')}, wasmtime {env.get('wasmtime')}, asyncpy at {env.get('revision')};"
            f" {results['runs']} runs, "
            f"{results['pause_runs']} pausing runs; {results['total_seconds']:.0f} s in all"
@@ -154,7 +157,7 @@ def markdown(results: dict) -> str:
         o_o2, t_o2 = _get(r, "ours", "o2_bytes"), _get(r, "theirs", "o2_bytes")
         inp = r.get("input_bytes")
 
-        def grow(x):
+        def grow(x, inp=inp):
             return "–" if x is None or not inp else f"{(x - inp) / inp:+.0%}"
         t.append([r["name"], kb(inp), pair(o_raw, t_raw, kb), ratio(o_raw, t_raw),
                   pair(o_o2, t_o2, kb), ratio(o_o2, t_o2), pair(o_o2, t_o2, grow)])
@@ -165,16 +168,18 @@ def markdown(results: dict) -> str:
     t = []
     for r in rows:
         orig, o, th = (_run(r, k, "median_seconds") for k in ("original", "ours", "theirs"))
-        rt_o, rt_t = _run(r, "ours", "round_trip_seconds_median"), _run(r, "theirs", "round_trip_seconds_median")
+        rt_o, rt_t = (_run(r, side, "round_trip_seconds_median") for side in ("ours", "theirs"))
         d_o, d_t = _run(r, "ours", "delta_per_pause_seconds"), _run(r, "theirs", "delta_per_pause_seconds")
         pauses = _run(r, "ours", "pauses") or _run(r, "theirs", "pauses")
-        t.append([r["name"], f"{ms(orig)} / {ms(o)} / {ms(th)}", ratio(o, orig), ratio(th, orig), ratio(o, th),
+        t.append([r["name"], f"{ms(orig)} / {ms(o)} / {ms(th)}",
+                  ratio(o, orig), ratio(th, orig), ratio(o, th),
                   "–" if pauses is None else str(pauses), pair(rt_o, rt_t, us), ratio(rt_o, rt_t),
                   pair(d_o, d_t, us),
                   pair(_run(r, "ours", "max_frame_bytes"), _run(r, "theirs", "max_frame_bytes"),
                        lambda x: "–" if x is None else str(x))])
-    out.append(table(["program", "run ms orig / ours / Binaryen", "ours/orig", "Binaryen/orig", "ours/Binaryen",
-                      "pauses", "round trip µs ours / Binaryen", "ratio", "Δ/pause µs ours / Binaryen",
+    out.append(table(["program", "run ms orig / ours / Binaryen",
+                      "ours/orig", "Binaryen/orig", "ours/Binaryen", "pauses",
+                      "round trip µs ours / Binaryen", "ratio", "Δ/pause µs ours / Binaryen",
                       "frame B ours / Binaryen"], t))
 
     out += ["", "## No-pause overhead and transform + -O2 time", ""]
@@ -208,7 +213,7 @@ def markdown(results: dict) -> str:
     t = []
     for p in g["points"]:
         s, o, th = p["input_bytes"], p["ours_seconds"], p["theirs_seconds"]
-        per = lambda x: "–" if x is None else f"{x / (s / 1024) * 1e3:.2f}"
+        per = lambda x, s=s: "–" if x is None else f"{x / (s / 1024) * 1e3:.2f}"
         t.append([p["name"], kb(s), secs(o), secs(th), per(o), per(th), ratio(o, th)])
     out.append(table(["program", "input KB", "ours", "Binaryen", "ours ms/KB", "Binaryen ms/KB", "ratio"], t))
 
@@ -234,7 +239,7 @@ def summary(results: dict) -> str:
         o_s, t_s = _get(r, "ours", "seconds"), _get(r, "theirs", "seconds")
         o_o2, t_o2 = _get(r, "ours", "o2_bytes"), _get(r, "theirs", "o2_bytes")
         o, th = _run(r, "ours", "median_seconds"), _run(r, "theirs", "median_seconds")
-        rt_o, rt_t = _run(r, "ours", "round_trip_seconds_median"), _run(r, "theirs", "round_trip_seconds_median")
+        rt_o, rt_t = (_run(r, side, "round_trip_seconds_median") for side in ("ours", "theirs"))
         name = r["name"] + (" ⚠" if r["errors"] else "")
         t.append([name, kb(r.get("input_bytes")),
                   pair(_get(r, "ours", "instrumented"), _get(r, "theirs", "instrumented"),

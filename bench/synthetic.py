@@ -53,9 +53,12 @@ def wat(n: int = FUNCTIONS, big: int = BIG) -> str:
   (local $v i32) (local $k i32) (local $d i32)
   (local.set $v (call $f0 (i32.const 1)))
   (loop $l
-    (local.set $d (i32.and (i32.shr_u (local.get $v) (i32.shl (i32.sub (i32.const 7) (local.get $k)) (i32.const 2))) (i32.const 15)))
+    (local.set $d (i32.and
+      (i32.shr_u (local.get $v) (i32.shl (i32.sub (i32.const 7) (local.get $k)) (i32.const 2)))
+      (i32.const 15)))
     (i32.store8 (i32.add (i32.const 100) (local.get $k))
-      (i32.add (local.get $d) (select (i32.const 48) (i32.const 87) (i32.lt_u (local.get $d) (i32.const 10)))))
+      (i32.add (local.get $d)
+        (select (i32.const 48) (i32.const 87) (i32.lt_u (local.get $d) (i32.const 10)))))
     (local.set $k (i32.add (local.get $k) (i32.const 1)))
     (br_if $l (i32.lt_u (local.get $k) (i32.const 8))))
   (i32.store8 (i32.const 108) (i32.const 10))
@@ -65,7 +68,8 @@ def wat(n: int = FUNCTIONS, big: int = BIG) -> str:
 """
     return ('(module\n'
             '(import "env" "pause" (func $pause (param i32) (result i32)))\n'
-            '(import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))\n'
+            '(import "wasi_snapshot_preview1" "fd_write"'
+            ' (func $fd_write (param i32 i32 i32 i32) (result i32)))\n'
             '(memory (export "memory") 2)\n'
             + "\n".join(funcs) + start + ")\n")
 

@@ -125,7 +125,7 @@ def _ours(data: bytes, path: str, side: str = "ours") -> dict:
 def _theirs(data: bytes, mask: int) -> dict:
     from asyncpy import binaryen
     from asyncpy.options import AnalysisOptions
-    from bench.reference import run_asyncify
+    from tests.oracle import run_asyncify
 
     options = AnalysisOptions(imports=IMPORTS)
     before = proc_status()

@@ -9,7 +9,7 @@ See corpus/README.md for the programs and corpus/build.py for the cache.
 """
 from pathlib import Path
 
-from . import build, run  # noqa: F401
+from . import build, run
 
 #: The env imports every corpus program may use, as the expected outputs assume them.
 HOST_IMPORTS = {"pause": lambda n: n + 1}

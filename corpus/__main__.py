@@ -8,6 +8,8 @@ import sys
 
 import wasmtime
 
+from asyncpy.wasm.binary import function_counts
+
 from . import build, expected_path, run_program
 
 
@@ -16,39 +18,7 @@ def function_count(path) -> tuple[int, int]:
     data = path.read_bytes()
     if path.suffix == ".wat":
         data = wasmtime.wat2wasm(data.decode())
-
-    def leb(i):
-        v = shift = 0
-        while True:
-            b = data[i]; i += 1
-            v |= (b & 0x7F) << shift; shift += 7
-            if b < 0x80:
-                return v, i
-
-    i, defined, imported = 8, 0, 0
-    while i < len(data):
-        sid = data[i]
-        size, j = leb(i + 1)
-        if sid == 3:
-            defined, _ = leb(j)
-        elif sid == 2:  # import section: count kind 0 (func)
-            n, k = leb(j)
-            for _ in range(n):
-                for _ in range(2):  # module and field names
-                    ln, k = leb(k); k += ln
-                kind = data[k]; k += 1
-                if kind == 0:
-                    imported += 1; _, k = leb(k)
-                elif kind == 1:  # table: reftype + limits
-                    k += 1; flags, k = leb(k); _, k = leb(k)
-                    if flags & 1: _, k = leb(k)
-                elif kind == 2:  # memory limits
-                    flags, k = leb(k); _, k = leb(k)
-                    if flags & 1: _, k = leb(k)
-                else:  # global / tag: type + flag
-                    k += 2
-        i = j + size
-    return defined, imported
+    return function_counts(bytes(data))
 
 
 def main(argv):

@@ -99,7 +99,7 @@ def _zig_version() -> str:
     try:
         return "zig " + importlib.metadata.version("ziglang")
     except importlib.metadata.PackageNotFoundError:
-        return subprocess.run(_zig_cc()[:-1] + ["version"], capture_output=True, text=True).stdout
+        return subprocess.run([*_zig_cc()[:-1], "version"], capture_output=True, text=True).stdout
 
 
 def go_binary() -> str:
@@ -196,7 +196,8 @@ def quickjs() -> Path:
     up = _sdist("quickjs", QUICKJS_VERSION, "upstream-quickjs")
     srcs = [up / f for f in ("quickjs.c", "libregexp.c", "libunicode.c", "cutils.c", "libbf.c")]
     srcs.append(HERE / "c" / "qjs_main.c")
-    flags = list(CFLAGS) + [
+    flags = [
+        *CFLAGS,
         "-D_WASI_EMULATED_SIGNAL", "-lwasi-emulated-signal", "-D_GNU_SOURCE",
         '-DCONFIG_VERSION="2021-03-27"', "-DEMSCRIPTEN",
         "-DFE_DOWNWARD=0x400", "-DFE_UPWARD=0x800", f"-I{up}",
@@ -218,10 +219,11 @@ def lua() -> Path:
     """Lua 5.4 (no setjmp: a Lua error aborts) with corpus/c/lua_main.c."""
     up = _sdist("lupa", LUPA_VERSION, "third-party/lua54")
     srcs = [up / f"{n}.c" for n in LUA_CORE] + [HERE / "c" / "lua_main.c"]
-    flags = list(CFLAGS) + [
+    flags = [
+        *CFLAGS,
         "-include", str(HERE / "c" / "lua_nojmp.h"), f"-I{up}", "-Wno-everything",
     ]
-    headers = sorted(up.glob("*.h")) + [HERE / "c" / "lua_nojmp.h"]
+    headers = [*sorted(up.glob("*.h")), HERE / "c" / "lua_nojmp.h"]
     key = _key(*srcs, *headers, *[f for f in flags if "/" not in f], _zig_version())
     return _cached("lua", key,
                    lambda out: _run(_zig_cc() + flags + [str(s) for s in srcs] + ["-o", str(out)]),

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import wasmtime
+
+from asyncpy.wasm.engine import engine as asyncpy_engine
 
 
 def instantiate(path, env_imports: dict[str, Callable[[int], int]] | None = None,
                 argv=None, stdout_path=None):
     """Return (store, instance) with WASI set up; stdout goes to stdout_path if given."""
     path = Path(path)
-    engine = wasmtime.Engine()
+    engine = asyncpy_engine()
     store = wasmtime.Store(engine)
     if path.suffix == ".wat":
         module = wasmtime.Module(engine, path.read_text())

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import wasmtime
 
+from asyncpy.wasm.engine import engine as asyncpy_engine
+
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
 
@@ -56,7 +58,7 @@ def transform(wasm: Path, *extra: str) -> Path:
 
 
 def instantiate(wasm: Path):
-    engine = wasmtime.Engine()
+    engine = asyncpy_engine()
     store = wasmtime.Store(engine)
     cfg = wasmtime.WasiConfig()
     cfg.inherit_stdout()

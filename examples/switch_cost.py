@@ -21,15 +21,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from asyncpy.link import LinkOptions  # noqa: E402
-from asyncpy.options import OPT_LEVELS, AnalysisOptions, TransformOptions
-from asyncpy.pipeline import transform_loaded
+from asyncpy.options import OPT_LEVELS, AnalysisOptions, TransformOptions  # noqa: E402
+from asyncpy.pipeline import transform_loaded  # noqa: E402
 from asyncpy.wasm import load  # noqa: E402
 
 
 def main(n: int = 200_000) -> None:
     prog = ROOT / "tests" / "runtime_prog.wat"
     for level in ("O0", "O2"):
-        r = transform_loaded(load(prog), TransformOptions(analysis=AnalysisOptions(imports=("env.hostsleep",))),
+        options = TransformOptions(analysis=AnalysisOptions(imports=("env.hostsleep",)))
+        r = transform_loaded(load(prog), options,
                              runtime=LinkOptions(wrap=("spawn", "run"), block_size=4096),
                              optimize=OPT_LEVELS[level])
         store = wasmtime.Store()

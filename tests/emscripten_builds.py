@@ -154,13 +154,14 @@ def build_all(cases=CASES, root: Path | None = None, workers: int = 3) -> dict[s
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(lambda job: build_and_run(job[0], job[1], root), jobs))
     out = {}
-    for (case, ours), res in zip(jobs, results):
+    for (case, ours), res in zip(jobs, results, strict=True):
         out.setdefault(case.id, [None, None])[0 if ours else 1] = res
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def table(results) -> str:
-    rows = ["| setting | ours | Binaryen | same output | .wasm bytes ours / Binaryen | link s ours / Binaryen |",
+    rows = ["| setting | ours | Binaryen | same output "
+            "| .wasm bytes ours / Binaryen | link s ours / Binaryen |",
             "|---|---|---|---|---|---|"]
     for case in CASES:
         if case.id not in results:

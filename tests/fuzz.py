@@ -52,6 +52,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
+from asyncpy.abi import DATA, GET_STATE, SEPARATE_MEMORY, START_UNWIND, STATE
 from asyncpy.errors import AsyncpyError
 from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.wasm import sections
@@ -127,8 +128,8 @@ def name_payload(draw) -> bytes:
         return draw(st.binary(max_size=40))
     sub = draw(st.sampled_from([0, 1, 2, 4, 6, 7, 9, 12]))
     names = draw(st.lists(st.one_of(st.binary(max_size=12), st.sampled_from(
-        [b"", b"0", b"12", b"asyncify_start_unwind", b"asyncify_get_state", b"__asyncify_state",
-         b"__asyncify_data", b"asyncify_memory", b"asyncify_memory_init", b"sleep", b"main",
+        [b"", b"0", b"12", START_UNWIND.encode(), GET_STATE.encode(), STATE.encode(),
+         DATA.encode(), SEPARATE_MEMORY.encode(), f"{SEPARATE_MEMORY}_init".encode(), b"sleep", b"main",
          "\u65e5\u672c".encode(), b"a b", b"\"", b"\\", b"$x"])), max_size=4))
     if sub == 0:
         body = uleb(len(names[0])) + names[0] if names else b""
@@ -701,7 +702,8 @@ class ProgramGen:
                          f"{to_i64(self.funcs[i].result, f'(call $f{i} {args})')}))\n")
         # $mix never pauses and nests a call in a call: --asserts wraps
         # both calls of a function it does not instrument.
-        helpers = ("  (func $mix2 (param i32 i32) (result i32) (i32.xor (i32.mul (local.get 0) (i32.const 31))"
+        helpers = ("  (func $mix2 (param i32 i32) (result i32)"
+                   " (i32.xor (i32.mul (local.get 0) (i32.const 31))"
                    " (local.get 1)))\n"
                    "  (func $mix (param i32 i32) (result i32)\n"
                    "    (call $mix2 (call $mix2 (local.get 0) (local.get 1)) (i32.const 3)))\n")
@@ -808,11 +810,12 @@ class ProgramGen:
                 "f64": f"(f64.convert_i32_u {e})", "v128": f"(i32x4.splat {e})"}[t]
 
     def op(self, t: str, d: int) -> str:
-        e = lambda ty=t: self.expr(ty, d)  # noqa: E731
+        e = lambda ty=t: self.expr(ty, d)
         if t == "i32":
             k = self.int(0, 7)
             if k <= 2:
-                return f"(i32.{self.pick(['add', 'sub', 'mul', 'xor', 'and', 'or', 'shl', 'rotl', 'lt_u', 'eq', 'ge_s'])} {e()} {e()})"
+                op = self.pick(['add', 'sub', 'mul', 'xor', 'and', 'or', 'shl', 'rotl', 'lt_u', 'eq', 'ge_s'])
+                return f"(i32.{op} {e()} {e()})"
             if k == 3:
                 return f"(i32.eqz {e()})"
             if k == 4:
@@ -872,7 +875,7 @@ class ProgramGen:
             return f"(drop {self.sleep(d)})"
         if k == "global":
             return f"(global.set $g (i32.add (global.get $g) {self.expr('i32', d)}))"
-        inner = lambda: " ".join(self.stmt(depth - 1) for _ in range(self.int(0, 3)))  # noqa: E731
+        inner = lambda: " ".join(self.stmt(depth - 1) for _ in range(self.int(0, 3)))
         if k == "if":
             return f"(if {self.expr('i32', d)} (then {inner()}) (else {inner()}))"
         if k == "loop":
@@ -881,7 +884,8 @@ class ProgramGen:
             f.counters += 1
             lab = self.fresh("l")
             return (f"(local.set {c} (i32.const 0)) (loop {lab} {inner()} (br_if {lab} (i32.lt_u "
-                    f"(local.tee {c} (i32.add (local.get {c}) (i32.const 1))) (i32.const {self.int(1, 3)}))))")
+                    f"(local.tee {c} (i32.add (local.get {c}) (i32.const 1))) "
+                    f"(i32.const {self.int(1, 3)}))))")
         if k == "br_if":
             lab = self.fresh("b")
             return f"(block {lab} {inner()} (br_if {lab} {self.expr('i32', d)}) {inner()})"
@@ -928,7 +932,7 @@ class Recipe:
                 base = analyze(collect_facts(m), OPTIONS)
             defined = [n for n, f in base.facts.functions.items() if not f.imported]
             rng = random.Random(self.pick)
-            some = lambda names: tuple(n for n in names if rng.random() < 0.5)  # noqa: E731
+            some = lambda names: tuple(n for n in names if rng.random() < 0.5)
             paused = set(base.instrument)
             if self.lists == "remove":
                 analysis = dataclasses.replace(OPTIONS, remove_list=some(n for n in defined if n not in paused
@@ -959,7 +963,7 @@ def transformed(wasm: bytes, options: AnalysisOptions = OPTIONS,
     from asyncpy import binaryen as B
     from asyncpy.pipeline import transform_loaded
     from asyncpy.wasm import load_bytes
-    from bench.reference import run_asyncify
+    from tests.oracle import run_asyncify
 
     loaded = load_bytes(wasm, isolate=False)
     ours_options = recipe.options(wasm) if recipe is not None else TransformOptions(analysis=options)
@@ -1122,7 +1126,10 @@ def run_kind(kind: str, cases: int, seed_: int, outdir: Path, timeout: float) ->
                                timeout=max(1, timeout - (time.time() - t0)))
             rc, err = p.returncode, p.stderr
         except subprocess.TimeoutExpired as e:
-            rc, err = "timeout", (e.stderr or b"").decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+            rc = "timeout"
+            err = e.stderr or ""
+            if isinstance(err, bytes):
+                err = err.decode(errors="replace")
         got = json.loads(stats.read_text()) if stats.exists() else {"counts": {}, "findings": []}
         n = sum(got["counts"].values())
         for k, v in got["counts"].items():
@@ -1196,7 +1203,8 @@ func main() {
 \tsink = append(sink, tar.NewReader, zip.NewReader, gzip.NewReader, aes.NewCipher, ecdsa.GenerateKey,
 \t\ted25519.GenerateKey, elliptic.P256, hmac.New, rand.Reader, rsa.GenerateKey, sha256.New, sha512.New,
 \t\ttls.Client, x509.ParseCertificate, sql.Open, base64.StdEncoding, csv.NewReader, gob.NewEncoder,
-\t\tjson.Marshal, xml.Marshal, format.Source, parser.ParseFile, token.NewFileSet, htemplate.New, htemplate.HTMLEscapeString,
+\t\tjson.Marshal, xml.Marshal, format.Source, parser.ParseFile, token.NewFileSet, htemplate.New,
+\t\thtemplate.HTMLEscapeString,
 \t\timage.NewRGBA, png.Encode, big.NewInt, http.ListenAndServe, http.Get, mail.ParseAddress, url.Parse,
 \t\tregexp.MustCompile, sort.Strings, strings.NewReplacer, utf8.RuneLen)
 \tt := template.Must(template.New("x").Parse("{{.}}"))

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import wasmtime
 
+from asyncpy.wasm.engine import engine as asyncpy_engine
+
 # Function types of the generated functions; none returns a value.
 TYPES = ["", "(param i32)", "(param i64)"]
 ARGS = ["", "(i32.const 1)", "(i64.const 1)"]
@@ -94,7 +96,7 @@ class Program:
 def run_and_record_stacks(wasm: bytes, program: Program) -> list[tuple[int, ...]]:
     """Instantiate, call init and every export, and return the traced wasm
     call stack (function indices, outermost first) at every env.sleep."""
-    engine = wasmtime.Engine()
+    engine = asyncpy_engine()
     store = wasmtime.Store(engine)
     module = wasmtime.Module(engine, wasm)
     stack: list[int] = []

@@ -132,7 +132,8 @@ PROGRAMS["expressions"] = module("""
         (i32.add (i32.add (call $if_cond (local.get $i)) (call $if_all (local.get $i)))
                  (i32.add (call $if_no_else (local.get $i)) (call $brif (local.get $i))))))
       (local.set $acc (i32.xor (local.get $acc)
-        (i32.add (call $brtable (local.get $i)) (i32.add (call $sel (local.get $i)) (call $ret (local.get $i))))))
+        (i32.add (call $brtable (local.get $i))
+                 (i32.add (call $sel (local.get $i)) (call $ret (local.get $i))))))
       (call $void_pause (local.get $i))
       (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 6))))
     (local.set $acc (i32.add (local.get $acc) (call $mem)))
@@ -181,7 +182,8 @@ PROGRAMS["indirect"] = module("""
     (local $i i32) (local $acc i32)
     (loop $l
       (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const 17))
-        (call_indirect (type $t) (i32.add (local.get $i) (call $bump)) (i32.and (local.get $i) (i32.const 3)))))
+        (call_indirect (type $t) (i32.add (local.get $i) (call $bump))
+                                 (i32.and (local.get $i) (i32.const 3)))))
       (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 8))))
     (local.get $acc))
 """)
@@ -205,7 +207,8 @@ PROGRAMS["locals"] = module("""
     (call $log (local.get $b))
     (call $log (i64x2.extract_lane 1 (local.get $v)))
     (f64.add
-      (f64.add (f64.convert_i32_s (local.get $a)) (f64.convert_i64_s (i64.rem_u (local.get $b) (i64.const 1000003))))
+      (f64.add (f64.convert_i32_s (local.get $a))
+               (f64.convert_i64_s (i64.rem_u (local.get $b) (i64.const 1000003))))
       (f64.add
         (f64.add (f64.promote_f32 (local.get $c)) (f64.add (local.get $d) (local.get $pd)))
         (f64.add (f64.convert_i32_s (i32x4.extract_lane 3 (local.get $v)))
@@ -247,7 +250,8 @@ PROGRAMS["multivalue"] = module("""
     (local.set $d)
     (i64.add (i64.add (local.get $b) (local.get $c))
              (i64.add (i64.extend_i32_u (i32.add (local.get $a) (local.get $d))))))
-""", PRELUDE.replace("(memory", '(import "env" "sleep2" (func $sleep2 (param i32) (result i32 i64)))\n  (memory', 1))
+""", PRELUDE.replace("(memory",
+                     '(import "env" "sleep2" (func $sleep2 (param i32) (result i32 i64)))\n  (memory', 1))
 
 # memory64: the data struct is {i64 current, i64 end}.
 PROGRAMS["memory64"] = module("""

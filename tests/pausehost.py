@@ -41,21 +41,23 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import wasmtime
 
-DATA_ADDR = 16          # WAT programs: data struct here...
-BUF_SIZE = 4096         # ...and a buffer of this size right after it
-PAGE = 65536
-ALL = "all"             # pause_at=ALL: pause at every import call
-WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
-
+from asyncpy.abi import NORMAL, PAGE_SIZE, REWINDING, UNWINDING
+from asyncpy.host.protocol import Asyncify, data_memory, is_instrumented
 
 # One engine, with the features asyncpy's outputs use: the product host's.
 from asyncpy.wasm.engine import engine
+
+DATA_ADDR = 16          # WAT programs: data struct here...
+BUF_SIZE = 4096         # ...and a buffer of this size right after it
+PAGE = PAGE_SIZE
+ALL = "all"             # pause_at=ALL: pause at every import call
+WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 
 _MODULES: dict[str, wasmtime.Module] = {}
 
@@ -155,7 +157,8 @@ class Instance:
         for imp in self.module.imports:
             if imp.module == "env" and isinstance(imp.type, wasmtime.GlobalType):
                 # --relocatable: the asyncify state and data globals come from the host.
-                zero = wasmtime.Val.i64(0) if imp.type.content == wasmtime.ValType.i64() else wasmtime.Val.i32(0)
+                i64 = imp.type.content == wasmtime.ValType.i64()
+                zero = wasmtime.Val.i64(0) if i64 else wasmtime.Val.i32(0)
                 linker.define(self.store, "env", imp.name, wasmtime.Global(self.store, imp.type, zero))
                 continue
             if imp.module != "env" or not isinstance(imp.type, wasmtime.FuncType):
@@ -167,13 +170,15 @@ class Instance:
             linker.define_func("env", imp.name, ft, handler, access_caller=False)
         self.instance = linker.instantiate(self.store, self.module)
         self.exports = self.instance.exports(self.store)
-        self.instrumented = "asyncify_get_state" in self.exports
+        self.instrumented = is_instrumented(self.exports)
         self.memory = next(v for k, v in ((k, self.exports[k]) for k in self._export_names())
                            if isinstance(v, wasmtime.Memory))
         # --data-memory separate: the data struct and buffer live in their own memory.
-        self.data_memory = self.exports.get("asyncify_memory") or self.memory
+        self.data_memory = data_memory(self.exports, self.memory)
         self.mem64 = self.data_memory.type(self.store).is_64
         self.ptr_size = 8 if self.mem64 else 4
+        # the control calls and the data struct (uninstrumented: never paused)
+        self.asyncify = Asyncify(self.store, self.exports, self.data_memory) if self.instrumented else None
 
     def _export_names(self):
         return [e.name for e in self.module.exports]
@@ -189,30 +194,33 @@ class Instance:
 
     # -- memory and the data struct
     def state(self) -> int:
-        return self.exports["asyncify_get_state"](self.store) if self.instrumented else 0
+        return self.asyncify.state() if self.asyncify is not None else NORMAL
+
+    def _proto(self) -> Asyncify:
+        assert self.asyncify is not None, "the module is not instrumented"
+        return self.asyncify
 
     def read_ptr(self, addr: int) -> int:
-        return int.from_bytes(self.data_memory.read(self.store, addr, addr + self.ptr_size), "little")
+        return self._proto().read_ptr(addr)
 
     def write_ptr(self, addr: int, value: int) -> None:
-        self.data_memory.write(self.store, value.to_bytes(self.ptr_size, "little"), addr)
+        self._proto().write_ptr(addr, value)
 
     def buffer(self, addr: int, size: int) -> Buffer:
         """Write a data struct at `addr` whose buffer follows it, `size` bytes."""
-        start = addr + 2 * self.ptr_size
+        start = addr + self._proto().struct_size
         buf = Buffer(addr, start, start + size)
-        self.write_ptr(addr, start)
-        self.write_ptr(addr + self.ptr_size, buf.end)
+        self._proto().write_struct(addr, start, buf.end)
         return buf
 
     def grown_page_buffer(self) -> Buffer:
         """C programs: grow memory by one page before starting; the data
         struct and buffer fill that page, which the program never uses."""
         old = self.data_memory.grow(self.store, 1)
-        return self.buffer(old * PAGE, PAGE - 2 * self.ptr_size)
+        return self.buffer(old * PAGE, PAGE - self._proto().struct_size)
 
     def current(self, buf: Buffer) -> int:
-        return self.read_ptr(buf.addr)
+        return self._proto().current(buf.addr)
 
     # -- imports
     def _log_handler(self, name, results):
@@ -224,17 +232,17 @@ class Instance:
 
     def _pausing_handler(self, name, results):
         def handler(*args):
-            ex = self.exports
-            if self.state() == 2:
+            if self.state() == REWINDING:
                 buf = self.active
                 assert buf is not None, "rewinding without a buffer"
                 pname, vals = self.pending.pop(buf.addr)
                 assert pname == name, f"rewound into import {name}, but {pname} paused"
                 assert self.current(buf) == buf.start, \
-                    f"rewind reached the import with {self.current(buf) - buf.start} bytes still in the buffer"
-                ex["asyncify_stop_rewind"](self.store)
+                    (f"rewind reached the import with {self.current(buf) - buf.start} bytes "
+                     "still in the buffer")
+                self._proto().stop_rewind()
                 return _ret(vals)
-            assert self.state() == 0, f"import {name} called in state {self.state()}"
+            assert self.state() == NORMAL, f"import {name} called in state {self.state()}"
             n = self.calls
             self.calls += 1
             vals = list(self.result_fn(name, n, args, results))
@@ -243,7 +251,7 @@ class Instance:
                 assert buf is not None, "pause requested without a buffer"
                 assert self.current(buf) == buf.start, "buffer not empty at the start of an unwind"
                 self.pending[buf.addr] = (name, vals)
-                ex["asyncify_start_unwind"](self.store, buf.addr)
+                self._proto().start_unwind(buf.addr)
                 self.pauses += 1
                 return _ret([_zero(k) for k in results])
             return _ret(vals)
@@ -259,16 +267,16 @@ class Instance:
             v = self.exports[export](self.store, *args)
         except wasmtime.ExitTrap as e:
             v = Exit(e.code)
-        if self.state() == 1:
-            self.exports["asyncify_stop_unwind"](self.store)
+        if self.state() == UNWINDING:
+            self._proto().stop_unwind()
             raise Unwound()
-        assert self.state() == 0, f"{export} returned in state {self.state()}"
+        assert self.state() == NORMAL, f"{export} returned in state {self.state()}"
         return v
 
     def resume(self, export: str, args=(), buf: Buffer | None = None):
         buf = buf or self.active
         self.active = buf
-        self.exports["asyncify_start_rewind"](self.store, buf.addr)
+        self._proto().start_rewind(buf.addr)
         return self.call(export, args, buf)
 
     def drive(self, export: str, args=(), buf: Buffer | None = None):

@@ -36,8 +36,10 @@ def _digest(*parts: bytes) -> str:
 
 def build_c(src: Path, reactor: bool) -> Path:
     """zig cc, cached by source, header and flags."""
-    flags = ["--target=wasm32-wasi", "-O2", "-s", f"-I{INCLUDE}"] + (["-mexec-model=reactor"] if reactor else [])
-    key = _digest(src.read_bytes(), (INCLUDE / "asyncpy.h").read_bytes(), " ".join(flags[:3] + flags[4:]).encode())
+    flags = ["--target=wasm32-wasi", "-O2", "-s", f"-I{INCLUDE}",
+             *(["-mexec-model=reactor"] if reactor else [])]
+    key = _digest(src.read_bytes(), (INCLUDE / "asyncpy.h").read_bytes(),
+                  " ".join(flags[:3] + flags[4:]).encode())
     out = cache_dir("scenarios") / f"{src.stem}-{key}.wasm"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -58,12 +60,13 @@ def build(scenario: dict) -> bytes:
     src = PROGRAMS / scenario["program"]
     inp = build_c(src, scenario.get("reactor", False)) if src.suffix == ".c" else src
     args = list(scenario.get("transform", []))
-    out = cache_dir("scenarios") / \
-        f"{scenario['name']}-{_digest(inp.read_bytes(), json.dumps(args).encode(), _source_digest().encode())}.wasm"
+    key = _digest(inp.read_bytes(), json.dumps(args).encode(), _source_digest().encode())
+    out = cache_dir("scenarios") / f"{scenario['name']}-{key}.wasm"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(f".{os.getpid()}.tmp.wasm")
-        r = subprocess.run([sys.executable, "-m", "asyncpy.cli", "transform", str(inp), "-q", "-o", str(tmp), *args],
+        r = subprocess.run([sys.executable, "-m", "asyncpy.cli", "transform", str(inp),
+                            "-q", "-o", str(tmp), *args],
                            capture_output=True, text=True, cwd=ROOT,
                            env=dict(os.environ, PYTHONPATH=str(ROOT)), check=False)
         if r.returncode:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 
 import pytest
@@ -254,7 +255,7 @@ def test_every_path_is_shortest_and_ends_at_a_seed(name):
         last_name, last_reason = path[-1]
         assert last_reason.kind in ("import", "runtime")
         assert a.facts.functions[last_name].imported
-        for (n, r), (nxt, _) in zip(path, path[1:]):   # every hop is a real call
+        for (n, r), (nxt, _) in itertools.pairwise(path):   # every hop is a real call
             assert r.via == nxt and nxt in a.facts.functions[n].calls
         assert len(path) - 1 == _shortest_hops(a, fn), fn
 

@@ -76,7 +76,8 @@ def test_wasm_opt_entry_takes_tinygo_arguments(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (("--bogus", "in.wat", "-o", "o.wasm"), "unknown pass --bogus"),
-    (("-O2", "--asyncify", "--strip-debug", "--not-a-pass", "in.wat", "-o", "o.wasm"), "unknown pass --not-a-pass"),
+    (("-O2", "--asyncify", "--strip-debug", "--not-a-pass", "in.wat", "-o", "o.wasm"),
+     "unknown pass --not-a-pass"),
     (("-Q", "in.wat", "-o", "o.wasm"), "unsupported wasm-opt flag -Q"),
     (("--enable-nonsense", "in.wat", "-o", "o.wasm"), "unknown feature flag --enable-nonsense"),
     (("--asyncify", "in.wat", "-o", "o.wasm", "--pass-arg=asyncify-nonsense@1"), "asyncify-nonsense"),

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from asyncpy.options import AnalysisOptions
-from bench.reference import instrumented_by_binaryen
 from tests import wat_modules as M
+from tests.oracle import instrumented_by_binaryen
 from tests.support import analyze_bytes, c_fnptr, defined_functions, go_hello, wat2wasm
 
 OPTION_KINDS = ["default", "imports", "ignore-indirect", "remove-list", "add-list",
@@ -125,7 +125,7 @@ def go_data():
 @pytest.mark.slow  # Binaryen's pass on Go takes ~14 s, twice
 @pytest.mark.go
 def test_go_hello_matches_binaryen(go_data, options):
-    narrowed, theirs = compare(go_data, options)
+    _narrowed, theirs = compare(go_data, options)
     assert len(theirs) > 500          # a real Go program: the runtime pauses a lot
 
 

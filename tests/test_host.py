@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import wasmtime
 
 from asyncpy.cache import cache_dir
 from asyncpy.host import (
@@ -741,3 +742,36 @@ def test_go_reactor_goroutine_from_init_serves_repeated_calls():
     got, inst = asyncio.run(main())
     assert got == [(10 * i, i) for i in range(1, 7)]
     assert inst.pauses[f"{WASI}.poll_oneoff"] >= 6
+
+
+def test_buffer_overrun_at_stop_unwind_breaks_the_instance():
+    """A deep pause into a buffer too small for its frames: the unwind writes
+    past `end`, `asyncify_stop_unwind` traps on current > end, and that trap
+    must leave the instance marked broken (it once escaped unmarked, and the
+    saved stack was silently lost)."""
+    wasm = ensure_instrumented(wat2wasm("""(module
+      (import "env" "pause" (func $p (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (func $down (export "down") (param $n i32) (result i32)
+        (if (result i32) (i32.eqz (local.get $n))
+          (then (call $p (i32.const 0)))
+          (else (i32.add (local.get $n) (call $down (i32.sub (local.get $n) (i32.const 1))))))))"""),
+        ["env.pause"], data_memory="default")
+
+    async def main():
+        roomy = Instance(wasm, {"env": {"pause": _async_pause}}, buffer=(1024, 8192))
+        assert await roomy.call("down", 20) == 211          # 1..20 plus pause(0) + 1
+        tiny = Instance(wasm, {"env": {"pause": _async_pause}}, buffer=(1024, 24))
+        with pytest.raises(wasmtime.Trap):
+            await tiny.call("down", 20)
+        assert tiny.broken and "overran" in tiny.broken
+        with pytest.raises(InstanceBroken):
+            await tiny.call("down", 0)
+    asyncio.run(main())
+
+
+def test_cli_run_no_cache(sleeper_path):
+    """--no-cache compiles with asyncpy's compile (it once reached Python's
+    builtin compile, an internal error)."""
+    r = run_cli("run", "--no-cache", sleeper_path, "--", "1")
+    assert (r.returncode, r.stdout) == (0, "tick 0\nabsolute sleep ok: 1\n"), r.stderr

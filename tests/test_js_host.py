@@ -1,8 +1,8 @@
 """The JavaScript host (asyncpy/js/): the shared scenarios on Python, node
 and Chromium (tests/scenarios/asyncify/: whole-module pauses, errors,
 memories, WASI commands; tests/scenarios/scenarios.json: the host-wait
-protocol, whose Python side is tests/test_scenarios.py); node's unit tests of the JS host; a real page in Chromium
-running a transformed C program with tasks and a transformed Go program.
+protocol, whose Python side is tests/test_scenarios.py); node's unit tests of
+the JS host; a real page in Chromium running a transformed C program with tasks and a transformed Go program.
 
 node is /usr/bin/node (20: no multi-memory, memory64 behind a flag), so the
 scenarios that need the separate data memory run in Chromium only; each such
@@ -68,7 +68,8 @@ def site(tmp_path_factory) -> Path:
                                      "url": f"/work/{s['name']}.wasm"})
     if PROTOCOL_DOC is not None:
         wasm = work / "server.async.wasm"
-        r = run_cli("transform", PROTOCOL_DIR / PROTOCOL_DOC["module"], *PROTOCOL_DOC["transform"], "-q", "-o", wasm)
+        r = run_cli("transform", PROTOCOL_DIR / PROTOCOL_DOC["module"], *PROTOCOL_DOC["transform"],
+                    "-q", "-o", wasm)
         assert r.returncode == 0, r.stderr
         if "asyncpy_suspend" in export_names(wasm.read_bytes()):
             manifest["protocol"] = {"doc": PROTOCOL_DOC, "wasm": str(wasm), "url": "/work/server.async.wasm"}
@@ -93,7 +94,8 @@ def test_scenario_python(name, site):
 @pytest.fixture(scope="session")
 def node_results(site) -> dict:
     r = subprocess.run([NODE, *node_flags(), str(site / "tests" / "js" / "run_scenarios.mjs"),
-                        str(site / "work" / "manifest.json")], capture_output=True, text=True, timeout=300, check=False)
+                        str(site / "work" / "manifest.json")],
+                       capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -108,7 +110,8 @@ def check_protocol(results: dict | None, name: str) -> None:
     """A host passes when results, errors, cancellations and the order of
     events are the listed ones (tests/scenarios/README.md)."""
     if PROTOCOL_DOC is None:
-        pytest.skip("tests/scenarios/scenarios.json (the host-wait protocol's scenarios, issue 13) is not here")
+        pytest.skip("tests/scenarios/scenarios.json (the host-wait protocol's scenarios, issue 13) "
+                    "is not here")
     if results is None:
         pytest.skip("the task runtime here predates the host-wait protocol (no asyncpy_suspend export)")
     sc = next(s for s in PROTOCOL_DOC["scenarios"] if s["name"] == name)
@@ -211,7 +214,8 @@ def test_node_unit_tests(tmp_path):
     env = dict(os.environ, ASYNCPY_JS_FIXTURES=str(tmp_path))
     if PROTOCOL_DOC is not None:        # the host-wait protocol's own unit tests need its module
         server = tmp_path / "server.wasm"
-        r = run_cli("transform", PROTOCOL_DIR / PROTOCOL_DOC["module"], *PROTOCOL_DOC["transform"], "-q", "-o", server)
+        r = run_cli("transform", PROTOCOL_DIR / PROTOCOL_DOC["module"], *PROTOCOL_DOC["transform"],
+                    "-q", "-o", server)
         assert r.returncode == 0, r.stderr
         if "asyncpy_suspend" in export_names(server.read_bytes()):
             env["ASYNCPY_JS_SERVER"] = str(server)
@@ -257,7 +261,8 @@ def test_js_path_and_cli_copy(tmp_path):
 def _example_build():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("browser_example_build", ROOT / "examples" / "browser" / "build.py")
+    spec = importlib.util.spec_from_file_location("browser_example_build",
+                                                  ROOT / "examples" / "browser" / "build.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.build
@@ -281,7 +286,8 @@ def test_browser_page_runs_c_tasks_and_go(tmp_path):
         page.set_viewport_size({"width": 1280, "height": 760})
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{url}/index.html")
-        page.wait_for_function("['c', 'go'].every(id => document.getElementById(id).dataset.state !== 'running')",
+        page.wait_for_function("['c', 'go'].every("
+                               "id => document.getElementById(id).dataset.state !== 'running')",
                                timeout=120_000)
         states = [page.get_attribute(f"#{p}", "data-state") for p in ("c", "go")]
         c_lines = page.inner_text("#c .out").splitlines()
@@ -299,8 +305,9 @@ def test_browser_page_runs_c_tasks_and_go(tmp_path):
         mine = [ln for ln in c_lines if ln.startswith(f"task {t}:")]
         want = []
         for item in (1, 2, 3):
-            want += [f"task {t}: fetching item {item}", f"task {t}: item {item} -> {512 * item + 100 * t} bytes"]
-        assert mine == want + [f"task {t}: done, {sum(512 * i + 100 * t for i in (1, 2, 3))} bytes"]
+            want += [f"task {t}: fetching item {item}",
+                     f"task {t}: item {item} -> {512 * item + 100 * t} bytes"]
+        assert mine == [*want, f"task {t}: done, {sum(512 * i + 100 * t for i in (1, 2, 3))} bytes"]
     # the tasks interleave: task 3 started before task 1 finished
     assert c_lines.index("task 3: fetching item 1") < c_lines.index("task 1: done, 3372 bytes")
     assert "all 3 tasks done: 11016 bytes" in c_lines

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncpy.options import AnalysisOptions
-from bench.reference import instrumented_by_binaryen
 from tests.gen import Program, run_and_record_stacks
+from tests.oracle import instrumented_by_binaryen
 from tests.support import analyze_bytes, wat2wasm
 
 OPTIONS = AnalysisOptions(imports=("env.sleep",))
@@ -85,7 +85,7 @@ def programs(draw, with_refs: bool):
     kinds = ["sleep", "log", "call", "call"] + (["slot", "slot"] if n_slots else []) \
         + (["ref"] if with_refs else [])
     actions = []
-    for i in range(n):
+    for _i in range(n):
         acts = []
         for kind in draw(st.lists(st.sampled_from(kinds), max_size=3)):
             if kind in ("sleep", "log"):

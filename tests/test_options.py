@@ -3,9 +3,11 @@
 
 import wasmtime
 
+from asyncpy.abi import DATA, STATE
 from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.pipeline import transform_loaded
 from asyncpy.wasm import load_bytes
+from asyncpy.wasm.engine import engine as asyncpy_engine
 
 PROGRAM = """
 (module
@@ -35,9 +37,7 @@ def transform(text=PROGRAM, **kw) -> bytes:
 def drive(wasm: bytes, *, pause: bool, struct_memory: str = "memory", extra=None):
     """Run main, pausing (if asked) in every sleep call; returns (result, main
     memory's first 64 bytes, the store and instance)."""
-    cfg = wasmtime.Config()
-    cfg.wasm_multi_memory = True
-    engine = wasmtime.Engine(cfg)
+    engine = asyncpy_engine()
     store = wasmtime.Store(engine)
     linker = wasmtime.Linker(engine)
     state = {"pending": None, "calls": 0}
@@ -77,14 +77,14 @@ def baseline():
 
 def test_relocatable_imports_the_globals_from_env():
     wasm = transform(relocatable=True, memory="memory")
-    module = wasmtime.Module(wasmtime.Engine(), wasm)
+    module = wasmtime.Module(asyncpy_engine(), wasm)
     imported = {(i.module, i.name): i.type for i in module.imports}
-    for name in ("__asyncify_state", "__asyncify_data"):
+    for name in (STATE, DATA):
         t = imported[("env", name)]
         assert isinstance(t, wasmtime.GlobalType) and t.mutable
     mut_i32 = lambda store: wasmtime.Global(store, wasmtime.GlobalType(wasmtime.ValType.i32(), True),
                                             wasmtime.Val.i32(0))
-    globals_ = {("env", "__asyncify_state"): mut_i32, ("env", "__asyncify_data"): mut_i32}
+    globals_ = {("env", STATE): mut_i32, ("env", DATA): mut_i32}
     assert drive(wasm, pause=True, extra=globals_)[:2] == baseline()
 
 
@@ -93,8 +93,8 @@ def test_export_globals_shows_the_state_to_the_host():
     result, mem, store, inst = drive(wasm, pause=True)
     assert (result, mem) == baseline()
     ex = inst.exports(store)
-    assert ex["__asyncify_state"].value(store) == 0      # back to normal after the run
-    assert ex["__asyncify_data"].value(store) == 4096    # the struct the host gave last
+    assert ex[STATE].value(store) == 0      # back to normal after the run
+    assert ex[DATA].value(store) == 4096    # the struct the host gave last
 
 
 def test_memory_option_puts_the_buffer_in_the_chosen_memory():

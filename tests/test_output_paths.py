@@ -63,7 +63,8 @@ def mknod_or_skip(path: Path, kind: int, dev: tuple[int, int]) -> Path:
     try:
         os.mknod(path, kind | 0o666, os.makedev(*dev))
     except (PermissionError, OSError) as e:
-        pytest.skip(f"cannot create a device node here ({e.strerror}); needs root outside a restricted container")
+        pytest.skip(f"cannot create a device node here ({e.strerror}); "
+                    "needs root outside a restricted container")
     return path
 
 
@@ -316,7 +317,8 @@ def test_failed_write_leaves_nothing_behind(fail_in, exc, tmp_path, monkeypatch)
     with pytest.raises(OutputError if exc == "enospc" else KeyboardInterrupt) as info:
         write_output(out, b"new" * 1000)
     if exc == "enospc":
-        assert str(info.value) == f"cannot write {out}: no space left on device; the existing file is unchanged"
+        assert str(info.value) == (f"cannot write {out}: no space left on device; "
+                                   "the existing file is unchanged")
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.wasm"]
 

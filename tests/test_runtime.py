@@ -21,7 +21,7 @@ PAUSING = ("env.hostsleep",)
 BLOCK = 4096
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build(block: int = BLOCK, exports: tuple[str, ...] | None = None, optimize=None, **kw) -> bytes:
     loaded = load_bytes(PROG.read_bytes(), str(PROG), isolate=False)
     opts = TransformOptions(analysis=AnalysisOptions(imports=PAUSING), **kw)
@@ -72,7 +72,7 @@ def test_background_tasks_keep_their_stacks_across_export_returns(optimize):
     p = Plain(build(optimize=optimize))
     p.spawn(1, 5)                        # five workers, each 3 frames deep when paused
     seen = []
-    for call in range(1, 41):
+    for _call in range(1, 41):
         assert p.run(1) == 6             # 5 workers + this export's task
         seen.append(p.progress(range(1, 6)))
     # The call's task queues behind the workers, and its yield lets them
@@ -161,7 +161,7 @@ def test_host_pause_while_several_tasks_exist(check_bounds, optimize):
     # hostsleep's results are default_result(name, n, args): recompute them
     # from the host's log of calls to check each resumed with its own value.
     assert all(isinstance(r, int) for r in results)
-    mem = lambda off: int.from_bytes(inst.memory.read(inst.store, off, off + 4), "little")  # noqa: E731
+    mem = lambda off: int.from_bytes(inst.memory.read(inst.store, off, off + 4), "little")
     workers = [mem(8192 + 4 * i) for i in (1, 2, 3)]
     assert workers == [workers[0]] * 3 and workers[0] >= 10
     assert mem(8192 + 400) >= 5          # the sleeper ran and recorded progress
@@ -200,7 +200,7 @@ def test_runtime_functions_have_their_roles(tmp_path):
 
 def test_bad_imports_are_reported():
     wat = """(module (import "asyncpy" "nope" (func)) (memory 1))"""
-    with pytest.raises(AsyncpyError, match="unknown runtime import asyncpy.nope"):
+    with pytest.raises(AsyncpyError, match=r"unknown runtime import asyncpy.nope"):
         transform_loaded(load_bytes(wat.encode(), "x.wat", isolate=False))
     wat = """(module (import "asyncpy" "yield" (func (param i32))) (memory 1))"""
     with pytest.raises(AsyncpyError, match="has type"):
@@ -300,7 +300,7 @@ def test_reentrant_call_that_would_wait_on_the_host_traps_clearly():
 
     async def main():
         inst = _runtime_prog_instance(lambda inst, x: inst.exports["stuck"](inst.store))
-        with pytest.raises(wasmtime.Trap, match="asyncpy.rt.trap.nested_wait"):
+        with pytest.raises(wasmtime.Trap, match=r"asyncpy.rt.trap.nested_wait"):
             await inst.call("outer", 1)
         assert inst.broken and "re-entrant" in inst.broken
         with pytest.raises(InstanceBroken):
@@ -320,7 +320,8 @@ def test_cancel_takes_a_task_off_every_kind_of_wait():
             await asyncio.sleep(x / 1000)
             return x
 
-        inst = Instance(build_server(), {"env": {"backend": backend, "log": lambda k, v: events.append((k, v))}})
+        inst = Instance(build_server(),
+                        {"env": {"backend": backend, "log": lambda k, v: events.append((k, v))}})
         ex, store = inst.exports, inst.store
         await inst.call("start_ticker", 1000)           # a background task sleeping in real time
         pages = None
@@ -420,7 +421,8 @@ def test_an_instance_outlives_its_event_loop():
     from asyncpy.host import Instance
 
     events = []
-    inst = Instance(build_server(), {"env": {"backend": lambda x: x, "log": lambda k, v: events.append((k, v))}})
+    inst = Instance(build_server(),
+                    {"env": {"backend": lambda x: x, "log": lambda k, v: events.append((k, v))}})
     async def first():
         await inst.call("start_ticker_every", 2, 500)
         assert await inst.call("add", 1, 2) == 3        # the ticker runs first, into its sleep

@@ -4,7 +4,7 @@ Every program runs three ways on tests/pausehost.py:
 
 1. the original module, no pauses: the baseline;
 2. asyncpy's output, pausing at one import call (once per call), and at all;
-3. Binaryen's asyncify output (bench.reference, a test reference only) with
+3. Binaryen's asyncify output (tests.oracle, a test reference only) with
    the same import list, the same way.
 
 Results, logs of non-pausing imports, stdout and the number of import calls
@@ -33,8 +33,8 @@ from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.pipeline import transform_loaded
 from asyncpy.transform import instrument
 from asyncpy.wasm import load_bytes
-from bench.reference import run_asyncify
 from tests import pausehost as H
+from tests.oracle import run_asyncify
 from tests.pause_programs import COROUTINES, PROGRAMS
 from tests.support import wat2wasm
 

@@ -246,8 +246,8 @@ def test_progress_protocol_counts_every_function():
 
     rec = Recorder()
     assert isinstance(rec, Progress)
-    result = transform_loaded(load(SLEEPY), TransformOptions(analysis=AnalysisOptions(imports=("env.sleep",))),
-                              progress=rec)
+    options = TransformOptions(analysis=AnalysisOptions(imports=("env.sleep",)))
+    result = transform_loaded(load(SLEEPY), options, progress=rec)
     starts = [c for c in rec.calls if c[0] == "start"]
     assert starts == [("start", 4, "instrumenting 4 functions")]
     i = rec.calls.index(starts[0])
@@ -313,7 +313,8 @@ def test_analyze_reads_stdin(form, tmp_path):
 def test_transform_reads_stdin_and_writes_stdout(tmp_path):
     import wasmtime
 
-    r = asyncpy("transform", "-", "--imports", "env.sleep", "-q", tmp_path=tmp_path, input=SLEEPY.read_bytes())
+    r = asyncpy("transform", "-", "--imports", "env.sleep", "-q",
+                tmp_path=tmp_path, input=SLEEPY.read_bytes())
     assert r.returncode == 0, r.stderr
     wasmtime.Module.validate(wasmtime.Engine(), r.stdout)
     r2 = asyncpy("transform", "-", "--imports", "env.sleep", "-o", tmp_path / "o.wasm", tmp_path=tmp_path,
@@ -372,7 +373,8 @@ def test_ctrl_c_exit_status_for_wasm_opt(monkeypatch, capsys):
 def test_shared_wrapper_maps_errors():
     from asyncpy.errors import one_line_errors
 
-    for exc, code in ((AsyncpyError("bad"), 1), (RuntimeError("bug\nsecond line"), 1), (KeyboardInterrupt(), 130)):
+    for exc, code in ((AsyncpyError("bad"), 1), (RuntimeError("bug\nsecond line"), 1),
+                      (KeyboardInterrupt(), 130)):
         with pytest.raises(SystemExit) as e, one_line_errors("prog"):
             raise exc
         assert e.value.code == code
@@ -416,7 +418,8 @@ def test_examples_run_unknown_export_and_missing_argument(tmp_path):
     with pytest.raises(run.UsageError, match=r"^nope: the module has no exported function 'nope' "
                                              r"\(it exports: handle, peek\)$"):
         run.call_export(store, ex, "nope")
-    with pytest.raises(run.UsageError, match=r"^handle: handle takes 1 argument \(i32\), got 0; e\.g\. handle:1$"):
+    with pytest.raises(run.UsageError,
+                       match=r"^handle: handle takes 1 argument \(i32\), got 0; e\.g\. handle:1$"):
         run.call_export(store, ex, "handle")
     with pytest.raises(run.UsageError, match="peek takes 0 arguments"):
         run.call_export(store, ex, "peek:1")

@@ -27,7 +27,8 @@ needs_binaryen = pytest.mark.skipif(BINARYEN is None, reason="Debian's binaryen 
 def wasm_opt(*args, cwd, tool=None):
     cmd = [tool] if tool else [sys.executable, "-m", "asyncpy.cli.wasmopt"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([*cmd, *map(str, args)], cwd=cwd, capture_output=True, text=True, env=env, check=False)
+    return subprocess.run([*cmd, *map(str, args)], cwd=cwd, capture_output=True, text=True, env=env,
+                          check=False)
 
 
 # C++-style names (as wasm-ld writes them, demangled) on the functions.
@@ -168,7 +169,7 @@ def _with_custom(wasm: bytes, *secs: tuple[bytes, bytes]) -> bytes:
 
 def _custom_names(wasm: bytes) -> list[str]:
     out = []
-    for sid, _, end, payload in sections(wasm):
+    for sid, _, _end, payload in sections(wasm):
         if sid == 0:
             n = wasm[payload]
             out.append(wasm[payload + 1:payload + 1 + n].decode())
@@ -230,12 +231,14 @@ def test_pass_arg_forms_and_asyncify_arguments(cpp):
                  "--pass-arg=asyncify-ignore-indirect", "in.wasm", "-o", "out.wasm", cwd=cpp)
     assert r.returncode == 0, r.stderr
     m = wasmtime.Module(wasmtime.Engine(), (cpp / "out.wasm").read_bytes())
-    assert {(i.module, i.name) for i in m.imports} >= {("env", "__asyncify_state"), ("env", "__asyncify_data")}
+    assert {(i.module, i.name) for i in m.imports} >= {("env", "__asyncify_state"),
+                                                       ("env", "__asyncify_data")}
     assert {"__asyncify_state", "__asyncify_data"} <= {e.name for e in m.exports}
     r = wasm_opt("--asyncify", "--pass-arg=asyncify-in-secondary-memory",
                  "--pass-arg=asyncify-secondary-memory-size@2", "in.wasm", "-o", "out.wasm", cwd=cpp)
     assert r.returncode == 0, r.stderr
-    mem = {e.name: e.type for e in wasmtime.Module(wasmtime.Engine(), (cpp / "out.wasm").read_bytes()).exports}
+    m = wasmtime.Module(wasmtime.Engine(), (cpp / "out.wasm").read_bytes())
+    mem = {e.name: e.type for e in m.exports}
     assert mem["asyncify_memory"].limits.min == 2
     r = wasm_opt("--asyncify", "--pass-arg=asyncify-asserts", "--pass-arg=asyncify-removelist@caller(int)",
                  "--pass-arg=asyncify-imports@env.sleep", "in.wasm", "-o", "out.wasm", cwd=cpp)

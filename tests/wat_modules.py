@@ -243,7 +243,8 @@ MIXED = """
   (func $loop (param i32) (result i32) (local i32)
     (block $done (loop $l
       (br_if $done (i32.eqz (local.get 0)))
-      (local.set 1 (i32.add (local.get 1) (call $apply (local.get 0) (i32.rem_u (local.get 0) (i32.const 3)))))
+      (local.set 1 (i32.add (local.get 1)
+                            (call $apply (local.get 0) (i32.rem_u (local.get 0) (i32.const 3)))))
       (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
       (br $l)))
     (local.get 1))

@@ -52,9 +52,8 @@ def analysis_options(f):
     return f
 
 
-def build_analysis_options(kw) -> "AnalysisOptions":
+def build_analysis_options(kw) -> AnalysisOptions:
     from asyncpy.cli.lists import split_list
-    from asyncpy.options import AnalysisOptions
 
     return AnalysisOptions(
         imports=split_list(kw["imports"], brackets=False) if kw["imports"] else None,
@@ -324,6 +323,7 @@ def transform(module, output, text, as_json, quiet, **kw):
       asyncpy transform app.wat --text -o - | less
       cat app.wasm | asyncpy transform - --imports env.sleep > app.async.wasm
     """
+    from asyncpy.link.link import LinkReport
     from asyncpy.pipeline import transform_loaded
     from asyncpy.wasm import STDIN_NAME, load
     from asyncpy.wasm.output import output_target, write_output
@@ -332,7 +332,8 @@ def transform(module, output, text, as_json, quiet, **kw):
     options = build_transform_options(kw)
     level = _opt_level(kw)
     if output is None:
-        output = Path("-") if str(module) == "-" else module.with_suffix(".async.wat" if text else ".async.wasm")
+        suffix = ".async.wat" if text else ".async.wasm"
+        output = Path("-") if str(module) == "-" else module.with_suffix(suffix)
     to_stdout = str(output) == "-"
     # Everything about the output is checked before the work, not after it.
     output_target(output, input=None if str(module) == "-" else module)
@@ -345,7 +346,8 @@ def transform(module, output, text, as_json, quiet, **kw):
     result = transform_loaded(loaded, options, optimize=level, text=text, progress=progress, runtime=runtime)
     if str(module) == "-":
         module = STDIN_NAME
-    if result.link is not None and not quiet:
+    # TransformResult.link is typed `object` (a LinkReport when the runtime was linked).
+    if isinstance(result.link, LinkReport) and not quiet:
         for note in result.link.notes:
             click.echo(f"asyncpy: note: {note}", err=True)
     for w in result.analysis.warnings:
@@ -392,7 +394,8 @@ def transform(module, output, text, as_json, quiet, **kw):
 @click.option("--data-pages", type=click.IntRange(1, 65536), default=4, show_default=True,
               help="Size of the separate data memory in 64 KiB pages.")
 @click.option("--no-cache", is_flag=True, help="Transform again instead of using the cache.")
-@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="An environment variable for the guest.")
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE",
+              help="An environment variable for the guest.")
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST]", help="Preopen a host directory.")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress while instrumenting (shown only when stderr is a terminal).")
@@ -468,7 +471,8 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
               show_default=True, help="Where the traced build puts the asyncify buffer (see transform).")
 @click.option("--data-pages", type=click.IntRange(1, 65536), default=4, show_default=True,
               help="Size of the separate data memory in 64 KiB pages.")
-@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="An environment variable for the guest.")
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE",
+              help="An environment variable for the guest.")
 @click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST]", help="Preopen a host directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (schema asyncpy.profile/1).")
 def profile(module, args, output, replace, imports, host, data_memory, data_pages, env, dirs, as_json):
@@ -514,11 +518,13 @@ def profile(module, args, output, replace, imports, host, data_memory, data_page
         click.echo(json.dumps({
             "schema": "asyncpy.profile/1", "input": str(module), "output": str(output),
             "exit_code": code, "pauses": prof.pauses, "instrumented_full": full,
-            "on_stack": dict(sorted(prof.counts.items())), "list_entries": total, "list_entries_before": before,
+            "on_stack": dict(sorted(prof.counts.items())),
+            "list_entries": total, "list_entries_before": before,
         }, indent=2))
     else:
-        click.echo(f"asyncpy: {prof.pauses} pauses; {len(prof.counts)} of the {full} functions the full analysis "
-                   f"instruments were on the stack; {output}: {total} entries ({before} before)", err=True)
+        click.echo(f"asyncpy: {prof.pauses} pauses; {len(prof.counts)} of the {full} functions "
+                   f"the full analysis instruments were on the stack; "
+                   f"{output}: {total} entries ({before} before)", err=True)
     sys.exit(code)
 
 

@@ -1,4 +1,5 @@
-"""The asyncio host: instance (the driver), wasi (non-blocking WASI), cache (transform on the fly), run (asyncpy run)."""
+"""The asyncio host: instance (the driver), protocol (the asyncify control calls and data
+struct), wasi (non-blocking WASI), cache (transform on the fly), run (asyncpy run)."""
 
 from asyncpy.host.cache import _source_digest, ensure_instrumented
 from asyncpy.host.instance import (
@@ -14,12 +15,12 @@ from asyncpy.host.instance import (
 from asyncpy.host.run import run_program
 
 __all__ = [
+    "WASI_PAUSE_IMPORTS",
     "HostError",
     "Instance",
     "InstanceBroken",
     "InstanceBusy",
     "TooManyCalls",
-    "WASI_PAUSE_IMPORTS",
     "WasiOptions",
     "_source_digest",
     "clock_ms",

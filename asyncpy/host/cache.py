@@ -5,8 +5,8 @@ invalidates old entries)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from asyncpy.cache import cache_dir
 from asyncpy.errors import AsyncpyError
@@ -56,7 +56,7 @@ def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS
 
     progress = as_progress(progress)
     progress.step(f"instrumenting {name} (pausing imports: {', '.join(imports)}); cached afterwards")
-    options = TransformOptions(analysis=AnalysisOptions(imports=imports), data_memory=data_memory,
+    options = TransformOptions(analysis=AnalysisOptions(imports=tuple(imports)), data_memory=data_memory,
                                data_pages=data_pages)
     out = transform_loaded(load_bytes(wasm, name), options, progress=progress).wasm
     if cache:

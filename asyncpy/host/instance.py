@@ -63,17 +63,20 @@ import functools
 import inspect
 import os
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import wasmtime
 
-from asyncpy.abi import NORMAL, REWINDING, SEPARATE_MEMORY, UNWINDING
+import asyncpy.wasm.engine as wasm_engine
+from asyncpy.abi import NORMAL, PAGE_SIZE, REWINDING, SEPARATE_MEMORY, SEPARATE_STRUCT, UNWINDING
 from asyncpy.errors import AsyncpyError
+from asyncpy.host.protocol import Asyncify, data_memory
+from asyncpy.host.protocol import is_instrumented as _has_control_exports
 from asyncpy.host.wasi import WASI, AsyncWasi
-from asyncpy.wasm.engine import _shared_engine, compile, engine
+from asyncpy.wasm.engine import compile, engine
 
-PAGE = 65536
 WASI_PAUSE_IMPORTS = (f"{WASI}.poll_oneoff", f"{WASI}.fd_read")
 
 
@@ -114,17 +117,6 @@ class _Call:
     name: str
     future: asyncio.Future
     results: list[str]           # wasm result types
-
-
-# --------------------------------------------------------------------------
-# engine and modules
-
-
-
-
-
-
-
 
 
 # --------------------------------------------------------------------------
@@ -173,10 +165,11 @@ def _zero(t: wasmtime.ValType):
     return 0.0 if k in ("f32", "f64") else (None if k in ("externref", "funcref") else 0)
 
 
-def _import_table(imports) -> dict[tuple[str, str], Callable]:
+def _import_table(imports) -> dict[tuple[str, str], Any]:
     """{"env": {"pause": f}}, {"env.pause": f} or {("env", "pause"): f}
-    -> {("env", "pause"): f}."""
-    table: dict[tuple[str, str], Callable] = {}
+    -> {("env", "pause"): f}. Values are functions, or wasmtime externs
+    (a Global, a Memory...) for imports of those kinds."""
+    table: dict[tuple[str, str], Any] = {}
     for key, value in (imports or {}).items():
         if isinstance(key, tuple):
             table[key] = value
@@ -202,16 +195,17 @@ class Instance:
     """A wasmtime instance whose imports may be async. See the module docs."""
 
     def __init__(self, module, imports=None, *, wasi: WasiOptions | bool | None = None,
-                 buffer: tuple[int, int] | Callable[["Instance"], tuple[int, int]] | None = None,
+                 buffer: tuple[int, int] | Callable[[Instance], tuple[int, int]] | None = None,
                  engine: wasmtime.Engine | None = None, max_calls: int = DEFAULT_MAX_CALLS):
         self.module = compile(module, engine)
-        self.store = wasmtime.Store(engine or _shared_engine())
+        self.store = wasmtime.Store(engine or wasm_engine.engine())
         self.broken: str | None = None
         self.pauses: dict[str, int] = {}         # import -> number of pauses (unwinds) so far
         self._busy = False
         self._pause: _Pause | None = None        # an import unwound, awaiting
         self._resuming: _Pause | None = None     # rewinding into that import
-        self._exports: Mapping[str, Any] | None = None
+        self._exports: Mapping[str, Any] = {}
+        self._instantiated = False                  # the start function has run
         self.memory: wasmtime.Memory | None = None
         # the task runtime's host-wait protocol (docs/host-protocol.md)
         self.tasks = False
@@ -248,30 +242,33 @@ class Instance:
         if CLOCK_IMPORT in types and CLOCK_IMPORT not in table:
             table[CLOCK_IMPORT] = clock_ms
         for (mod, name), fn in table.items():
-            ftype = types.get((mod, name))
-            if ftype is None:
+            itype = types.get((mod, name))
+            if itype is None:
                 continue        # not imported by this module
-            if not isinstance(ftype, wasmtime.FuncType):
+            if not isinstance(itype, wasmtime.FuncType):
                 linker.define(self.store, mod, name, fn)
                 continue
             if mod == "asyncpy_profile":   # transform.TRACE_MODULE: called while unwinding, never pauses
-                linker.define_func(mod, name, ftype, fn)
+                linker.define_func(mod, name, itype, fn)
                 continue
-            linker.define_func(mod, name, ftype, self._wrap(f"{mod}.{name}", fn, ftype))
+            linker.define_func(mod, name, itype, self._wrap(f"{mod}.{name}", fn, itype))
 
         missing = [i for i in self.module.imports if not _linked(linker, self.store, i)]
         if missing:
+            example = f"{{{missing[0].module!r}: {{{missing[0].name!r}: fn}}}}"
             raise HostError(missing_imports_message([(i.module, i.name, i.type) for i in missing],
-                                                    "give it in the imports mapping, e.g. "
-                                                    f"{{{missing[0].module!r}: {{{missing[0].name!r}: fn}}}}"))
+                                                    f"give it in the imports mapping, e.g. {example}"))
         self.instance = linker.instantiate(self.store, self.module)
-        ex = self.instance.exports(self.store)
+        ex: Mapping[str, Any] = self.instance.exports(self.store)
         self._exports = ex
-        self.memory = ex["memory"] if "memory" in ex and isinstance(ex["memory"], wasmtime.Memory) \
-            else next((ex[e.name] for e in self.module.exports
-                       if e.name != SEPARATE_MEMORY and isinstance(ex[e.name], wasmtime.Memory)), None)
-        self.instrumented = "asyncify_get_state" in ex
-        self._data: tuple[wasmtime.Memory, int, int, int, int] | None = None   # mem, addr, ptr size, start, end
+        self._instantiated = True
+        named = ex.get("memory")
+        self.memory = named if isinstance(named, wasmtime.Memory) \
+            else next((m for m in (ex[e.name] for e in self.module.exports if e.name != SEPARATE_MEMORY)
+                       if isinstance(m, wasmtime.Memory)), None)
+        self.instrumented = _has_control_exports(ex)
+        self.asyncify: Asyncify | None = None       # the control calls and the data struct
+        self._buffer = (0, 0, 0)                    # the struct's address, the buffer's start and end
         if self.instrumented:
             self._setup_buffer(buffer)
         if self.instrumented and "asyncpy_suspend" in ex:
@@ -282,16 +279,15 @@ class Instance:
     # -- buffer
     def _setup_buffer(self, buffer) -> None:
         ex = self._exports
-        if SEPARATE_MEMORY in ex:
-            mem = ex[SEPARATE_MEMORY]
-            raw = mem.read(self.store, 0, 8)
-            start, end = int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:], "little")
-            self._data = (mem, 0, 4, start, end)
-            return
-        if self.memory is None:
+        mem = data_memory(ex, self.memory)
+        if mem is None:
             raise HostError("the module has no exported memory for the asyncify buffer "
                             "(transform it with --data-memory separate)")
-        ps = 8 if self.memory.type(self.store).is_64 else 4
+        self.asyncify = proto = Asyncify(self.store, ex, mem)
+        if mem is not self.memory:      # asyncify_memory: the struct is pre-initialised at SEPARATE_STRUCT
+            start, end = proto.read_struct(SEPARATE_STRUCT)
+            self._buffer = (SEPARATE_STRUCT, start, end)
+            return
         if callable(buffer):
             buffer = buffer(self)
         if buffer is None:
@@ -300,19 +296,23 @@ class Instance:
             except wasmtime.WasmtimeError as e:
                 raise HostError(f"cannot grow the guest's memory for the asyncify buffer ({e}); "
                                 "pass buffer=(addr, size) or transform with --data-memory separate") from None
-            buffer = (old * PAGE, PAGE)
+            buffer = (old * PAGE_SIZE, PAGE_SIZE)
         addr, size = buffer
-        if size < 2 * ps + 16:
+        if size < proto.struct_size + 16:
             raise HostError(f"buffer of {size} bytes is too small")
-        self._data = (self.memory, addr, ps, addr + 2 * ps, addr + size)
+        self._buffer = (addr, addr + proto.struct_size, addr + size)
+
+    def _proto(self) -> Asyncify:
+        # (only reached on paths that checked self.instrumented)
+        assert self.asyncify is not None, "the module is not instrumented"
+        return self.asyncify
 
     def _reset_struct(self) -> None:
-        mem, addr, ps, start, end = self._data
-        mem.write(self.store, start.to_bytes(ps, "little") + end.to_bytes(ps, "little"), addr)
+        self._proto().write_struct(*self._buffer)
 
     def _saved_bytes(self) -> int:
-        mem, addr, ps, start, _ = self._data
-        return int.from_bytes(mem.read(self.store, addr, addr + ps), "little") - start
+        addr, start, _ = self._buffer
+        return self._proto().current(addr) - start
 
     # -- state
     @property
@@ -321,7 +321,7 @@ class Instance:
         return self._exports
 
     def state(self) -> int:
-        return self._exports["asyncify_get_state"](self.store) if self.instrumented else NORMAL
+        return self.asyncify.state() if self.asyncify is not None else NORMAL
 
     def _break(self, why: str, exc: BaseException | None = None) -> None:
         if self.broken is None:
@@ -381,7 +381,8 @@ class Instance:
                 # state costs a call into the module, so only then).
                 st = self.state()
                 if st == REWINDING and self.tasks:
-                    return checked(self._finish_task_rewind(qualname, self._exports["asyncpy_current"](self.store)))
+                    current = self._exports["asyncpy_current"](self.store)
+                    return checked(self._finish_task_rewind(qualname, current))
                 if st == NORMAL and self._pause is None:
                     self._watch_state = False
                 if st != NORMAL:
@@ -393,7 +394,7 @@ class Instance:
             r = fn(*args)
             if not inspect.isawaitable(r):
                 return checked(r)
-            if self._exports is None:
+            if not self._instantiated:
                 _close(r)
                 raise HostError(f"import {qualname} returned an awaitable during instantiation "
                                 "(the start function cannot pause)")
@@ -424,18 +425,19 @@ class Instance:
             self._watch_state = True
             self._pause = _Pause(qualname, r)
             self.pauses[qualname] = self.pauses.get(qualname, 0) + 1
-            self._exports["asyncify_start_unwind"](self.store, self._data[1])
+            self._proto().start_unwind(self._buffer[0])
             return dummy
         return handler
 
     def _finish_rewind(self, qualname: str):
         p = self._resuming
+        assert p is not None and p.outcome is not None     # the handler checked; the driver set it
         if p.import_name != qualname or self.state() != REWINDING:
             why = (f"rewinding reached import {qualname} in state {self.state()}, but "
                    f"{p.import_name} paused")
             self._break(why)
             raise InstanceBroken(why)
-        self._exports["asyncify_stop_rewind"](self.store)
+        self._proto().stop_rewind()
         self._resuming = None
         kind, value = p.outcome
         if kind == "error":
@@ -472,7 +474,7 @@ class Instance:
             self._break(why)
             raise InstanceBroken(why)
         del self._op_names[t]
-        self._exports["asyncify_stop_rewind"](self.store)
+        self._proto().stop_rewind()
         kind, value = outcome
         if kind == "error":
             raise value
@@ -648,7 +650,7 @@ class Instance:
         `max_calls`), each its own task; cancelling the awaiting asyncio
         task cancels that call only. Otherwise one call at a time."""
         self._check_usable()
-        func = self._exports.get(name) if self._exports is not None else None
+        func = self._exports.get(name)
         if not isinstance(func, wasmtime.Func):
             raise HostError(f"the module has no exported function {name!r}")
         if self.tasks:
@@ -696,8 +698,8 @@ class Instance:
                     result = func(self.store, *args)
                 except BaseException:
                     if self.instrumented and self.broken is None and self.state() != NORMAL:
-                        self._break(f"a trap during {'an unwind' if self.state() == UNWINDING else 'a rewind'} "
-                                    f"in {name} (buffer too small, or a bug)")
+                        during = "an unwind" if self.state() == UNWINDING else "a rewind"
+                        self._break(f"a trap during {during} in {name} (buffer too small, or a bug)")
                     self._pause = self._resuming = None
                     raise
                 if not self.instrumented or self.state() == NORMAL:
@@ -708,7 +710,12 @@ class Instance:
                 if self.state() != UNWINDING:
                     self._break(f"{name} returned in state {self.state()}")
                     raise InstanceBroken(self.broken)
-                self._exports["asyncify_stop_unwind"](self.store)
+                try:
+                    self._proto().stop_unwind()
+                except BaseException:       # traps when the saved frames overran the buffer
+                    self._break(f"a trap at the end of an unwind in {name} (the saved frames overran "
+                                "the buffer: give a bigger one)")
+                    raise
                 p = self._pause
                 if p is None:
                     self._break(f"{name} unwound, but no import paused")
@@ -729,7 +736,7 @@ class Instance:
                     p.outcome = ("value", value)
                 self._pause = None
                 self._resuming = p
-                self._exports["asyncify_start_rewind"](self.store, self._data[1])
+                self._proto().start_rewind(self._buffer[0])
         finally:
             self._set_free()
 
@@ -771,7 +778,7 @@ def _result_problem(r, results: list) -> str | None:
         return None if fits(r, results[0]) else f"returned {r!r}"
     if not isinstance(r, (list, tuple)) or len(r) != len(results):
         return f"returned {r!r} (it must return {len(results)} values)"
-    return next((f"returned {v!r} as result {i}" for i, (v, t) in enumerate(zip(r, results))
+    return next((f"returned {v!r} as result {i}" for i, (v, t) in enumerate(zip(r, results, strict=True))
                  if not fits(v, t)), None)
 
 
@@ -783,14 +790,16 @@ def _linked(linker: wasmtime.Linker, store: wasmtime.Store, imp) -> bool:
     return True
 
 
-def missing_imports_message(missing: list[tuple[str, str, Any]], how: str, what: str = "the module") -> str:
+def missing_imports_message(missing: Sequence[tuple[str, str | None, Any]], how: str,
+                            what: str = "the module") -> str:
     """One line naming the imports nobody supplies (with their types where
     known) and how to supply them."""
-    def one(m: str, n: str, t) -> str:
+    def one(m: str, n: str | None, t: Any) -> str:
         if isinstance(t, wasmtime.FuncType):
             return f"{m}.{n} {signature(t)}"
         return f"{m}.{n}" + (f" ({type(t).__name__.removesuffix('Type').lower()})" if t is not None else "")
-    names = ", ".join(one(*x) for x in missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+    names = ", ".join(one(*x) for x in missing[:4]) + more
     return f"{what} imports {names}, which nothing supplies: {how}"
 
 
@@ -859,7 +868,17 @@ def check_runnable(wasm: bytes, table: Mapping[tuple[str, str], Any], name: str)
 
 
 
-__all__ = ["HostError", "Instance", "InstanceBroken", "InstanceBusy", "TooManyCalls", "WASI_PAUSE_IMPORTS",
-           "WasiOptions", "cache_dir", "compile", "engine", "compile_cached", "ensure_instrumented", "export_names",
-           "is_instrumented",
-           "load_host_imports", "run_command", "run_program"]
+__all__ = [
+    "DEFAULT_MAX_CALLS",
+    "WASI_PAUSE_IMPORTS",
+    "HostError",
+    "Instance",
+    "InstanceBroken",
+    "InstanceBusy",
+    "TooManyCalls",
+    "WasiOptions",
+    "check_runnable",
+    "clock_ms",
+    "missing_imports_message",
+    "signature",
+]

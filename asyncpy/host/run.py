@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 from asyncpy.host.cache import ensure_instrumented
 from asyncpy.host.instance import (
@@ -17,7 +17,7 @@ from asyncpy.host.instance import (
     _import_table,
     check_runnable,
 )
-from asyncpy.wasm.engine import compile_cached
+from asyncpy.wasm.engine import compile, compile_cached
 
 
 async def run_command(wasm, argv: list[str] | None = None, imports=None, *,

@@ -33,9 +33,12 @@ import os
 import struct
 import threading
 import time
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import wasmtime
+
+from asyncpy.wasm.engine import compile
 
 WASI = "wasi_snapshot_preview1"
 
@@ -117,10 +120,10 @@ class ProcessStdin(StdinSource):
     and terminals alike, and never blocks the event loop or interpreter exit).
     One per process: instances that share it share the input."""
 
-    _instance: "ProcessStdin | None" = None
+    _instance: ProcessStdin | None = None
 
     @classmethod
-    def shared(cls) -> "ProcessStdin":
+    def shared(cls) -> ProcessStdin:
         if cls._instance is None:
             cls._instance = cls()
         return cls._instance
@@ -201,22 +204,25 @@ class AsyncWasi:
     guest's memory once it is instantiated (it is called only from inside
     calls into the guest)."""
 
-    def __init__(self, store: wasmtime.Store, memory: Callable[[], wasmtime.Memory], stdin=None,
+    def __init__(self, store: wasmtime.Store, memory: Callable[[], wasmtime.Memory | None], stdin=None,
                  outputs: Mapping[int, Callable[[bytes], object]] | None = None):
         self.store = store
         self._memory = memory
         self.stdin = stdin_source(stdin)
         self.outputs = dict(outputs or {})    # fd -> callback, called in fd_write
-        self._shim: Mapping[str, wasmtime.Func] | None = None
+        self._shim: Mapping[str, Any] | None = None     # wasmtime's fd_read over the guest's memory
 
     # -- wiring
     def functions(self) -> list[tuple[str, wasmtime.FuncType, Callable]]:
         """(name, type, function) of the WASI functions to define over
         wasmtime's; a function may return a coroutine (a pause)."""
-        return [("poll_oneoff", POLL_ONEOFF_TYPE, self.poll_oneoff),
-                ("fd_read", FD_READ_TYPE, self.fd_read),
-                ("clock_time_get", CLOCK_TIME_GET_TYPE, self.clock_time_get)] + \
-            ([("fd_write", FD_WRITE_TYPE, self.fd_write)] if self.outputs else [])
+        fns: list[tuple[str, wasmtime.FuncType, Callable[..., Any]]] = [
+            ("poll_oneoff", POLL_ONEOFF_TYPE, self.poll_oneoff),
+            ("fd_read", FD_READ_TYPE, self.fd_read),
+            ("clock_time_get", CLOCK_TIME_GET_TYPE, self.clock_time_get)]
+        if self.outputs:
+            fns.append(("fd_write", FD_WRITE_TYPE, self.fd_write))
+        return fns
 
     def _mem(self) -> wasmtime.Memory:
         m = self._memory()
@@ -333,24 +339,16 @@ class AsyncWasi:
         """Call wasmtime's own WASI function `name` on the guest's memory."""
         if self._shim is None:
             engine = self.store.engine
-            shim = _shim_module(engine)
+            shim = compile(_SHIM_WAT, engine)      # once per engine
             linker = wasmtime.Linker(engine)
             linker.define_wasi()
             linker.define(self.store, "guest", "memory", self._mem())
             inst = linker.instantiate(self.store, shim)
-            self._shim = inst.exports(self.store)
-        return self._shim[name](self.store, *args)
-
-
-_SHIMS: dict[int, wasmtime.Module] = {}
-
-
-def _shim_module(engine: wasmtime.Engine) -> wasmtime.Module:
-    key = id(engine)
-    m = _SHIMS.get(key)
-    if m is None:
-        m = _SHIMS[key] = wasmtime.Module(engine, _SHIM_WAT)
-    return m
+            shim_exports: Mapping[str, Any] = inst.exports(self.store)
+            self._shim = shim_exports
+        r = self._shim[name](self.store, *args)
+        assert isinstance(r, int)
+        return r
 
 
 def _event(userdata: int, error: int, tag: int, nbytes: int = 0) -> bytes:
@@ -384,5 +382,13 @@ def line_writer(write: Callable[[str], None], prefix: str = "") -> tuple[Callabl
     return out, flush
 
 
-__all__ = ["AsyncWasi", "BytesStdin", "ProcessStdin", "StdinSource", "StreamStdin", "WASI",
-           "line_writer", "stdin_source"]
+__all__ = [
+    "WASI",
+    "AsyncWasi",
+    "BytesStdin",
+    "ProcessStdin",
+    "StdinSource",
+    "StreamStdin",
+    "line_writer",
+    "stdin_source",
+]

@@ -16,12 +16,12 @@ from asyncpy.abi import (
     CONTROL_EXPORTS,
     DATA,
     NORMAL,
+    PAGE_SIZE,
     REWINDING,
     SEPARATE_MEMORY,
     SEPARATE_STRUCT,
     STATE,
     UNWINDING,
-    WASM_PAGE,
 )
 from asyncpy.analysis import Analysis
 from asyncpy.binaryen import Kind as K
@@ -177,5 +177,5 @@ def separate_memory_init(options: TransformOptions) -> bytes:
     the buffer right after it and up to the end of the memory, so a host
     can call asyncify_start_unwind(0) without allocating anything."""
     start = SEPARATE_STRUCT + 8
-    end = options.data_pages * WASM_PAGE
+    end = options.data_pages * PAGE_SIZE
     return start.to_bytes(4, "little") + end.to_bytes(4, "little")

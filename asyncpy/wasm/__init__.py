@@ -1,4 +1,8 @@
-"""Wasm bytes before and after Binaryen: binary (LEB, sections, imports, exports), sanitize (custom sections, names), load (safe input), engine (the one wasmtime engine), output (atomic writes)."""
+"""Wasm bytes before and after Binaryen.
+
+binary (LEB, sections, imports, exports), sanitize (custom sections, names),
+load (safe input), engine (the one wasmtime engine), output (atomic writes).
+"""
 
 from asyncpy.wasm.binary import custom_section, interface_names, memory_flags, sections, uleb
 from asyncpy.wasm.engine import validation_engine
@@ -11,8 +15,8 @@ from asyncpy.wasm.sanitize import (
 )
 
 __all__ = [
-    "Loaded",
     "STDIN_NAME",
+    "Loaded",
     "check",
     "clean_name_section",
     "clean_target_features",

@@ -7,6 +7,8 @@ host must call) and to put custom sections back after it wrote a module."""
 
 from __future__ import annotations
 
+import builtins
+
 import wasmtime
 
 from asyncpy.errors import InputError
@@ -86,14 +88,14 @@ class _Reader:
             if shift > 63:
                 raise InputError("bad LEB")
 
-    def bytes(self, n: int) -> bytes:
+    def bytes(self, n: int) -> builtins.bytes:
         if self.pos + n > self.end:
             raise InputError("runs past the end")
         b = self.data[self.pos:self.pos + n]
         self.pos += n
         return b
 
-    def name(self) -> bytes:
+    def name(self) -> builtins.bytes:
         return self.bytes(self.u32())
 
 
@@ -188,82 +190,58 @@ def interface_names(data: bytes) -> tuple[list[tuple[str, str]], list[str]] | No
 
 def export_names(wasm: bytes) -> list[str]:
     """The export names of a binary module, read from its export section
-    (without compiling it)."""
-    def leb(pos: int) -> tuple[int, int]:
-        result = shift = 0
-        while True:
-            b = wasm[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result, pos
-
-    pos, names = 8, []
-    while pos < len(wasm):
-        sid = wasm[pos]
-        size, pos = leb(pos + 1)
-        if sid == 7:
-            count, p = leb(pos)
-            for _ in range(count):
-                n, p = leb(p)
-                names.append(wasm[p:p + n].decode("utf-8", "replace"))
-                _, p = leb(p + n + 1)
-            return names
-        pos += size
+    (without compiling it); as many as parse (the validator has the last
+    word on a malformed module)."""
+    names: list[str] = []
+    try:
+        for sid, _, end, payload in sections(wasm):
+            if sid != 7:
+                continue
+            r = _Reader(wasm, payload, end)
+            for _ in range(r.u32()):
+                names.append(r.name().decode("utf-8", "replace"))
+                r.bytes(1)      # kind
+                r.u32()         # index
+            break
+    except (InputError, IndexError):
+        pass
     return names
 
 
 def import_modules(wasm: bytes) -> set[str]:
     """The module names of a binary module's imports (from its import
-    section, without compiling it)."""
-    def leb(pos: int) -> tuple[int, int]:
-        result = shift = 0
-        while True:
-            b = wasm[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result, pos
-
-    def name(pos: int) -> tuple[str, int]:
-        n, pos = leb(pos)
-        return wasm[pos:pos + n].decode("utf-8", "replace"), pos + n
-
-    pos, out = 8, set()
+    section, without compiling it); as many as parse."""
+    out: set[str] = set()
     try:
-        while pos < len(wasm):
-            sid = wasm[pos]
-            size, pos = leb(pos + 1)
-            if sid == 2:
-                count, p = leb(pos)
-                for _ in range(count):
-                    mod, p = name(p)
-                    _, p = name(p)
-                    out.add(mod)
-                    kind = wasm[p]
-                    p += 1
-                    if kind == 0:               # function: type index
-                        _, p = leb(p)
-                    elif kind == 1:             # table: reftype, limits
-                        flags, p = leb(p + 1)
-                        _, p = leb(p)
-                        if flags & 1:
-                            _, p = leb(p)
-                    elif kind == 2:             # memory: limits
-                        flags, p = leb(p)
-                        _, p = leb(p)
-                        if flags & 1:
-                            _, p = leb(p)
-                    else:                       # global (type, mut) or tag (attr, type)
-                        p += 1
-                        _, p = leb(p) if kind == 4 else (0, p + 1)
-                return out
-            pos += size
-    except IndexError:
+        for sid, _, end, payload in sections(wasm):
+            if sid != 2:
+                continue
+            r = _Reader(wasm, payload, end)
+            for _ in range(r.u32()):
+                entry = _read_import(r)
+                if entry is None:
+                    break
+                out.add(entry[0].decode("utf-8", "replace"))
+            break
+    except (InputError, IndexError):
         pass
     return out
+
+
+def function_counts(wasm: bytes) -> tuple[int, int]:
+    """(defined functions, imported functions) of a binary module."""
+    defined = imported = 0
+    for sid, _, end, payload in sections(wasm):
+        r = _Reader(wasm, payload, end)
+        if sid == 3:
+            defined = r.u32()
+        elif sid == 2:
+            for _ in range(r.u32()):
+                entry = _read_import(r)
+                if entry is None:
+                    raise InputError("an import of a kind this reader does not know")
+                imported += entry[2] == 0
+    return defined, imported
 
 
 def is_instrumented(wasm: bytes | wasmtime.Module) -> bool:

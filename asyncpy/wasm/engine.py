@@ -1,7 +1,7 @@
-"""The wasmtime engines: one that validates everything asyncpy may read
-(all the proposals Binaryen 116 understands) and one that runs modules for
-the hosts, plus compiling with a cache keyed by content, so a module used by
-many instances is compiled once."""
+"""The one wasmtime engine, which validates everything asyncpy may read (all
+the proposals Binaryen 116 understands) and runs modules for the hosts, plus
+compiling with a cache keyed by engine and content, so a module used by many
+instances (or shims by many hosts) is compiled once."""
 
 from __future__ import annotations
 
@@ -14,45 +14,33 @@ import wasmtime
 from asyncpy.cache import cache_dir
 from asyncpy.errors import AsyncpyError
 
-
-def _engine() -> wasmtime.Engine:
-    cfg = wasmtime.Config()
-    for flag in ("wasm_bulk_memory", "wasm_multi_value", "wasm_reference_types", "wasm_simd",
-                 "wasm_relaxed_simd", "wasm_tail_call", "wasm_threads", "wasm_memory64",
-                 "wasm_multi_memory", "wasm_exceptions"):
-        setattr(cfg, flag, True)
-    return wasmtime.Engine(cfg)
+_FEATURES = ("wasm_bulk_memory", "wasm_multi_value", "wasm_reference_types", "wasm_simd",
+             "wasm_relaxed_simd", "wasm_tail_call", "wasm_threads", "wasm_memory64",
+             "wasm_multi_memory", "wasm_exceptions")
 
 
-_ENGINE = None
-
-
-def validation_engine() -> wasmtime.Engine:
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = _engine()
-    return _ENGINE
-
-
-_HOST_ENGINE: wasmtime.Engine | None = None
+_ENGINE: wasmtime.Engine | None = None
 
 
 _MODULES: dict[tuple[int, str], wasmtime.Module] = {}
 
 
 def engine() -> wasmtime.Engine:
-    """One engine for every instance, with the features asyncpy's outputs use."""
-    global _HOST_ENGINE
-    if _HOST_ENGINE is None:
+    """The one engine: validates what the loader accepts (every proposal
+    Binaryen 116 reads) and runs the hosts' instances. Only features are set:
+    no fuel, no epoch interruption, wasmtime's default compiler settings, so
+    code runs as under a default `wasmtime.Engine()` (whose features this
+    is a superset of, for what asyncpy reads)."""
+    global _ENGINE
+    if _ENGINE is None:
         cfg = wasmtime.Config()
-        for flag in ("wasm_bulk_memory", "wasm_multi_value", "wasm_reference_types", "wasm_simd",
-                     "wasm_multi_memory", "wasm_memory64", "wasm_tail_call"):
+        for flag in _FEATURES:
             setattr(cfg, flag, True)
-        _HOST_ENGINE = wasmtime.Engine(cfg)
-    return _HOST_ENGINE
+        _ENGINE = wasmtime.Engine(cfg)
+    return _ENGINE
 
 
-_shared_engine = engine
+validation_engine = engine
 
 
 def compile(wasm: bytes | str | os.PathLike | wasmtime.Module,
@@ -93,7 +81,7 @@ def compile_cached(wasm: bytes) -> wasmtime.Module:
         from asyncpy.wasm.output import write_output
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_output(path, module.serialize())
+        write_output(path, bytes(module.serialize()))
     except (OSError, AsyncpyError):
         pass            # no cache this time; the module is compiled anyway
     return module

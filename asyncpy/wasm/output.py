@@ -87,7 +87,8 @@ def output_target(path: str | os.PathLike, *, input: str | os.PathLike | None = 
             try:
                 ist = os.stat(input)
                 if (ist.st_dev, ist.st_ino) == (st.st_dev, st.st_ino):
-                    raise OutputError(f"the output {p} would overwrite the input (it is the same file); choose another -o")
+                    raise OutputError(f"the output {p} would overwrite the input (it is the same file); "
+                                      "choose another -o")
             except OSError:
                 pass
     parent = real.parent

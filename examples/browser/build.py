@@ -39,7 +39,8 @@ def build(out: Path = HERE, go: bool = False) -> Path:
     plain = tmp / "tasks.wasm"
     subprocess.run([sys.executable, "-m", "ziglang", "cc", "--target=wasm32-wasi", "-O2", "-s",
                     "-mexec-model=reactor", str(HERE / "tasks.c"), "-o", str(plain)], check=True)
-    asyncpy("transform", str(plain), "--reactor", "--imports", "env.fetch", "-q", "-o", str(out / "tasks.async.wasm"))
+    asyncpy("transform", str(plain), "--reactor", "--imports", "env.fetch", "-q",
+            "-o", str(out / "tasks.async.wasm"))
     asyncpy("js", "--out", str(out / "asyncpy"))
     if go:
         from asyncpy.host import WASI_PAUSE_IMPORTS, ensure_instrumented

@@ -91,7 +91,8 @@ class Plan:
     help: bool = False
     quiet: bool = False
     pass_args: dict[str, str] = field(default_factory=dict)
-    feature_ops: list[tuple[str, str | None]] = field(default_factory=list)  # ("enable"|"disable", name|None=all)
+    # ("enable" | "disable", a feature name, or None for all)
+    feature_ops: list[tuple[str, str | None]] = field(default_factory=list)
     input_source_map: str | None = None
     output_source_map: str | None = None
     output_source_map_url: str | None = None

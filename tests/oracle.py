@@ -8,9 +8,8 @@ the analysis options translated to the pass arguments of the same meaning.
 from __future__ import annotations
 
 from asyncpy import binaryen
+from asyncpy.abi import STATE as STATE_GLOBAL
 from asyncpy.options import AnalysisOptions
-
-STATE_GLOBAL = "__asyncify_state"
 
 
 def pass_arguments(options: AnalysisOptions) -> dict[str, str]:
