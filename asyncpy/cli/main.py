@@ -273,8 +273,8 @@ def runtime_options(f):
 def build_link_options(kw):
     """LinkOptions when a runtime option was given, else None (the runtime
     is then linked only if the program imports from "asyncpy")."""
-    from asyncpy.link import DEFAULT_BLOCK, LinkOptions
     from asyncpy.cli.lists import split_list
+    from asyncpy.link import DEFAULT_BLOCK, LinkOptions
 
     wrap = split_list(kw.pop("reactor_exports", ()) or ())
     reactor = kw.pop("reactor", False)
@@ -436,8 +436,8 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
           return 0
       IMPORTS = {"env": {"pause": pause}}
     """
-    from asyncpy.host import run_program
     from asyncpy.cli.lists import split_list
+    from asyncpy.host import run_program
 
     envs = {}
     for e in env:
@@ -497,8 +497,8 @@ def profile(module, args, output, replace, imports, host, data_memory, data_page
     kind of blocking call, each callback path) with the runs you profile.
     """
     from asyncpy.cli.lists import split_list
-    from asyncpy.wasm.output import output_target
     from asyncpy.profile import profile_program, write_list
+    from asyncpy.wasm.output import output_target
 
     envs = {}
     for e in env:

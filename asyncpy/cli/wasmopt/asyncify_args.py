@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asyncpy.errors import AsyncpyError
 from asyncpy.cli.lists import list_arg
+from asyncpy.errors import AsyncpyError
 from asyncpy.options import AnalysisOptions
 
 _FLAGS = ("asyncify-ignore-imports", "asyncify-ignore-indirect", "asyncify-asserts", "asyncify-verbose",
