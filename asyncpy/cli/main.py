@@ -439,13 +439,7 @@ def run(module, args, instances, imports, host, data_memory, data_pages, no_cach
     from asyncpy.cli.lists import split_list
     from asyncpy.host import run_program
 
-    envs = {}
-    for e in env:
-        name, sep, value = e.partition("=")
-        if not sep:
-            raise AsyncpyError(f"--env {e}: expected NAME=VALUE")
-        envs[name] = value
-    preopens = [(d.split("::", 1)[0], d.split("::", 1)[-1]) for d in dirs]
+    envs, preopens = _wasi_environment(env, dirs)
     code = run_program(module, args, instances=instances,
                        imports=split_list(imports, brackets=False) if imports else None, host=host,
                        data_memory=data_memory, data_pages=data_pages, cache=not no_cache,
@@ -500,14 +494,8 @@ def profile(module, args, output, replace, imports, host, data_memory, data_page
     from asyncpy.profile import profile_program, write_list
     from asyncpy.wasm.output import output_target
 
-    envs = {}
-    for e in env:
-        name, sep, value = e.partition("=")
-        if not sep:
-            raise AsyncpyError(f"--env {e}: expected NAME=VALUE")
-        envs[name] = value
+    envs, preopens = _wasi_environment(env, dirs)
     output_target(output)
-    preopens = [(d.split("::", 1)[0], d.split("::", 1)[-1]) for d in dirs]
     say = None if as_json else (lambda msg: click.echo(f"asyncpy: {msg}...", err=True))
     code, prof, full = profile_program(module, args, imports=split_list(imports) if imports else None,
                                        host=host, data_memory=data_memory, data_pages=data_pages,
@@ -556,6 +544,18 @@ def js(out, as_json):
         click.echo(f"asyncpy: wrote {', '.join(p.name for p in paths)} to {out}", err=True)
     else:
         click.echo(str(paths[0]))
+
+
+def _wasi_environment(env, dirs) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """`--env NAME=VALUE` and `--dir HOST[::GUEST]` options, as `run` and
+    `profile` take them: the environment and the preopened directories."""
+    envs = {}
+    for e in env:
+        name, sep, value = e.partition("=")
+        if not sep:
+            raise AsyncpyError(f"--env {e}: expected NAME=VALUE")
+        envs[name] = value
+    return envs, [(d.split("::", 1)[0], d.split("::", 1)[-1]) for d in dirs]
 
 
 if __name__ == "__main__":  # pragma: no cover
