@@ -112,6 +112,20 @@ def test_run_with_host_supplying_the_import(tmp_path):
     assert (r.returncode, r.stdout) == (0, b"hi\n"), r.stderr
 
 
+def test_run_reports_a_trap_in_the_program_as_its_own_failure(tmp_path):
+    """A trap is the program's failure, not asyncpy's: one line naming the
+    cause and the function, never "internal error"."""
+    wasm = tmp_path / "boom.wasm"
+    wasm.write_bytes(wat2wasm("""(module
+      (memory (export "memory") 1)
+      (func $boom (unreachable))
+      (func (export "_start") (call $boom)))"""))
+    r = asyncpy("run", wasm, tmp_path=tmp_path)
+    assert r.returncode == 1
+    one_line(r.stderr, "trapped", "unreachable", "(in boom)")
+    assert b"internal error" not in r.stderr
+
+
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_run_wrong_result_arity_names_the_import(kind, tmp_path):
     wasm = tmp_path / "app.wasm"

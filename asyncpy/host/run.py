@@ -8,6 +8,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+import wasmtime
+
 from asyncpy.host.cache import ensure_instrumented
 from asyncpy.host.instance import (
     WASI_PAUSE_IMPORTS,
@@ -106,5 +108,19 @@ def run_program(path: str | os.PathLike, args: Iterable[str] = (), *, instances:
             for f in flushes:
                 f()
 
-    codes = asyncio.run(main())
+    try:
+        codes = asyncio.run(main())
+    except wasmtime.Trap as e:
+        # The program's own failure (unreachable, out of bounds, a task
+        # runtime trap), not asyncpy's: say where, in one line.
+        raise HostError(f"{path} trapped: {trap_summary(e)}") from None
     return next((c for c in codes if c), 0)
+
+
+def trap_summary(trap: wasmtime.Trap) -> str:
+    """The trap's message and the innermost function that has a name."""
+    # wasmtime puts the backtrace first and the cause after "Caused by:".
+    lines = [ln.strip() for ln in str(trap.message).strip().splitlines() if ln.strip()]
+    message = lines[-1] if lines else "trap"
+    where = next((f.func_name for f in trap.frames or () if f.func_name), None)
+    return f"{message} (in {where})" if where else message
