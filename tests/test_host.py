@@ -712,7 +712,12 @@ def test_go_reactor_goroutine_from_init_serves_repeated_calls():
         return got, inst
     got, inst = asyncio.run(main())
     assert got == [(10 * i, i) for i in range(1, 7)]
-    assert inst.pauses[f"{WASI}.poll_oneoff"] >= 6
+    # The sleeps went through the host: the first one at least must pause
+    # (nothing else can run while next() waits for the first tick). How many
+    # of the later ones do is timing: when the host is slow enough between two
+    # calls, the 2 ms timer has expired before Go's scheduler idles, and Go
+    # runs the goroutine without polling (seen at load 14: 5 of 6).
+    assert inst.pauses[f"{WASI}.poll_oneoff"] >= 1
 
 
 def test_buffer_overrun_at_stop_unwind_breaks_the_instance():
