@@ -671,16 +671,8 @@ export class Instance {
   }
 
   /** Run a WASI command's _start; resolve to its exit code. */
-  async runCommand() {
-    try {
-      await this.call("_start");
-    } catch (e) {
-      if (e instanceof WasiExit) return e.code;
-      throw e;
-    } finally {
-      this.wasi?.flush();
-    }
-    return 0;
+  runCommand() {
+    return runWasiCommand(this);
   }
 
   /** A reactor: call _initialize (if exported). */
@@ -690,6 +682,20 @@ export class Instance {
 }
 
 // A trap out of a task-runtime entry, with what the runtime said about it.
+/** `_start` through either kind of instance (asyncify or JSPI): its exit
+ * code, from proc_exit or 0 when it returns; buffered WASI output flushed. */
+async function runWasiCommand(instance) {
+  try {
+    await instance.call("_start");
+  } catch (e) {
+    if (e instanceof WasiExit) return e.code;
+    throw e;
+  } finally {
+    instance.wasi?.flush();
+  }
+  return 0;
+}
+
 class EntryTrap {
   constructor(error, pending) { this.error = error; this.pending = pending; }
 }
@@ -816,16 +822,9 @@ export class JspiInstance {
       signal.addEventListener("abort", () => reject(signal.reason), { once: true }))]);
   }
 
-  async runCommand() {
-    try {
-      await this.call("_start");
-    } catch (e) {
-      if (e instanceof WasiExit) return e.code;
-      throw e;
-    } finally {
-      this.wasi?.flush();
-    }
-    return 0;
+  /** Run a WASI command's _start; resolve to its exit code. */
+  runCommand() {
+    return runWasiCommand(this);
   }
 
   async initialize() {
