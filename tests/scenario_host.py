@@ -55,7 +55,7 @@ def build_c(src: Path, reactor: bool) -> Path:
 def build(scenario: dict) -> bytes:
     """The scenario's program, built and transformed with its arguments
     (cached by input, arguments and asyncpy's own sources)."""
-    from asyncpy.host import _source_digest
+    from asyncpy.host.cache import _source_digest
 
     src = PROGRAMS / scenario["program"]
     inp = build_c(src, scenario.get("reactor", False)) if src.suffix == ".c" else src

@@ -1,7 +1,7 @@
 """The asyncio host: instance (the driver), protocol (the asyncify control calls and data
 struct), wasi (non-blocking WASI), cache (transform on the fly), run (asyncpy run)."""
 
-from asyncpy.host.cache import _source_digest, ensure_instrumented
+from asyncpy.host.cache import ensure_instrumented
 from asyncpy.host.instance import (
     WASI_PAUSE_IMPORTS,
     HostError,
@@ -22,7 +22,6 @@ __all__ = [
     "InstanceBusy",
     "TooManyCalls",
     "WasiOptions",
-    "_source_digest",
     "clock_ms",
     "ensure_instrumented",
     "run_program",
