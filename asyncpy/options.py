@@ -143,6 +143,12 @@ class TransformOptions:
     # instrumentation left out; such output cannot pause correctly.
     # "noguards": rewind tests are constant false; "nosave"; "norestore".
     ablate: frozenset[str] = frozenset()
+    # "loops": every instrumented function with a pause site inside a loop
+    # gets a second, fully instrumented copy that only a rewind enters; the
+    # function itself keeps just the checks after its calls and the saves
+    # (no rewind dispatch, no restore): faster when nothing pauses, at the
+    # cost of those functions' size twice (docs/profile-guided.md).
+    rewind_copy: str = "none"
     # `asyncpy profile`: every instrumented function calls the import
     # asyncpy_profile.unwind(id) as it saves its frame; id indexes
     # the analysis's `instrument` list.

@@ -6,6 +6,7 @@ modules, for the linker)."""
 
 from asyncpy.binaryen.builder import Builder
 from asyncpy.binaryen.copy import (
+    duplicate_function,
     add_function_import,
     add_table,
     add_table_export,
@@ -103,6 +104,7 @@ __all__ = [
     "add_function",
     "add_function_export",
     "add_function_import",
+    "duplicate_function",
     "add_global",
     "add_global_export",
     "add_global_import",

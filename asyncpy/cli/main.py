@@ -201,6 +201,11 @@ def transform_options(f):
         click.option("--asserts", is_flag=True,
                      help="Trap in uninstrumented functions when a call returns with the state changed "
                           "(a stack unwound through code that cannot save itself). For debugging."),
+        click.option("--rewind-copy", is_flag=True,
+                     help="Give every function with a pause site inside a loop a second copy that only "
+                          "a rewind enters, so the function itself runs without rewind code: faster when "
+                          "nothing pauses (interpreters), those functions twice as large. Pays with "
+                          "--only-list (a profile); see docs/profile-guided.md."),
         click.option("--memory", metavar="EXPORT",
                      help="With several memories: the exported memory that holds the buffer."),
         click.option("--data-memory", type=click.Choice(["default", "separate"]), default="default",
@@ -222,7 +227,8 @@ def build_transform_options(kw):
     return TransformOptions(analysis=build_analysis_options(kw), check_bounds=kw["check_bounds"],
                             relocatable=kw["relocatable"], export_globals=kw["export_globals"],
                             memory=kw["memory"], data_memory=kw["data_memory"], asserts=kw["asserts"],
-                            data_pages=kw["data_pages"])
+                            data_pages=kw["data_pages"],
+                            rewind_copy="loops" if kw.get("rewind_copy") else "none")
 
 
 def _opt_level(kw) -> tuple[int, int] | None:

@@ -125,6 +125,10 @@ class _Instrumenter:
         self.stmt_temps = 0
         self.statements: list[tuple[str, int]] = []   # (unwind label, saved locals mask)
         self.ptr: int | None = None   # frame pointer local, set and used only in save/restore code
+        # With a rewind copy (TransformOptions.rewind_copy), this function
+        # only unwinds: a rewind goes to the copy at entry, so the rewind
+        # tests are constant false here and the prologue does not restore.
+        self.rewind_copy: str | None = None
 
     # -- locals
     def new_local(self, t: int) -> int:
@@ -164,7 +168,7 @@ class _Instrumenter:
         """Nonzero iff rewinding. In function bodies the state is never
         "unwinding" (a site leaves at once when it sees that), so the state
         global itself is the test."""
-        if "noguards" in self.ablate:
+        if "noguards" in self.ablate or self.rewind_copy is not None:
             return self.b.i32(0)
         return self.b.global_get(STATE, B.I32)
 
@@ -535,9 +539,11 @@ class _Instrumenter:
         if not self.per_statement:
             fields = self.fields(saved_all)
             frame = fields[-1][3] + B.VALUE_SIZE[fields[-1][2]] if fields else 4
+            # On entry the state is normal or rewinding, never unwinding.
+            prologue = self.restore(fields, pop=frame) if self.rewind_copy is None else \
+                self.call_rewind_copy(results)
             new_body = b.block(None, [
-                # On entry the state is normal or rewinding, never unwinding.
-                b.if_(b.global_get(STATE, B.I32), self.restore(fields, pop=frame)),
+                b.if_(b.global_get(STATE, B.I32), prologue),
                 b.local_set(unwind_at, b.block(UNWIND_LABEL, [cur], B.I32)),
                 self.save(fields, frame, unwind_at),
             ] + ([b.zero(results)] if results != B.NONE else []), results)
@@ -567,6 +573,15 @@ class _Instrumenter:
         ] + ([b.zero(results)] if results != B.NONE else []), results)
         B.replace_function(self.m, self.name, self.vars, new_body, names)
         return FunctionStats(self.name, self.nsites, saved_all.bit_count(), frame)
+
+    def call_rewind_copy(self, results: int):
+        """The rewind goes on in the copy, which pops and restores the
+        frame this function saved (same sites, same layout) and then runs
+        the rest of this call."""
+        b = self.b
+        args = [b.local_get(i, t) for i, t in enumerate(self.params)]
+        call = b.call(self.rewind_copy, args, results)
+        return b.return_(call) if results != B.NONE else b.block(None, [call, b.return_()], B.NONE)
 
     # -- frames (asyncpy.transform.frames)
     def fields(self, mask: int) -> list[Field]:

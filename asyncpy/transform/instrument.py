@@ -45,6 +45,39 @@ def instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
         sys.setrecursionlimit(limit)
 
 
+def _add_rewind_copies(module: B.Module, analysis: Analysis, is_site) -> dict[str, str]:
+    """For TransformOptions.rewind_copy="loops": a copy, under a new name,
+    of every function to instrument that has a pause site inside a loop.
+    Returns {function: its copy}. The copy is instrumented in full and only
+    a rewind enters it; the function itself then needs no rewind code,
+    whose joins inside the loop cost register allocation (in wasmtime's
+    Cranelift) more than the checks and saves do."""
+    taken = {f.name for f in module.functions()}
+    out = {}
+    for name in analysis.instrument:
+        if not _site_in_loop(module.function_ref(name), is_site):
+            continue
+        copy, n = f"{name}$asyncpy_rewind", 1
+        while copy in taken:
+            n += 1
+            copy = f"{name}$asyncpy_rewind{n}"
+        taken.add(copy)
+        B.duplicate_function(module, name, copy)
+        out[name] = copy
+    return out
+
+
+def _site_in_loop(fref, is_site) -> bool:
+    stack = [(B.read_tree(fref), False)]
+    while stack:
+        n, in_loop = stack.pop()
+        if in_loop and is_site(n):
+            return True
+        in_loop = in_loop or n.kind == B.Kind.Loop
+        stack.extend((c, in_loop) for c in n.kids)
+    return False
+
+
 def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
                 progress=None) -> TransformReport:
     t0 = time.perf_counter()
@@ -61,23 +94,40 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
     # every process of instrument_split.
     trace_ids = {n: i for i, n in enumerate(analysis.instrument)} if options.trace_unwind else {}
 
+    copies = _add_rewind_copies(module, analysis, is_site) if options.rewind_copy == "loops" else {}
+    copy_of = {c: f for f, c in copies.items()}
+    for f, c in copies.items():
+        if f in trace_ids:
+            trace_ids[c] = trace_ids[f]
+
     def run(names, progress):
         out = []
         for name in names:
             inst = _Instrumenter(module, b, layout, name, is_site, options)
             inst.trace_id = trace_ids.get(name)
+            inst.rewind_copy = copies.get(name)
             out.append(inst.run())
-            if progress is not None:
+            if progress is not None and name not in copy_of:
                 progress.advance(1)
         return out
 
     # Functions are independent: with ASYNCPY_JOBS=2, big modules do them
     # on two cores (asyncpy.parallel).
-    for stats in instrument_split(module, analysis.instrument, run, progress):
+    names = list(analysis.instrument) + list(copies.values())
+    done = set()
+    by_name = {}
+    for stats in instrument_split(module, names, run, progress):
         if stats is not None:
-            report.instrumented.append(stats)
+            by_name[stats.name] = stats
+            done.add(stats.name)
+            if stats.name not in copy_of:
+                report.instrumented.append(stats)
+    for f, c in copies.items():
+        # The copy restores what the function saved: same sites, same frame.
+        a, r = by_name.get(f), by_name.get(c)
+        if a is None or r is None or (a.sites, a.saved_locals, a.frame_bytes) != (r.sites, r.saved_locals, r.frame_bytes):
+            raise AssertionError(f"rewind copy of {f} does not match it: {a} / {r}")
     if options.asserts:
-        done = {f.name for f in report.instrumented}
         _add_asserts(module, b, analysis, done | analysis.top_most | analysis.bottom_most)
     _add_control_functions(module, b, layout)
     _resolve_runtime_imports(module, b, analysis, layout)
