@@ -40,6 +40,16 @@ function and guards every statement:
   that zero on the skip edge only). The site index is read from the frame
   by a helper while rewinding, so no local carries it through the body.
 
+* With TransformOptions.rewind_copy, a function that pauses inside a loop
+  is instrumented twice from the same body (asyncpy.transform.instrument):
+  a copy in full, which only a rewind enters, and the function itself with
+  the rewind tests constant false and a prologue that calls the copy while
+  rewinding. Measured cause (docs/DESIGN.md §9): in wasmtime, the joins that
+  rewind branches and the shared save add inside a hot loop cost register
+  allocation (regalloc2 merges a block parameter with all its inputs, and a
+  bundle too big for a register is spilled at every use); zeroing or
+  reloading the values on those edges does not help, fewer joins do.
+
 Frame layout (docs/DESIGN.md §3): an i32 site index, then the saved locals in
 index order at their natural sizes. All sites of a function save the same
 set of locals, so a frame has a fixed size and the rewinding prologue can
