@@ -149,6 +149,10 @@ class TransformOptions:
     # (no rewind dispatch, no restore): faster when nothing pauses, at the
     # cost of those functions' size twice (docs/profile-guided.md).
     rewind_copy: str = "none"
+    # Only these functions (list syntax, e.g. a profile) get rewind copies;
+    # implies rewind copies. The analysis stays as it is: every function
+    # that can pause is still instrumented.
+    rewind_copy_list: tuple[str, ...] = ()
     # `asyncpy profile`: every instrumented function calls the import
     # asyncpy_profile.unwind(id) as it saves its frame; id indexes
     # the analysis's `instrument` list.

@@ -119,7 +119,9 @@ program's, same run (*orig -O2* is the uninstrumented program after the same Bin
 post-optimisation itself costs or gains in wasmtime); *with profile* is asyncpy with `--only-list` of the
 functions a tracing build saw on the stack at the pausing run's pauses, plus `--asserts` (it passes the same
 pausing run); *+ --rewind-copy* is the same with `--rewind-copy` (functions with a pause site in a
-loop rewind in a copy of their own), and its -O2 size next to the profile's. **Transform + -O2** adds the -O2 time to each side's transform time. **Ablation**
+loop rewind in a copy of their own), and its -O2 size next to the profile's; *full + --rewind-copy-list
+profile* is the full analysis (every function that can pause instrumented) with rewind copies for the
+profiled functions only, its -O2 size next to the full build's. **Transform + -O2** adds the -O2 time to each side's transform time. **Ablation**
 (`--ablation`) times asyncpy outputs with parts of the instrumentation left out; they cannot pause correctly
 and measure cost only."""
 
@@ -191,14 +193,16 @@ def markdown(results: dict) -> str:
         tot = {k: None if _get(r, k, "seconds") is None or _get(r, k, "o2_seconds") is None
                else _get(r, k, "seconds") + _get(r, k, "o2_seconds") for k in ("ours", "theirs")}
         nprof = _get(r, "profiled", "profile_functions")
-        pc = _run(r, "profiled-copy", "median_seconds")
+        pc, fc = (_run(r, k, "median_seconds") for k in ("profiled-copy", "full-copy"))
         t.append([r["name"], ratio(_run(r, "original-o2", "median_seconds"), orig),
                   ratio(o, orig), ratio(th, orig), ratio(pr, orig), ratio(pc, orig),
                   pair(_get(r, "profiled", "o2_bytes"), _get(r, "profiled-copy", "o2_bytes"), kb),
+                  ratio(fc, orig), pair(_get(r, "ours", "o2_bytes"), _get(r, "full-copy", "o2_bytes"), kb),
                   f"{'–' if nprof is None else nprof} / {_get(r, 'ours', 'instrumented') or '–'}",
                   pair(tot["ours"], tot["theirs"], secs), ratio(tot["ours"], tot["theirs"])])
     out.append(table(["program", "orig -O2/orig", "ours/orig", "Binaryen/orig", "ours with profile/orig",
                       "profile + --rewind-copy/orig", "-O2 KB profile / + --rewind-copy",
+                      "full + --rewind-copy-list profile/orig", "-O2 KB full / + copies",
                       "profile functions / full", "transform + -O2 s ours / Binaryen", "ratio"], t))
     if results.get("ablation"):
         labels = [f"ablate-{a.replace('+', '-')}" for a in results["ablation"]]

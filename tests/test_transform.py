@@ -510,6 +510,12 @@ def test_rewind_copy_only_for_loops():
     assert {n for n in names if "$asyncpy_rewind" in n} == {"looping$asyncpy_rewind"}, names
     exports = {e.name for e in wasmtime.Module(wasmtime.Engine(), out).exports}
     assert not any("$asyncpy_rewind" in e for e in exports)
+    # A list restricts the copies; the analysis (what is instrumented) stays.
+    for listed, want in ((("straight",), set()), (("loop*",), {"looping$asyncpy_rewind"})):
+        out = ours(wasm, AnalysisOptions(imports=("env.sleep",)), rewind_copy_list=listed)
+        with B.Module.read(out) as m:
+            names = {f.name for f in m.functions()}
+        assert {n for n in names if "$asyncpy_rewind" in n} == want, (listed, names)
 
 
 @pytest.mark.parametrize("name", WAT)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from asyncpy import binaryen as B
 from asyncpy.abi import TRACE_FUNCTION
 from asyncpy.analysis import Analysis
+from asyncpy.options import ListMatcher
 from asyncpy.parallel import instrument_split
 from asyncpy.transform.additions import (
     _add_asserts,
@@ -45,16 +46,21 @@ def instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
         sys.setrecursionlimit(limit)
 
 
-def _add_rewind_copies(module: B.Module, analysis: Analysis, is_site) -> dict[str, str]:
-    """For TransformOptions.rewind_copy="loops": a copy, under a new name,
-    of every function to instrument that has a pause site inside a loop.
+def _add_rewind_copies(module: B.Module, analysis: Analysis, options: TransformOptions,
+                       is_site) -> dict[str, str]:
+    """For TransformOptions.rewind_copy="loops" (or rewind_copy_list: only
+    the functions it names): a copy, under a new name, of every function to
+    instrument that has a pause site inside a loop.
     Returns {function: its copy}. The copy is instrumented in full and only
     a rewind enters it; the function itself then needs no rewind code,
     whose joins inside the loop cost register allocation (in wasmtime's
     Cranelift) more than the checks and saves do."""
     taken = {f.name for f in module.functions()}
     out = {}
+    only = ListMatcher(options.rewind_copy_list)
     for name in analysis.instrument:
+        if only and not only(name):
+            continue
         if not _site_in_loop(module.function_ref(name), is_site):
             continue
         copy, n = f"{name}$asyncpy_rewind", 1
@@ -94,7 +100,8 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
     # every process of instrument_split.
     trace_ids = {n: i for i, n in enumerate(analysis.instrument)} if options.trace_unwind else {}
 
-    copies = _add_rewind_copies(module, analysis, is_site) if options.rewind_copy == "loops" else {}
+    copies = _add_rewind_copies(module, analysis, options, is_site) \
+        if options.rewind_copy == "loops" or options.rewind_copy_list else {}
     copy_of = {c: f for f, c in copies.items()}
     for f, c in copies.items():
         if f in trace_ids:
