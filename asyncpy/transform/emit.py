@@ -47,8 +47,11 @@ function and guards every statement:
   rewinding. Measured cause (docs/DESIGN.md §9): in wasmtime, the joins that
   rewind branches and the shared save add inside a hot loop cost register
   allocation (regalloc2 merges a block parameter with all its inputs, and a
-  bundle too big for a register is spilled at every use); zeroing or
-  reloading the values on those edges does not help, fewer joins do.
+  bundle too big for a register is spilled at every use); with the rewind
+  branches present, zeroing or reloading the values on those edges does not
+  help, fewer joins do. Without them (the function, not its copy), the
+  unwind exits in loops zero, in one block per distinct set, the saved
+  locals their site does not need (`dead_on_exit`), and that does help.
 
 Frame layout (docs/DESIGN.md §3): an i32 site index, then the saved locals in
 index order at their natural sizes. All sites of a function save the same
