@@ -147,10 +147,11 @@ class TransformOptions:
     # gets a second, fully instrumented copy that only a rewind enters; the
     # function itself keeps just the checks after its calls and the saves
     # (no rewind dispatch, no restore): faster when nothing pauses, at the
-    # cost of those functions' size twice (docs/profile-guided.md).
+    # cost of those functions' size twice (docs/profile-guided.md). "top":
+    # only the one with the most pause sites inside loops.
     rewind_copy: str = "none"
-    # Only these functions (list syntax, e.g. a profile) get rewind copies;
-    # implies rewind copies. The analysis stays as it is: every function
+    # Only these functions (list syntax, e.g. a profile) may get rewind
+    # copies; implies "loops" when rewind_copy is "none". The analysis stays as it is: every function
     # that can pause is still instrumented.
     rewind_copy_list: tuple[str, ...] = ()
     # `asyncpy profile`: every instrumented function calls the import

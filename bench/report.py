@@ -119,9 +119,9 @@ program's, same run (*orig -O2* is the uninstrumented program after the same Bin
 post-optimisation itself costs or gains in wasmtime); *with profile* is asyncpy with `--only-list` of the
 functions a tracing build saw on the stack at the pausing run's pauses, plus `--asserts` (it passes the same
 pausing run); *+ --rewind-copy* is the same with `--rewind-copy` (functions with a pause site in a
-loop rewind in a copy of their own), and its -O2 size next to the profile's; *full + --rewind-copy-list
-profile* is the full analysis (every function that can pause instrumented) with rewind copies for the
-profiled functions only, its -O2 size next to the full build's. **Transform + -O2** adds the -O2 time to each side's transform time. **Ablation**
+loop rewind in a copy of their own), and its -O2 size next to the profile's; *ours + --rewind-copy-top*
+is the full analysis (every function that can pause instrumented) with a rewind copy of the one function
+with the most pause sites in loops, its -O2 size next to the default build's. **Transform + -O2** adds the -O2 time to each side's transform time. **Ablation**
 (`--ablation`) times asyncpy outputs with parts of the instrumentation left out; they cannot pause correctly
 and measure cost only."""
 
@@ -202,7 +202,7 @@ def markdown(results: dict) -> str:
                   pair(tot["ours"], tot["theirs"], secs), ratio(tot["ours"], tot["theirs"])])
     out.append(table(["program", "orig -O2/orig", "ours/orig", "Binaryen/orig", "ours with profile/orig",
                       "profile + --rewind-copy/orig", "-O2 KB profile / + --rewind-copy",
-                      "full + --rewind-copy-list profile/orig", "-O2 KB full / + copies",
+                      "ours + --rewind-copy-top/orig", "-O2 KB ours / + --rewind-copy-top",
                       "profile functions / full", "transform + -O2 s ours / Binaryen", "ratio"], t))
     if results.get("ablation"):
         labels = [f"ablate-{a.replace('+', '-')}" for a in results["ablation"]]

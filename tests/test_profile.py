@@ -149,7 +149,7 @@ LOOP_PROGRAM = """
 
 
 @pytest.mark.parametrize("flags", [["--only-list", "@LIST", "--asserts", "--rewind-copy"],
-                                   ["--rewind-copy-list", "@LIST"]])
+                                   ["--rewind-copy-list", "@LIST"], ["--rewind-copy-top"]])
 def test_cli_rewind_copy_from_a_profile(flags, tmp_path):
     """The documented workflows: a profile, then --rewind-copy on the
     profiled build or --rewind-copy-list on the full one. The loop function

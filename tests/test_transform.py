@@ -480,13 +480,15 @@ def test_regression_operand_before_pausing_sibling_local():
         (call $pf (local.get $x) (call $sleep (i32.const 1)))))""")
 
 
+@pytest.mark.parametrize("mode", ["loops", "top"])
 @pytest.mark.parametrize("name", WAT)
-def test_rewind_copy_pauses_too(name):
+def test_rewind_copy_pauses_too(name, mode):
     """With rewind copies (--rewind-copy: functions with a pause site in a
-    loop unwind themselves but rewind in a fully instrumented copy), every
-    pause point must behave as with the default."""
+    loop unwind themselves but rewind in a fully instrumented copy; "top":
+    only the one with the most such sites), every pause point must behave
+    as with the default."""
     case = wat_case(name)
-    wasm = ours(case.original, case.options, rewind_copy="loops")
+    wasm = ours(case.original, case.options, rewind_copy=mode)
     bad = every_point(case, wasm, "asyncpy --rewind-copy")
     assert not bad, "\n".join(bad[:10])
 
@@ -510,6 +512,10 @@ def test_rewind_copy_only_for_loops():
     assert {n for n in names if "$asyncpy_rewind" in n} == {"looping$asyncpy_rewind"}, names
     exports = {e.name for e in wasmtime.Module(wasmtime.Engine(), out).exports}
     assert not any("$asyncpy_rewind" in e for e in exports)
+    # "top" copies the function with the most pause sites in loops.
+    out = ours(wasm, AnalysisOptions(imports=("env.sleep",)), rewind_copy="top")
+    with B.Module.read(out) as m:
+        assert {f.name for f in m.functions() if "$asyncpy_rewind" in f.name} == {"looping$asyncpy_rewind"}
     # A list restricts the copies; the analysis (what is instrumented) stays.
     for listed, want in ((("straight",), set()), (("loop*",), {"looping$asyncpy_rewind"})):
         out = ours(wasm, AnalysisOptions(imports=("env.sleep",)), rewind_copy_list=listed)

@@ -206,6 +206,10 @@ def transform_options(f):
                           "a rewind enters, so the function itself runs without rewind code: faster when "
                           "nothing pauses (interpreters), those functions twice as large. Pays with "
                           "--only-list (a profile); see docs/profile-guided.md."),
+        click.option("--rewind-copy-top", is_flag=True,
+                     help="--rewind-copy for one function only: the one with the most pause sites inside "
+                          "loops (an interpreter's bytecode loop). With the full analysis, the fast "
+                          "choice: QuickJS 1.64x -> 1.04x the uninstrumented run time, 6 percent more bytes."),
         click.option("--rewind-copy-list", multiple=True, metavar="NAMES",
                      help="--rewind-copy for these functions only (e.g. @profile.txt: the interpreter "
                           "loop gets a copy while every function that can pause stays instrumented)."),
@@ -232,7 +236,8 @@ def build_transform_options(kw):
                             relocatable=kw["relocatable"], export_globals=kw["export_globals"],
                             memory=kw["memory"], data_memory=kw["data_memory"], asserts=kw["asserts"],
                             data_pages=kw["data_pages"],
-                            rewind_copy="loops" if kw.get("rewind_copy") else "none",
+                            rewind_copy="top" if kw.get("rewind_copy_top") else
+                            "loops" if kw.get("rewind_copy") else "none",
                             rewind_copy_list=split_list(kw.get("rewind_copy_list") or ()))
 
 
