@@ -159,6 +159,10 @@ class TransformOptions:
     # the analysis's `instrument` list.
     trace_unwind: bool = False
 
+    def __post_init__(self):
+        if self.rewind_copy not in ("none", "loops", "top"):
+            raise AsyncpyError(f"rewind_copy must be 'none', 'loops' or 'top', not {self.rewind_copy!r}")
+
 
 # -O levels as (optimize, shrink), with wasm-opt's meaning (-O is -Os).
 OPT_LEVELS = {"O0": None, "O": (2, 1), "O1": (1, 0), "O2": (2, 0), "O3": (3, 0), "O4": (4, 0),
