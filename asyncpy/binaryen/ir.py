@@ -209,6 +209,7 @@ class Node:
     site: bool = False
     lo: int = 0
     hi: int = -1
+    rec: int = -1       # record number from the native walker (asyncpy.binaryen.native)
 
     def __init__(self, ref: Any, kind: int) -> None:
         self.ref = ref      # the BinaryenExpressionRef (see the note in asyncpy.transform)

@@ -104,6 +104,7 @@ class _Instrumenter:
         # The native walker (asyncpy.binaryen.native) when it is available:
         # it numbers, computes liveness and hands back only the spine.
         self.walker = walker
+        self.spine = None
         self.touched_memo: dict[int, tuple[int, int]] = {}
         self.per_statement = options.restore == "statement"
         self.trace_id: int | None = None
@@ -350,19 +351,19 @@ class _Instrumenter:
     def touched(self, n: Node) -> tuple[int, int]:
         """(locals read, locals written) in the subtree of `n`, which must
         not have been rewritten yet. With the native walker the tree below
-        a cold node is not in Python at all, so C walks it."""
+        a cold node is not in Python at all: the walker computed these."""
         m = self.touched_memo.get(id(n))
         if m is None:
-            if self.walker is not None:
-                m = self.walker.locals_touched(n.ref, len(self.local_types))
-            else:
+            if self.spine is not None:
+                m = self.spine.touched(n)
+            else:       # a Python-walked body: all of it is in Python
                 m = (local_mask(n, K.LocalGet), local_mask(n, K.LocalSet))
             self.touched_memo[id(n)] = m
         return m
 
     def writes(self, n: Node) -> int:
         """Locals set in the subtree of `n` (memoised on the spine)."""
-        if n.hi < n.lo:
+        if n.hi < n.lo or self.spine is not None:
             return self.touched(n)[1]
         m = self.writes_memo.get(id(n))
         if m is None:
@@ -538,6 +539,7 @@ class _Instrumenter:
             else:
                 self.size, self.nsites, self.is_site = sp.size, sp.nsites, marked_site
                 self.site_live, self.live_in = sp.site_live, sp.live_in
+                self.spine = sp
                 return sp.root
         order: list[Node] = []
         root = B.read_tree(self.fref, order)

@@ -44,6 +44,8 @@ typedef struct {
   AsyncpyRecord *records;
   uint64_t *site_live;
   uint64_t *live_in;
+  BinaryenExpressionRef *refs;
+  uint64_t *masks;
   void *nodes; int32_t nnodes, cap;
   const char **names; int32_t nnames_used, names_cap;
   int32_t nlabels;
@@ -52,7 +54,6 @@ typedef struct {
 } AsyncpyWalk;
 void asyncpy_spine(BinaryenExpressionRef body, AsyncpyWalk *w);
 void asyncpy_spine_free(AsyncpyWalk *w);
-int32_t asyncpy_locals(BinaryenExpressionRef e, int32_t words, uint64_t *reads, uint64_t *writes);
 """)
 
 _HERE = Path(__file__).parent
@@ -194,6 +195,15 @@ class Spine:
     nsites: int
     site_live: dict[int, int]       # site index -> locals live after it
     live_in: dict[int, int]         # id(pausing child of a block) -> locals live before it
+    masks: bytes = b""              # per node (Node.rec): locals read, then written, below it
+    words: int = 1                  # 64-bit words per mask
+
+    def touched(self, n: Node) -> tuple[int, int]:
+        """(locals read, locals written) in the subtree of `n`."""
+        size = self.words * 8
+        at = n.rec * 2 * size
+        m = self.masks
+        return int.from_bytes(m[at:at + size], "little"), int.from_bytes(m[at + size:at + 2 * size], "little")
 
 
 class TooDeep(Exception):
@@ -265,7 +275,7 @@ class Walker:
     def _decode(self, w, words: int) -> Spine:
         nbytes = words * 8
         raw = _ffi.buffer(w.records, w.nrecords * _RECORD.size)
-        cast = _ffi.cast
+        refs = w.refs
         name = self._name
         pool = bytes(_ffi.buffer(w.live_in, max(1, _live_in_words(w)) * 8)) if w.live_in != NULL else b""
         nodes: list[Node] = []
@@ -273,8 +283,9 @@ class Walker:
         live_in: dict[int, int] = {}
         block = Kind.Block
         lget, lset = Kind.LocalGet, Kind.LocalSet
-        for ref, nm, kind, lo, hi, index, nkids, first, li, flags in _RECORD.iter_unpack(raw):
-            n = Node(cast("BinaryenExpressionRef", ref), kind)
+        for q, (_ref, nm, kind, lo, hi, index, nkids, first, li, flags) in enumerate(_RECORD.iter_unpack(raw)):
+            n = Node(refs[q], kind)
+            n.rec = q
             if hi >= lo:
                 n.lo, n.hi = lo, hi
                 if flags & FLAG_SITE:
@@ -298,19 +309,8 @@ class Walker:
             m = int.from_bytes(site_raw[k * nbytes:(k + 1) * nbytes], "little")
             if m:
                 site_live[k + 1] = m
-        return Spine(nodes[0], w.size, w.nsites, site_live, live_in)
-
-    def locals_touched(self, ref, nlocals: int) -> tuple[int, int]:
-        """(locals read, locals written) anywhere in the subtree of `ref`."""
-        words = max(1, (nlocals + 63) // 64)
-        r = _ffi.new("uint64_t[]", words)
-        wr = _ffi.new("uint64_t[]", words)
-        status = self.lib.asyncpy_locals(ref, words, r, wr)
-        if status:
-            if status < 0:
-                raise MemoryError("native walker: out of memory")
-            raise UnsupportedExpression(KIND_NAMES.get(status, f"expression kind {status}"))
-        return (int.from_bytes(_ffi.buffer(r), "little"), int.from_bytes(_ffi.buffer(wr), "little"))
+        masks = bytes(_ffi.buffer(w.masks, w.nrecords * 2 * nbytes))
+        return Spine(nodes[0], w.size, w.nsites, site_live, live_in, masks, words)
 
 
 def _live_in_words(w) -> int:

@@ -66,6 +66,8 @@ typedef struct {
   Record *records;
   u64 *site_live;              /* nsites * words: site k at (k-1)*words */
   u64 *live_in;                /* the pool Record.live_in points into */
+  BinaryenExpressionRef *refs; /* per record: its expression */
+  u64 *masks;                  /* per record: locals read, then written, in its subtree */
   /* private */
   Node *nodes; int32_t nnodes, cap;
   const char **names; int32_t nnames_used, names_cap;
@@ -459,9 +461,41 @@ static int output(Walk *w) {
     o->nkids = nk; o->first = first; o->live_in = x->live_in;
     o->flags = (x->site ? FLAG_SITE : 0) | (x->tee ? FLAG_TEE : 0);
   }
-  free(src);
   w->records = r;
   w->nrecords = n;
+  /* Per record, the locals read and written below it: the emitter asks
+     that of the children of spine nodes (what a skipped sibling writes,
+     whether an operand may be evaluated again), whose subtrees Python no
+     longer has. Children come after their parents, so a reverse sweep
+     builds a spine node's sets from its children's. */
+  size_t words = (size_t)w->words;
+  w->refs = malloc(sizeof *w->refs * (size_t)n);
+  w->masks = calloc((size_t)n * 2 * words, sizeof(u64));
+  int32_t *stack = malloc(sizeof(int32_t) * (size_t)(w->nnodes + 1));
+  if (!w->refs || !w->masks || !stack) { free(src); free(stack); return E_MEMORY; }
+  for (int32_t q = n - 1; q >= 0; q--) {
+    u64 *rd = w->masks + (size_t)q * 2 * words, *wr = rd + words;
+    Node *x = &w->nodes[src[q]];
+    w->refs[q] = x->ref;
+    if (r[q].nkids) {
+      for (int32_t c = r[q].first; c < r[q].first + r[q].nkids; c++) {
+        u64 *crd = w->masks + (size_t)c * 2 * words;
+        for (size_t i = 0; i < words; i++) { rd[i] |= crd[i]; wr[i] |= crd[words + i]; }
+      }
+      if (x->kind == K_LocalSet) bs_set(wr, x->index);
+      continue;
+    }
+    int32_t sp = 0;
+    stack[sp++] = src[q];
+    while (sp) {
+      Node *y = &w->nodes[stack[--sp]];
+      if (y->kind == K_LocalGet) bs_set(rd, y->index);
+      else if (y->kind == K_LocalSet) bs_set(wr, y->index);
+      for (int32_t c = y->first; c < y->first + y->nkids; c++) stack[sp++] = c;
+    }
+  }
+  free(stack);
+  free(src);
   return OK;
 }
 
@@ -469,9 +503,9 @@ static int output(Walk *w) {
 
 void asyncpy_spine_free(Walk *w) {
   free(w->nodes); free(w->names); free(w->tmp);
-  free(w->records); free(w->site_live); free(w->live_in);
+  free(w->records); free(w->site_live); free(w->live_in); free(w->refs); free(w->masks);
   w->nodes = NULL; w->names = NULL; w->tmp = NULL;
-  w->records = NULL; w->site_live = NULL; w->live_in = NULL;
+  w->records = NULL; w->site_live = NULL; w->live_in = NULL; w->refs = NULL; w->masks = NULL;
 }
 
 /* Fills w (inputs set by the caller); w->status says how it went. On
@@ -484,32 +518,4 @@ void asyncpy_spine(BinaryenExpressionRef body, Walk *w) {
   if (w->status == OK && w->nsites) w->status = output(w);
   free(w->nodes); free(w->names); free(w->tmp);
   w->nodes = NULL; w->names = NULL; w->tmp = NULL;
-}
-
-/* Locals read and written anywhere in the subtree of e (bit sets of
-   `words` words each); 0 on success, the unsupported kind otherwise. */
-int32_t asyncpy_locals(BinaryenExpressionRef e, int32_t words, u64 *reads_out, u64 *writes_out) {
-  Walk w;
-  memset(&w, 0, sizeof w);
-  w.words = words;
-  init_kinds();
-  int32_t sp = 0, cap = 0;
-  BinaryenExpressionRef *stack = NULL;
-  if (!grow((void **)&stack, &cap, 1, sizeof *stack)) return -1;
-  stack[sp++] = e;
-  int32_t status = 0;
-  while (sp) {
-    BinaryenExpressionRef x = stack[--sp];
-    int32_t k = (int32_t)BinaryenExpressionGetId(x);
-    if (k == K_LocalGet) { bs_set(reads_out, (int32_t)BinaryenLocalGetGetIndex(x)); continue; }
-    if (k == K_LocalSet) bs_set(writes_out, (int32_t)BinaryenLocalSetGetIndex(x));
-    int32_t n = 0;
-    int r = push_children(&w, x, k, &n);
-    if (r <= 0) { status = r < 0 ? k : -1; break; }
-    if (!grow((void **)&stack, &cap, sp + n, sizeof *stack)) { status = -1; break; }
-    for (int32_t j = 0; j < n; j++) stack[sp++] = w.tmp[j];
-  }
-  free(stack);
-  free(w.tmp);
-  return status;
 }
