@@ -1,7 +1,7 @@
-"""The native walker (spine.c): reading an instrumented function's body in
+"""The native walker (walk.c): reading an instrumented function's body in
 one C call instead of a Python walk through cffi.
 
-spine.c is compiled on first use with zig's C compiler (the `ziglang`
+walk.c is compiled on first use with zig's C compiler (the `ziglang`
 package, a dependency) against the same libbinaryen the rest of
 asyncpy.binaryen loads, and cached in the cache directory under a name
 that hashes its sources and the library, so an upgrade rebuilds it. Its
@@ -52,12 +52,29 @@ typedef struct {
   int32_t live_in_used, live_in_cap;
   BinaryenExpressionRef *tmp; int32_t tmp_cap;
 } AsyncpyWalk;
+typedef struct {
+  uint64_t ref, name, params, results;
+  int32_t kind, is_return;
+} AsyncpyEvent;
+typedef struct {
+  int32_t status, detail, node_count, has_try, v128, nevents;
+  AsyncpyEvent *events;
+  int32_t ncalls, nreturn_calls;
+  uint64_t *calls, *return_calls;
+  uint8_t kinds[512];
+  uint8_t unary_ops[1024];
+  int32_t nkinds, nops;
+  int32_t kind_list[512], op_list[1024];
+} AsyncpyScan;
+void asyncpy_scan(BinaryenExpressionRef body, AsyncpyScan *s);
+void asyncpy_scan_free(AsyncpyScan *s);
 void asyncpy_spine(BinaryenExpressionRef body, AsyncpyWalk *w);
 void asyncpy_spine_free(AsyncpyWalk *w);
 """)
 
 _HERE = Path(__file__).parent
 _RECORD = struct.Struct("<QQ8i")
+_EVENT = struct.Struct("<QQQQii")
 FLAG_SITE, FLAG_TEE = 1, 2
 OK, E_UNSUPPORTED, E_TAIL_CALL, E_TOO_DEEP, E_MEMORY = range(5)
 
@@ -124,7 +141,7 @@ def _sources() -> dict[str, str]:
     return {
         "shape.h": "#include <stddef.h>\n#include <stdint.h>\n#include <stdbool.h>\n" + CDEF,
         "children.h": _children_source(),
-        "spine.c": (_HERE / "spine.c").read_text(),
+        "walk.c": (_HERE / "walk.c").read_text(),
     }
 
 
@@ -133,9 +150,9 @@ def _build(target: Path, sources: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory(prefix="asyncpy-native-") as tmp:
         for name, text in sources.items():
             (Path(tmp) / name).write_text(text)
-        out = Path(tmp) / "spine.so"
+        out = Path(tmp) / "walk.so"
         cmd = [sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2", "-lc",
-               "-o", str(out), str(Path(tmp) / "spine.c"),
+               "-o", str(out), str(Path(tmp) / "walk.c"),
                f"-L{lib.parent}", "-lbinaryen", f"-Wl,-rpath,{lib.parent}"]
         subprocess.run(cmd, check=True, capture_output=True, timeout=600)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +180,7 @@ def _load():
         h.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
     st = lib.stat()
     h.update(f"{lib}:{st.st_size}:{st.st_mtime_ns}".encode())
-    target = cache_dir("native") / f"spine-{h.hexdigest()[:16]}.so"
+    target = cache_dir("native") / f"walk-{h.hexdigest()[:16]}.so"
     try:
         if not target.exists():
             _build(target, sources)
@@ -311,6 +328,64 @@ class Walker:
                 site_live[k + 1] = m
         masks = bytes(_ffi.buffer(w.masks, w.nrecords * 2 * nbytes))
         return Spine(nodes[0], w.size, w.nsites, site_live, live_in, masks, words)
+
+
+_names: dict[int, str] = {}
+
+
+def _string(p: int) -> str:
+    """A name Binaryen interned: the same pointer is the same name."""
+    s = _names.get(p)
+    if s is None:
+        s = _names[p] = _ffi.string(_ffi.cast("char *", p)).decode()
+    return s
+
+
+def scan(body):
+    """asyncpy.binaryen.scan.scan_body, in C: the same BodyFacts."""
+    from asyncpy.binaryen.ir import call_ref_signature
+    from asyncpy.binaryen.scan import BodyFacts
+    from asyncpy.binaryen.types import signature
+    lib = _load()
+    assert lib is not None
+    facts = BodyFacts()
+    if body == NULL:
+        return facts
+    s = _ffi.new("AsyncpyScan *")
+    lib.asyncpy_scan(body, s)
+    try:
+        if s.status == E_UNSUPPORTED:
+            raise UnsupportedExpression(KIND_NAMES.get(s.detail, f"expression kind {s.detail}"))
+        if s.status != OK:
+            raise MemoryError("native scan: out of memory")
+        facts.node_count = s.node_count
+        facts.has_try = bool(s.has_try)
+        facts.v128 = bool(s.v128)
+        facts.kinds = set(_ffi.unpack(s.kind_list, s.nkinds))
+        facts.unary_ops = set(_ffi.unpack(s.op_list, s.nops))
+        # Direct calls are most events: deduplicated as pointers first.
+        if s.ncalls:
+            facts.calls = [_string(p) for p in dict.fromkeys(_ffi.unpack(s.calls, s.ncalls))]
+        if s.nreturn_calls:
+            facts.return_calls = [_string(p) for p in dict.fromkeys(_ffi.unpack(s.return_calls, s.nreturn_calls))]
+        K = Kind
+        sigs: dict[tuple[int, int], object] = {}
+        events = _EVENT.iter_unpack(_ffi.buffer(s.events, s.nevents * _EVENT.size)) if s.nevents else ()
+        for ref, nm, params, results, kind, ret in events:
+            if kind == K.CallIndirect:
+                sig = sigs.get((params, results))
+                if sig is None:
+                    sig = sigs[(params, results)] = signature(params, results)
+                facts.indirect.append((_string(nm), sig, bool(ret)))
+            elif kind == K.CallRef:
+                facts.call_refs.append((call_ref_signature(_ffi.cast("BinaryenExpressionRef", ref)), bool(ret)))
+            elif kind == K.RefFunc:
+                facts.ref_funcs.append(_string(nm))
+            else:
+                facts.table_writes.append(_string(nm))
+        return facts
+    finally:
+        lib.asyncpy_scan_free(s)
 
 
 def _live_in_words(w) -> int:

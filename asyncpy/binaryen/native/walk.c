@@ -519,3 +519,97 @@ void asyncpy_spine(BinaryenExpressionRef body, Walk *w) {
   free(w->nodes); free(w->names); free(w->tmp);
   w->nodes = NULL; w->names = NULL; w->tmp = NULL;
 }
+
+/* -- the analysis's scan: one pass over a body for the call-graph facts
+   (asyncpy.binaryen.scan). Per expression only counters and bitmaps; the
+   expressions the analysis reads details of (calls, indirect calls,
+   ref.func, table writes) are listed with those details, in the order the
+   Python scan meets them (a stack: pop, then push the children in
+   order), so the facts come out identical. */
+
+typedef struct {
+  uint64_t ref, name, params, results;   /* name: call target, ref.func target or table */
+  int32_t kind, is_return;
+} Event;
+
+typedef struct {
+  int32_t status, detail, node_count, has_try, v128, nevents;
+  Event *events;               /* all but direct calls */
+  int32_t ncalls, nreturn_calls;
+  uint64_t *calls, *return_calls;   /* direct call targets, in order */
+  uint8_t kinds[512];          /* kinds present */
+  uint8_t unary_ops[1024];     /* unary ops present */
+  int32_t nkinds, nops;        /* the same as lists, for Python */
+  int32_t kind_list[512], op_list[1024];
+} Scan;
+
+void asyncpy_scan_free(Scan *s) {
+  free(s->events); free(s->calls); free(s->return_calls);
+  s->events = NULL; s->calls = s->return_calls = NULL;
+}
+
+void asyncpy_scan(BinaryenExpressionRef body, Scan *s) {
+  init_kinds();
+  Walk w;
+  memset(&w, 0, sizeof w);
+  int32_t sp = 0, cap = 0, ecap = 0, ccap = 0, rcap = 0;
+  BinaryenExpressionRef *stack = NULL;
+  s->status = OK;
+  if (!body) return;
+  if (!grow((void **)&stack, &cap, 1, sizeof *stack)) { s->status = E_MEMORY; return; }
+  stack[sp++] = body;
+  BinaryenType v128 = BinaryenTypeVec128();
+  while (sp) {
+    BinaryenExpressionRef e = stack[--sp];
+    int32_t k = (int32_t)BinaryenExpressionGetId(e);
+    s->node_count++;
+    if (k >= 0 && k < 512) s->kinds[k] = 1;
+    int32_t n = 0;
+    int r = push_children(&w, e, k, &n);
+    if (r < 0) { s->status = E_UNSUPPORTED; s->detail = k; break; }
+    if (r == 0 || !grow((void **)&stack, &cap, sp + n, sizeof *stack)) { s->status = E_MEMORY; break; }
+    for (int32_t j = 0; j < n; j++) stack[sp++] = w.tmp[j];
+    if (k == K_Unary) {
+      int32_t op = BinaryenUnaryGetOp(e);
+      if (op >= 0 && op < 1024) s->unary_ops[op] = 1;
+      continue;
+    }
+    if ((k == K_Const || k == K_Load) && BinaryenExpressionGetType(e) == v128) { s->v128 = 1; continue; }
+    if (k == K_Try) { s->has_try = 1; continue; }
+    if (k == K_Call) {
+      uint64_t target = (uint64_t)(uintptr_t)BinaryenCallGetTarget(e);
+      int ok = BinaryenCallIsReturn(e)
+        ? grow((void **)&s->return_calls, &rcap, s->nreturn_calls + 1, sizeof(uint64_t))
+        : grow((void **)&s->calls, &ccap, s->ncalls + 1, sizeof(uint64_t));
+      if (!ok) { s->status = E_MEMORY; break; }
+      if (BinaryenCallIsReturn(e)) s->return_calls[s->nreturn_calls++] = target;
+      else s->calls[s->ncalls++] = target;
+      continue;
+    }
+    if (k != K_Call && k != K_CallIndirect && k != K_CallRef && k != K_RefFunc &&
+        k != K_TableSet && k != K_TableGrow) continue;
+    if (!grow((void **)&s->events, &ecap, s->nevents + 1, sizeof *s->events)) { s->status = E_MEMORY; break; }
+    Event *ev = &s->events[s->nevents++];
+    memset(ev, 0, sizeof *ev);
+    ev->ref = (uint64_t)(uintptr_t)e;
+    ev->kind = k;
+    if (k == K_CallIndirect) {
+      ev->name = (uint64_t)(uintptr_t)BinaryenCallIndirectGetTable(e);
+      ev->params = BinaryenCallIndirectGetParams(e);
+      ev->results = BinaryenCallIndirectGetResults(e);
+      ev->is_return = BinaryenCallIndirectIsReturn(e);
+    } else if (k == K_CallRef) {
+      ev->is_return = BinaryenCallRefIsReturn(e);
+    } else if (k == K_RefFunc) {
+      ev->name = (uint64_t)(uintptr_t)BinaryenRefFuncGetFunc(e);
+    } else if (k == K_TableSet) {
+      ev->name = (uint64_t)(uintptr_t)BinaryenTableSetGetTable(e);
+    } else {
+      ev->name = (uint64_t)(uintptr_t)BinaryenTableGrowGetTable(e);
+    }
+  }
+  free(stack);
+  free(w.tmp);
+  for (int32_t i = 0; i < 512; i++) if (s->kinds[i]) s->kind_list[s->nkinds++] = i;
+  for (int32_t i = 0; i < 1024; i++) if (s->unary_ops[i]) s->op_list[s->nops++] = i;
+}
