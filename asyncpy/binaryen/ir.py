@@ -138,19 +138,24 @@ def set_children(e, new_kids) -> None:
     in place, then recompute its type. Keeping the node keeps its opcode,
     immediates and debug location exactly."""
     k = _lib.BinaryenExpressionGetId(e)
-    slots: list[Any] = []
     var = _VARIADIC.get(k)
+    i = 0
     if var is not None:
         count = var[0](e)
+        if count > len(new_kids):
+            raise UnsupportedExpression(f"cannot rewrite {KIND_NAMES.get(k, k)}")
         at = _INDEXED_SETTERS[k]
-        slots.extend((lambda e, c, i=i: at(e, i, c)) for i in range(count))
+        for i in range(count):
+            at(e, i, new_kids[i])
+        i = count
     for get, set_ in _SETTERS.get(k, ()):
         if get(e) != NULL:
-            slots.append(set_)
-    if len(slots) != len(new_kids):
+            if i >= len(new_kids):
+                raise UnsupportedExpression(f"cannot rewrite {KIND_NAMES.get(k, k)}")
+            set_(e, new_kids[i])
+            i += 1
+    if i != len(new_kids):
         raise UnsupportedExpression(f"cannot rewrite {KIND_NAMES.get(k, k)}")
-    for set_, c in zip(slots, new_kids, strict=True):
-        set_(e, c)
     _lib.BinaryenExpressionFinalize(e)
 
 

@@ -39,6 +39,7 @@ typedef struct {
   const uintptr_t *pausing; size_t npausing;
   int (*indirect_pauses)(BinaryenExpressionRef, int32_t);
   int32_t words;
+  int32_t max_depth;
   int32_t status, detail;
   int32_t size, nsites, nrecords;
   AsyncpyRecord *records;
@@ -77,6 +78,11 @@ _RECORD = struct.Struct("<QQ8i")
 _EVENT = struct.Struct("<QQQQii")
 FLAG_SITE, FLAG_TEE = 1, 2
 OK, E_UNSUPPORTED, E_TAIL_CALL, E_TOO_DEEP, E_MEMORY = range(5)
+# The liveness recursion's depth limit: a few hundred bytes of C stack per
+# level, well inside the 8 MB main-thread stack. Deeper bodies (none in
+# the corpus; Go's deepest dispatch nests are in the thousands) take the
+# Python walk.
+MAX_DEPTH = 20000
 
 
 def _children_source() -> str:
@@ -272,6 +278,7 @@ class Walker:
         w.pausing, w.npausing = self._pausing, self._npausing
         w.indirect_pauses = self._callback
         w.words = words
+        w.max_depth = MAX_DEPTH
         self.lib.asyncpy_spine(_lib.BinaryenFunctionGetBody(func_ref), w)
         try:
             if w.status == E_UNSUPPORTED:

@@ -53,13 +53,13 @@ typedef struct {
 
 enum { FLAG_SITE = 1, FLAG_TEE = 2 };
 enum { OK = 0, E_UNSUPPORTED = 1, E_TAIL_CALL = 2, E_TOO_DEEP = 3, E_MEMORY = 4 };
-#define MAX_DEPTH 20000
 
 typedef struct {
   /* inputs */
   const uintptr_t *pausing; size_t npausing;      /* sorted name pointers */
   int (*indirect_pauses)(BinaryenExpressionRef, int32_t kind);
   int32_t words;
+  int32_t max_depth;           /* deepest nesting live() recurses to */
   /* outputs */
   int32_t status, detail;      /* detail: the kind (E_UNSUPPORTED) */
   int32_t size, nsites, nrecords;
@@ -320,7 +320,7 @@ static void loop(Live *L, int32_t i, const u64 *after, u64 *out) {
 
 static void live(Live *L, int32_t i, const u64 *after, u64 *out) {
   Walk *w = L->w;
-  if (++L->depth > MAX_DEPTH) { L->failed = E_TOO_DEEP; return; }
+  if (++L->depth > L->w->max_depth) { L->failed = E_TOO_DEEP; return; }
   L->budget--;
   Node *n = &w->nodes[i];
   int32_t k = n->kind;
@@ -420,9 +420,9 @@ static int liveness(Walk *w) {
   L.keys = calloc(L.lcap, sizeof *L.keys);
   L.vals = calloc(L.lcap, sizeof *L.vals);
   /* A nesting level holds at most six bit sets (a loop's three and its
-     live()'s three); nesting is bounded by MAX_DEPTH and by the node count.
+     live()'s three); nesting is bounded by max_depth and by the node count.
      Only the pages the recursion reaches are ever touched. */
-  size_t levels = (size_t)(w->nnodes < MAX_DEPTH ? w->nnodes : MAX_DEPTH) + 16;
+  size_t levels = (size_t)(w->nnodes < w->max_depth ? w->nnodes : w->max_depth) + 16;
   L.a.cap = (size_t)L.words * 6 * levels;
   L.a.base = malloc(sizeof(u64) * L.a.cap);
   w->site_live = calloc((size_t)w->nsites * (size_t)w->words + 1, sizeof(u64));
