@@ -29,7 +29,13 @@ from tests.pause_programs import PROGRAMS
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(not native.available(), reason=f"native walker: {native.failure()}")
+needs_native = pytest.mark.skipif(not native.available(), reason=f"native walker: {native.failure()}")
+
+
+def test_the_native_walker_builds():
+    """ziglang is a dependency: without the walker every big transform
+    silently takes the slow path, so its absence is a failure here."""
+    assert native.available(), native.failure()
 
 
 def _addr(ref) -> int:
@@ -94,6 +100,7 @@ def _compare_module(wasm: bytes, imports: tuple[str, ...] | None) -> int:
         return with_sites
 
 
+@needs_native
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_wat_programs_walk_the_same(name):
     from tests.test_transform import wat_case
@@ -101,12 +108,14 @@ def test_wat_programs_walk_the_same(name):
     _compare_module(case.original, None)
 
 
+@needs_native
 @pytest.mark.parametrize("name", ["fnptr", "qsort", "recursion", "pingpong"])
 def test_c_programs_walk_the_same(name):
     from corpus import build
     assert _compare_module(build.c(name).read_bytes(), ("env.pause",)) > 0
 
 
+@needs_native
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["lua", "quickjs"])
 def test_interpreters_walk_the_same(name):
@@ -136,6 +145,7 @@ def _transform(src: Path, out: Path, imports: str, use_native: bool) -> bytes:
     return out.read_bytes()
 
 
+@needs_native
 @pytest.mark.parametrize("name", ["qsort", "fnptr"])
 def test_transform_output_is_the_same_without_it(name, tmp_path):
     from corpus import build
@@ -161,6 +171,7 @@ def _deep_module(depth: int) -> bytes:
         return m.write()
 
 
+@needs_native
 def test_too_deep_for_c_falls_back_to_python(tmp_path):
     src = tmp_path / "deep.wasm"
     src.write_bytes(_deep_module(native.MAX_DEPTH + 50))

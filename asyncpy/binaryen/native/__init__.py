@@ -46,6 +46,8 @@ typedef struct {
   uint64_t *site_live;
   uint64_t *live_in;
   BinaryenExpressionRef *refs;
+  int32_t *kinds;
+  int32_t *special, nspecial;
   uint64_t *masks;
   void *nodes; int32_t nnodes, cap;
   const char **names; int32_t nnames_used, names_cap;
@@ -172,21 +174,31 @@ _lib_native = None
 _failure: str | None = None
 
 
-def _load():
-    global _lib_native, _failure
-    if _lib_native is not None or _failure is not None:
-        return _lib_native
-    if os.environ.get("ASYNCPY_NATIVE", "1") == "0":
-        _failure = "disabled by ASYNCPY_NATIVE=0"
-        return None
-    sources = _sources()
+def _target(sources: dict[str, str]) -> Path:
+    """Where the library for these sources and this libbinaryen is cached."""
     lib = Path(_library_path())
     h = hashlib.sha256()
     for name in sorted(sources):
         h.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
     st = lib.stat()
     h.update(f"{lib}:{st.st_size}:{st.st_mtime_ns}".encode())
-    target = cache_dir("native") / f"walk-{h.hexdigest()[:16]}.so"
+    return cache_dir("native") / f"walk-{h.hexdigest()[:16]}.so"
+
+
+def needs_build() -> bool:
+    """True when the next use will compile the walker (a few seconds, once)."""
+    return _lib_native is None and _failure is None and not _disabled() and not _target(_sources()).exists()
+
+
+def _load():
+    global _lib_native, _failure
+    if _lib_native is not None or _failure is not None:
+        return _lib_native
+    if _disabled():
+        _failure = "disabled by ASYNCPY_NATIVE=0"
+        return None
+    sources = _sources()
+    target = _target(sources)
     try:
         if not target.exists():
             _build(target, sources)
@@ -205,6 +217,17 @@ def failure() -> str | None:
     """Why the native walker is not in use (None when it is)."""
     _load()
     return _failure
+
+
+def broken() -> str | None:
+    """Why the native walker failed to build or load; None when it works
+    or was turned off on purpose (ASYNCPY_NATIVE=0)."""
+    _load()
+    return None if _disabled() else _failure
+
+
+def _disabled() -> bool:
+    return os.environ.get("ASYNCPY_NATIVE", "1") == "0"
 
 
 @dataclass
@@ -297,36 +320,36 @@ class Walker:
             self.lib.asyncpy_spine_free(w)
 
     def _decode(self, w, words: int) -> Spine:
+        """Nodes for the records. Most are cold children of spine nodes,
+        which need only their expression and kind: those are made in bulk;
+        the few C listed as special get the rest of their record."""
         nbytes = words * 8
-        raw = _ffi.buffer(w.records, w.nrecords * _RECORD.size)
-        refs = w.refs
+        count = w.nrecords
+        raw = _ffi.buffer(w.records, count * _RECORD.size)
+        nodes = list(map(Node, _ffi.unpack(w.refs, count), _ffi.unpack(w.kinds, count)))
+        for q, n in enumerate(nodes):
+            n.rec = q
         name = self._name
         pool = bytes(_ffi.buffer(w.live_in, max(1, _live_in_words(w)) * 8)) if w.live_in != NULL else b""
-        nodes: list[Node] = []
-        parents: list[tuple[Node, int, int]] = []   # (node, first child record, count)
         live_in: dict[int, int] = {}
         block = Kind.Block
-        lget, lset = Kind.LocalGet, Kind.LocalSet
-        for q, (_ref, nm, kind, lo, hi, index, nkids, first, li, flags) in enumerate(_RECORD.iter_unpack(raw)):
-            n = Node(refs[q], kind)
-            n.rec = q
+        unpack, size = _RECORD.unpack_from, _RECORD.size
+        for q in _ffi.unpack(w.special, w.nspecial):
+            _ref, nm, kind, lo, hi, index, nkids, first, li, flags = unpack(raw, q * size)
+            n = nodes[q]
+            n.index = index
             if hi >= lo:
                 n.lo, n.hi = lo, hi
                 if flags & FLAG_SITE:
                     n.site = True
-            if kind == lget or kind == lset:
-                n.index = index
                 if flags & FLAG_TEE:
                     n.tee = True
-            elif nm and kind == block:
-                n.name = name(nm)
-            if nkids:
-                parents.append((n, first, nkids))
+                if nm and kind == block:
+                    n.name = name(nm)
+                if nkids:
+                    n.kids = nodes[first:first + nkids]     # children come after their parent
             if li >= 0:
                 live_in[id(n)] = int.from_bytes(pool[li * 8:li * 8 + nbytes], "little")
-            nodes.append(n)
-        for n, first, nkids in parents:     # children come after their parent
-            n.kids = nodes[first:first + nkids]
         site_raw = bytes(_ffi.buffer(w.site_live, w.nsites * nbytes))
         site_live = {}
         for k in range(w.nsites):

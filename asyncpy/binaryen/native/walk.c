@@ -67,6 +67,10 @@ typedef struct {
   u64 *site_live;              /* nsites * words: site k at (k-1)*words */
   u64 *live_in;                /* the pool Record.live_in points into */
   BinaryenExpressionRef *refs; /* per record: its expression */
+  int32_t *kinds;              /* per record: its kind */
+  int32_t *special, nspecial;  /* the records Python annotates beyond ref and kind:
+                                  on the spine, local.get (the emitter reads
+                                  their index), or with a live-in set */
   u64 *masks;                  /* per record: locals read, then written, in its subtree */
   /* private */
   Node *nodes; int32_t nnodes, cap;
@@ -470,6 +474,13 @@ static int output(Walk *w) {
      builds a spine node's sets from its children's. */
   size_t words = (size_t)w->words;
   w->refs = malloc(sizeof *w->refs * (size_t)n);
+  w->kinds = malloc(sizeof *w->kinds * (size_t)n);
+  w->special = malloc(sizeof *w->special * (size_t)n);
+  if (!w->kinds || !w->special) { free(src); return E_MEMORY; }
+  for (int32_t q = 0; q < n; q++) {
+    w->kinds[q] = r[q].kind;
+    if (r[q].hi >= r[q].lo || r[q].kind == K_LocalGet || r[q].live_in >= 0) w->special[w->nspecial++] = q;
+  }
   w->masks = calloc((size_t)n * 2 * words, sizeof(u64));
   int32_t *stack = malloc(sizeof(int32_t) * (size_t)(w->nnodes + 1));
   if (!w->refs || !w->masks || !stack) { free(src); free(stack); return E_MEMORY; }
@@ -504,6 +515,8 @@ static int output(Walk *w) {
 void asyncpy_spine_free(Walk *w) {
   free(w->nodes); free(w->names); free(w->tmp);
   free(w->records); free(w->site_live); free(w->live_in); free(w->refs); free(w->masks);
+  free(w->kinds); free(w->special);
+  w->kinds = NULL; w->special = NULL;
   w->nodes = NULL; w->names = NULL; w->tmp = NULL;
   w->records = NULL; w->site_live = NULL; w->live_in = NULL; w->refs = NULL; w->masks = NULL;
 }
