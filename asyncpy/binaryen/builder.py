@@ -3,7 +3,7 @@ functions, interning each name as a C string once."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asyncpy.binaryen.library import NULL, _ffi, _lib
 from asyncpy.binaryen.types import AUTO, I32, I64, V128, VALUE_SIZE, expand_type
@@ -35,7 +35,7 @@ class Builder:
         self._names: dict[str, object] = {}
         # Constants recur (site indices, zeros, frame offsets): one literal
         # struct per distinct (type, bytes), passed by value.
-        self._literals: dict[tuple[int, bytes], object] = {}
+        self._literals: dict[tuple[int, bytes], Any] = {}
 
     def _s(self, s: str | None):
         if s is None:
