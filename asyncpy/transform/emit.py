@@ -69,7 +69,7 @@ from asyncpy.options import TransformOptions
 from asyncpy.transform.frames import Field, _bits, frame_fields, restore_frame, save_frame
 from asyncpy.transform.liveness import live_across_sites, local_mask
 from asyncpy.transform.report import FunctionStats
-from asyncpy.transform.sites import marked_site, number_sites
+from asyncpy.transform.sites import marked_site, number_sites, refusal
 
 if TYPE_CHECKING:
     from asyncpy.transform.frames import Layout
@@ -536,6 +536,8 @@ class _Instrumenter:
                 sp = self.walker.spine(self.fref, len(self.local_types), self.name)
             except B.native.TooDeep:
                 pass        # nests deeper than C's recursion may go: the Python walk
+            except B.native.Refused as e:
+                raise refusal(e.args[0], self.name) from None
             else:
                 self.size, self.nsites, self.is_site = sp.size, sp.nsites, marked_site
                 self.site_live, self.live_in = sp.site_live, sp.live_in

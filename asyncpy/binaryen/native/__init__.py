@@ -9,6 +9,7 @@ that a 46 MB Go module has 14 million of.
 
 from asyncpy.binaryen.native.build import available, broken, failure, needs_build
 from asyncpy.binaryen.native.scan import scan
-from asyncpy.binaryen.native.spine import MAX_DEPTH, Spine, TooDeep, Walker
+from asyncpy.binaryen.native.spine import MAX_DEPTH, Refused, Spine, TooDeep, Walker
 
-__all__ = ["MAX_DEPTH", "Spine", "TooDeep", "Walker", "available", "broken", "failure", "needs_build", "scan"]
+__all__ = ["MAX_DEPTH", "Refused", "Spine", "TooDeep", "Walker", "available", "broken", "failure",
+           "needs_build", "scan"]

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from asyncpy.binaryen.ir import KIND_NAMES, Kind, Node, UnsupportedExpression
 from asyncpy.binaryen.library import NULL, _ffi, _lib
 from asyncpy.binaryen.native.build import lib
-from asyncpy.errors import UnsupportedError
 
 _RECORD = struct.Struct("<QQ8i")       # walk.c's Record
 FLAG_SITE, FLAG_TEE = 1, 2
-OK, E_UNSUPPORTED, E_TAIL_CALL, E_TOO_DEEP, E_MEMORY = range(5)
+OK, E_UNSUPPORTED, E_TAIL_CALL, E_TOO_DEEP, E_MEMORY, E_TRY = range(6)
 # The liveness recursion's depth limit: a few hundred bytes of C stack per
 # level, well inside the 8 MB main-thread stack. Deeper bodies (none in
 # the corpus; Go's deepest dispatch nests are in the thousands) take the
@@ -45,6 +44,11 @@ class Spine:
         at = n.rec * 2 * size
         m = self.masks
         return int.from_bytes(m[at:at + size], "little"), int.from_bytes(m[at + size:at + 2 * size], "little")
+
+
+class Refused(Exception):
+    """A site where the scheme cannot go: args[0] is "tail-call" or "try"
+    (the transform words the error: asyncpy.transform.sites.refusal)."""
 
 
 class TooDeep(Exception):
@@ -105,8 +109,9 @@ class Walker:
             if w.status == E_UNSUPPORTED:
                 raise UnsupportedExpression(KIND_NAMES.get(w.detail, f"expression kind {w.detail}"))
             if w.status == E_TAIL_CALL:
-                raise UnsupportedError(f"function {func_name}: a tail call (return_call) that may "
-                                       "pause; tail calls on a pause path are not supported")
+                raise Refused("tail-call")
+            if w.status == E_TRY:
+                raise Refused("try")
             if w.status == E_TOO_DEEP:
                 raise TooDeep(func_name)
             if w.status == E_MEMORY:

@@ -52,7 +52,7 @@ typedef struct {
 } Record;
 
 enum { FLAG_SITE = 1, FLAG_TEE = 2 };
-enum { OK = 0, E_UNSUPPORTED = 1, E_TAIL_CALL = 2, E_TOO_DEEP = 3, E_MEMORY = 4 };
+enum { OK = 0, E_UNSUPPORTED = 1, E_TAIL_CALL = 2, E_TOO_DEEP = 3, E_MEMORY = 4, E_TRY = 5 };
 
 typedef struct {
   /* inputs */
@@ -212,6 +212,7 @@ static int number(Walk *w) {
       if (is_return_call(n)) { free(stack); return E_TAIL_CALL; }
     }
     n->lo = lo; n->hi = hi;
+    if (hi >= lo && n->kind == K_Try) { free(stack); return E_TRY; }
   }
   free(stack);
   w->nsites = nsites;
