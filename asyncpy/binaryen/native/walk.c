@@ -458,7 +458,7 @@ static int output(Walk *w) {
       nk = x->nkids;
       for (int32_t c = 0; c < nk; c++) src[n++] = x->first + c;
     }
-    if (!grow((void **)&r, &cap, n, sizeof *r)) { free(src); return E_MEMORY; }
+    if (!grow((void **)&r, &cap, n, sizeof *r)) { free(src); free(r); return E_MEMORY; }
     o = &r[q];
     o->ref = (uint64_t)(uintptr_t)x->ref;
     o->name = (uint64_t)(uintptr_t)x->name;
