@@ -4,6 +4,7 @@ library, C strings), types (value types, signatures, features), ir
 builder, scan (the facts the analysis reads), copy (moving code between
 modules, for the linker)."""
 
+from asyncpy.binaryen import native  # noqa: F401 (binaryen.native is its API)
 from asyncpy.binaryen.builder import Builder
 from asyncpy.binaryen.copy import (
     add_function_import,

@@ -61,10 +61,12 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
     # every process of instrument_split.
     trace_ids = {n: i for i, n in enumerate(analysis.instrument)} if options.trace_unwind else {}
 
+    walker = B.native.Walker(module, analysis.reasons, is_site) if B.native.available() else None
+
     def run(names, progress):
         out = []
         for name in names:
-            inst = _Instrumenter(module, b, layout, name, is_site, options)
+            inst = _Instrumenter(module, b, layout, name, is_site, options, walker)
             inst.trace_id = trace_ids.get(name)
             out.append(inst.run())
             if progress is not None:
