@@ -1,7 +1,9 @@
 """Per-function work on two cores, for big modules.
 
-Reading facts out of a Binaryen module is a Python walk over every
-expression, and Python runs one thread at a time; but a forked child shares
+Reading facts out of a Binaryen module is a walk over every expression.
+In C (asyncpy.binaryen.native) it takes a fraction of a second and is not
+split; the Python walk, the fallback when the native walker cannot be
+built, runs one thread at a time, so there a forked child shares
 the parent's memory, the module already read included, copy-on-write, so
 it can walk half of the functions while the parent walks the other half,
 with nothing to load or merge but the (small) results, which come back

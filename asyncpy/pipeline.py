@@ -70,6 +70,8 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
             raise UnsupportedError(f"--data-memory separate: the import/export name {bad!r} cannot go "
                                    "through Binaryen 116's text format (quotes, backslashes or empty "
                                    "names); use the default data memory")
+    if binaryen.native.needs_build():
+        say("building the native walker (first use only)")
     module = read_module(loaded)
     link_report = None
     try:
@@ -102,6 +104,9 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         if changed:
             facts = collect_facts(module)
         analysis = analyze(facts, options.analysis)
+        if binaryen.native.broken() is not None:
+            analysis.warnings.append(f"the native walker could not be built ({binaryen.native.broken()}); "
+                                     "using the Python walk, several times slower on big modules")
         count = len(analysis.instrument)
         progress.start(count, f"instrumenting {plural(count, 'function')}")
         try:

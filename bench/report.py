@@ -121,9 +121,9 @@ functions a tracing build saw on the stack at the pausing run's pauses, plus `--
 pausing run); *+ --rewind-copy* is the same with `--rewind-copy` (functions with a pause site in a
 loop rewind in a copy of their own), and its -O2 size next to the profile's; *ours + --rewind-copy-top*
 is the full analysis (every function that can pause instrumented) with a rewind copy of the one function
-with the most pause sites in loops, its -O2 size next to the default build's. **Transform + -O2** adds the -O2 time to each side's transform time. **Ablation**
-(`--ablation`) times asyncpy outputs with parts of the instrumentation left out; they cannot pause correctly
-and measure cost only."""
+with the most pause sites in loops, its -O2 size next to the default build's. **Transform + -O2** adds
+the -O2 time to each side's transform time. **Ablation** (`--ablation`) times asyncpy outputs with parts of
+the instrumentation left out; they cannot pause correctly and measure cost only."""
 
 
 def markdown(results: dict) -> str:

@@ -7,8 +7,8 @@ from collections import deque
 
 import pytest
 
-from asyncpy.errors import AsyncpyError
 from asyncpy.cli.lists import split_list
+from asyncpy.errors import AsyncpyError
 from asyncpy.options import AnalysisOptions, wildcard
 from tests import wat_modules as M
 from tests.support import analyze_wat

@@ -239,7 +239,7 @@ def test_killed_mid_write_leaves_old_output(files):
 
 @pytest.mark.parametrize("where", ["missing-dir", "is-a-dir"])
 def test_unwritable_output_is_a_clear_error(where, files):
-    src, out = files
+    src, _out = files
     src.write_bytes(wat2wasm(SLEEPY))
     if where == "missing-dir":
         target = src.parent / "no" / "such" / "out.wasm"
@@ -275,7 +275,7 @@ def test_mutated_modules_api(data):
     """Mutated modules through load + transform in process: a clear
     AsyncpyError or an output wasmtime accepts (the Binaryen read runs in
     the loader's forked child, so an abort there is an error line)."""
-    label, module = data.draw(fuzz.mutated_module(seeds()))
+    _label, module = data.draw(fuzz.mutated_module(seeds()))
     opts, optimize, text = data.draw(fuzz.api_options())
     fuzz.check_api(module, opts, optimize, text)
 
@@ -287,7 +287,7 @@ def test_mutated_modules_cli(data, tmp_path_factory):
     """The same through the command line in a child process: exit 0 with a
     valid output, or exit 1 with one line; input untouched, an old output
     kept on failure, no temporary files left."""
-    label, module = data.draw(fuzz.mutated_module(seeds()))
+    _label, module = data.draw(fuzz.mutated_module(seeds()))
     fuzz.check_cli(module, tmp_path_factory.mktemp("cli"))
 
 
@@ -367,7 +367,7 @@ def test_check_program_catches_a_broken_transform(monkeypatch):
     real = fuzz.transformed
 
     def broken(wasm, options=fuzz.OPTIONS):
-        ours, theirs = real(wasm, AnalysisOptions(imports=("env.sleep",), remove_list=("f",)))
+        ours, _theirs = real(wasm, AnalysisOptions(imports=("env.sleep",), remove_list=("f",)))
         return ours, real(wasm)[1]
 
     monkeypatch.setattr(fuzz, "transformed", broken)

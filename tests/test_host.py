@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import struct
 import subprocess
@@ -76,7 +77,7 @@ async def _async_pause(n: int) -> int:
     return n + 1
 
 
-GO_IMPORTS = tuple(WASI_PAUSE_IMPORTS) + ("env.pause",)
+GO_IMPORTS = (*tuple(WASI_PAUSE_IMPORTS), "env.pause")
 
 
 @pytest.fixture(scope="session")
@@ -162,7 +163,7 @@ def test_go_hello_ten_instances_cli(go_hello_path, go_hello_async, tmp_path):
     last_first = max(lines.index(f"[{i}] hello from go/hello") for i in range(1, 11))
     first_last = min(lines.index(f"[{i}] bye") for i in range(1, 11))
     assert last_first < first_last
-    switches = sum(a.split()[0] != b.split()[0] for a, b in zip(lines, lines[1:]))
+    switches = sum(a.split()[0] != b.split()[0] for a, b in itertools.pairwise(lines))
     assert switches > 20
 
 
@@ -208,12 +209,13 @@ def test_cli_instances_prefix_and_exit_code(sleeper_path, sleeper_async):
 def test_cli_transforms_on_the_fly_and_caches(tmp_path, sleeper_path):
     env = dict(os.environ, ASYNCPY_CACHE=str(tmp_path / "cache"))
     cached = []
-    for attempt in range(2):
+    for _attempt in range(2):
         r = subprocess.run([sys.executable, "-m", "asyncpy.cli", "run", str(sleeper_path), "--", "1"],
                            capture_output=True, text=True, cwd=ROOT, env=env)
         assert (r.returncode, r.stdout) == (0, "tick 0\nabsolute sleep ok: 1\n"), r.stderr
         assert r.stderr == ""       # progress only on a terminal
-        cached.append({p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "transformed").glob("*.wasm")})
+        made = (tmp_path / "cache" / "transformed").glob("*.wasm")
+        cached.append({p.name: p.stat().st_mtime_ns for p in made})
     assert len(cached[0]) == 1 and cached[1] == cached[0]     # made once, then reused
 
 
@@ -392,7 +394,7 @@ def test_sync_imports_mix_with_async(reactor_async):
         seen.append(n)
         return n + 1
 
-    out, wasi = capture()
+    _out, wasi = capture()
     inst = Instance(reactor_async, {"env": {"pause": pause}}, wasi=wasi)
     assert asyncio.run(inst.call("add_paused", 3, 4)) == 9
     assert seen == [3, 4] and inst.pauses == {}
@@ -457,7 +459,7 @@ def test_cancellation_marks_instance_broken(reactor_async):
             await task
         assert inst.broken and "CancelledError" in inst.broken and "env.pause" in inst.broken
         for later in (inst.call("square", 2), inst.call("add_paused", 1, 1)):
-            with pytest.raises(InstanceBroken, match="cannot be used any more.*CancelledError"):
+            with pytest.raises(InstanceBroken, match=r"cannot be used any more.*CancelledError"):
                 await later
         # other instances are unaffected
         assert await other.call("add_paused", 3, 4) == 9
@@ -523,14 +525,14 @@ def test_import_that_is_not_a_pause_point_breaks_clearly():
         good = Instance(wasm, {"env": {"a": plus10, "b": lambda n: n}})
         assert await good.call("f") == 13
         bad = Instance(wasm, {"env": {"a": plus10, "b": plus10}})
-        with pytest.raises(InstanceBroken, match="env.b.*not a pause point"):
+        with pytest.raises(InstanceBroken, match=r"env.b.*not a pause point"):
             await bad.call("f")
     asyncio.run(main())
 
 
 def test_caller_given_buffer(reactor_async):
     async def main():
-        out, wasi = capture()
+        _out, wasi = capture()
         # a region of the guest's own memory: the caller grew one page itself
         inst = Instance(reactor_async, {"env": {"pause": _async_pause}}, wasi=wasi,
                         buffer=lambda i: (i.memory.grow(i.store, 1) * 65536, 65536))
@@ -646,7 +648,7 @@ def test_max_calls_is_a_clear_error(backend_server):
                         max_calls=3)
         calls = [asyncio.ensure_future(inst.call("handle", k)) for k in range(3)]
         await asyncio.sleep(0)
-        with pytest.raises(TooManyCalls, match="3 calls are in flight.*max_calls=3"):
+        with pytest.raises(TooManyCalls, match=r"3 calls are in flight.*max_calls=3"):
             await inst.call("handle", 9)
         gate.set()
         assert await asyncio.gather(*calls) == [k * 2 + k % 7 for k in range(3)]
@@ -671,7 +673,7 @@ def test_task_stack_overflow_is_a_clear_error(scenario_server):
     async def main():
         inst = Instance(scenario_server, {"env": {"backend": backend, "log": lambda k, v: None}})
         assert await inst.call("hog", 1000) == 1          # fits in the 8 KiB block
-        with pytest.raises(HostError, match="overflowed its stack: 8192 bytes per task.*--task-stack"):
+        with pytest.raises(HostError, match=r"overflowed its stack: 8192 bytes per task.*--task-stack"):
             await inst.call("hog", 9000)
         assert inst.broken is None
         assert await inst.call("handle", 4) == 4          # the instance goes on

@@ -52,12 +52,14 @@ def drive(wasm: bytes, *, pause: bool, struct_memory: str = "memory", extra=None
         state["calls"] += 1
         if pause:
             state["pending"] = x * 3 + 1
-            ex[struct_memory].write(store, (ptr + 8).to_bytes(4, "little") + (ptr + 1024).to_bytes(4, "little"), ptr)
+            struct = (ptr + 8).to_bytes(4, "little") + (ptr + 1024).to_bytes(4, "little")
+            ex[struct_memory].write(store, struct, ptr)
             ex["asyncify_start_unwind"](store, ptr)
             return 0
         return x * 3 + 1
 
-    linker.define_func("env", "sleep", wasmtime.FuncType([wasmtime.ValType.i32()], [wasmtime.ValType.i32()]), sleep)
+    i32 = wasmtime.ValType.i32()
+    linker.define_func("env", "sleep", wasmtime.FuncType([i32], [i32]), sleep)
     for (mod, name), item in (extra or {}).items():
         linker.define(store, mod, name, item(store))
     inst = box["i"] = linker.instantiate(store, wasmtime.Module(engine, wasm))

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from asyncpy.binaryen import native
 from tests import pausehost as H
 from tests.test_transform import C_HOST, Case, mismatch
 
 ROOT = Path(__file__).resolve().parent.parent
+SPLITS = 1 if native.available() else 2
 
 SCRIPT = r"""
 import json, sys
@@ -65,7 +67,9 @@ def test_two_processes_instrument_like_one(name, tmp_path):
     one = transform_in_child(src, tmp_path / "one.wasm", "normal", jobs=1)
     two = transform_in_child(src, tmp_path / "two.wasm", "normal", jobs=2)
     assert one["parallel"]["splits"] == 0
-    assert two["parallel"] == {"splits": 2, "child_failures": 0}  # facts, then instrumentation
+    # The facts split too, unless the native walker scans them (in C, one
+    # process is faster than a fork); then the instrumentation.
+    assert two["parallel"] == {"splits": SPLITS, "child_failures": 0}
     assert two["stats"] == one["stats"] and one["stats"]
     assert not two["fork_safe_after"]  # validation and writing started the pool
     original = src.read_bytes()
@@ -79,7 +83,7 @@ def test_a_failed_child_costs_time_not_correctness(tmp_path):
     src = build.c("fnptr")
     one = transform_in_child(src, tmp_path / "one.wasm", "normal", jobs=1)
     r = transform_in_child(src, tmp_path / "two.wasm", "child-fails", jobs=2)
-    assert r["parallel"] == {"splits": 2, "child_failures": 1}
+    assert r["parallel"] == {"splits": SPLITS, "child_failures": 1}
     assert r["stats"] == one["stats"]
     original = src.read_bytes()
     wasm = (tmp_path / "two.wasm").read_bytes()

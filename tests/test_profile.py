@@ -12,8 +12,8 @@ import json
 import pytest
 import wasmtime
 
-from asyncpy.host import Instance
 from asyncpy.cli.lists import split_list
+from asyncpy.host import Instance
 from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.pipeline import transform_loaded
 from asyncpy.profile import list_entry, profile_program, read_list, write_list

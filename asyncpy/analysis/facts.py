@@ -60,10 +60,12 @@ def collect_facts(module) -> ModuleFacts:
     bodies = []
 
     infos = module.functions()
-    # The one walk over every expression of the module: on two cores for
-    # big modules (asyncpy.parallel).
+    # The one walk over every expression of the module: in C when the
+    # native walker is built (a fork would cost more than it saves), else
+    # on two cores for big modules (asyncpy.parallel).
     defined = [info.name for info in infos if not info.imported]
-    scanned = iter(map_split(module.scan_functions, defined))
+    scan = module.scan_functions
+    scanned = iter(scan(defined) if b.native.available() else map_split(scan, defined))
     for info in infos:
         sig = info.signature
         if info.imported:

@@ -4,15 +4,16 @@ library, C strings), types (value types, signatures, features), ir
 builder, scan (the facts the analysis reads), copy (moving code between
 modules, for the linker)."""
 
+from asyncpy.binaryen import native  # noqa: F401 (binaryen.native is its API)
 from asyncpy.binaryen.builder import Builder
 from asyncpy.binaryen.copy import (
-    duplicate_function,
     add_function_import,
     add_table,
     add_table_export,
     append_to_table,
     copy_expression,
     copy_function,
+    duplicate_function,
     global_init,
     module_globals,
     remove_export,
@@ -104,7 +105,6 @@ __all__ = [
     "add_function",
     "add_function_export",
     "add_function_import",
-    "duplicate_function",
     "add_global",
     "add_global_export",
     "add_global_import",
@@ -119,6 +119,7 @@ __all__ = [
     "copy_expression",
     "copy_function",
     "detect_features",
+    "duplicate_function",
     "expand_type",
     "expression_type",
     "feature_mask",

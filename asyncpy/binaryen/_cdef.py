@@ -431,6 +431,23 @@ BinaryenIndex BinaryenGetNumMemorySegments(BinaryenModuleRef module);
 
 """
 
+# The shape of every expression kind asyncpy understands: its children in
+# evaluation order, named by their C API getters. One table for the Python
+# reader (asyncpy.binaryen.ir), the generated C walker
+# (asyncpy.binaryen.native) and the setters declared below.
+#
+# LEAF_KINDS have no children. CHILD_SETTERS: Kind:Child,... for the single
+# children, Binaryen<Kind>Get<Child> / Binaryen<Kind>Set<Child>, absent
+# (NULL) children skipped. VARIADIC_KINDS: Kind:Count,At, i.e.
+# Binaryen<Kind>GetNum<Count>(e) children Binaryen<Kind>Get<At>(e, i),
+# evaluated before the kind's single children (call_indirect's target).
+# Try is the one special case (body, then catch bodies).
+LEAF_KINDS = """Nop LocalGet GlobalGet Const Unreachable MemorySize AtomicFence DataDrop
+Pop RefNull RefFunc TableSize Rethrow""".split()
+VARIADIC_KINDS = """Block:Children,ChildAt Call:Operands,OperandAt
+CallIndirect:Operands,OperandAt CallRef:Operands,OperandAt Throw:Operands,OperandAt
+TupleMake:Operands,OperandAt""".split()
+
 # Child setters all have one of two shapes in binaryen-c.h:
 #   void Binaryen<Kind>Set<Child>(BinaryenExpressionRef expr, BinaryenExpressionRef child);
 #   void Binaryen<Kind>Set<Child>At(BinaryenExpressionRef expr, BinaryenIndex index, BinaryenExpressionRef child);

@@ -3,13 +3,18 @@ functions, interning each name as a C string once."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asyncpy.binaryen.library import NULL, _ffi, _lib
 from asyncpy.binaryen.types import AUTO, I32, I64, V128, VALUE_SIZE, expand_type
 
 if TYPE_CHECKING:
     from asyncpy.binaryen.module import Module
+
+
+# The array types, parsed once: a string type costs a lookup per call.
+_EXPRS = _ffi.typeof("BinaryenExpressionRef[]")
+_NAMES = _ffi.typeof("const char*[]")
 
 
 def _opt(expr):
@@ -28,6 +33,9 @@ class Builder:
         # through the call. The cache is for speed: the same few names
         # (labels, globals, helpers) recur in every function.
         self._names: dict[str, object] = {}
+        # Constants recur (site indices, zeros, frame offsets): one literal
+        # struct per distinct (type, bytes), passed by value.
+        self._literals: dict[tuple[int, bytes], Any] = {}
 
     def _s(self, s: str | None):
         if s is None:
@@ -38,7 +46,7 @@ class Builder:
         return b
 
     def block(self, name, kids, type_=AUTO):
-        arr = _ffi.new("BinaryenExpressionRef[]", kids)
+        arr = _ffi.new(_EXPRS, kids)
         return _lib.BinaryenBlock(self.m, self._s(name), arr, len(kids), type_)
 
     def if_(self, cond, then, else_=None):
@@ -51,11 +59,11 @@ class Builder:
         return _lib.BinaryenBreak(self.m, self._s(name), _opt(cond), _opt(value))
 
     def switch(self, names, default, condition, value=None):
-        arr = _ffi.new("const char*[]", [self._s(n) for n in names])
+        arr = _ffi.new(_NAMES, [self._s(n) for n in names])
         return _lib.BinaryenSwitch(self.m, arr, len(names), self._s(default), condition, _opt(value))
 
     def call(self, target, operands, result_type):
-        arr = _ffi.new("BinaryenExpressionRef[]", operands)
+        arr = _ffi.new(_EXPRS, operands)
         return _lib.BinaryenCall(self.m, self._s(target), arr, len(operands), result_type)
 
     def local_get(self, index, type_):
@@ -82,9 +90,12 @@ class Builder:
 
     def const(self, type_: int, raw: bytes):
         """A constant of `type_` whose little-endian bytes are `raw`."""
-        lit = _ffi.new("struct BinaryenLiteral*")
-        lit.type = type_
-        _ffi.memmove(lit.bytes, raw, len(raw))
+        lit = self._literals.get((type_, raw))
+        if lit is None:
+            lit = _ffi.new("struct BinaryenLiteral*")
+            lit.type = type_
+            _ffi.memmove(lit.bytes, raw, len(raw))
+            self._literals[(type_, raw)] = lit
         return _lib.BinaryenConst(self.m, lit[0])
 
     def i32(self, v):
@@ -104,7 +115,7 @@ class Builder:
         return _lib.BinaryenRefNull(self.m, type_)
 
     def tuple_make(self, items):
-        arr = _ffi.new("BinaryenExpressionRef[]", items)
+        arr = _ffi.new(_EXPRS, items)
         return _lib.BinaryenTupleMake(self.m, arr, len(items))
 
     def tuple_extract(self, value, index):

@@ -88,71 +88,28 @@ class Kind:
 KIND_NAMES: dict[int, str] = {v: k for k, v in vars(Kind).items() if not k.startswith("_")}
 
 
-def _single(*getters):
-    return tuple(getattr(_lib, g) for g in getters)
+def _shape_tables() -> tuple[dict[int, tuple], dict[int, tuple]]:
+    """Children in evaluation order, for every kind we understand, from the
+    one shape table in _cdef: _SINGLE maps a kind to its single-child
+    getters; _VARIADIC (block, call...) to its count/at getters and the
+    single children evaluated *after* the list (call_indirect's target)."""
+    from asyncpy.binaryen._cdef import CHILD_SETTERS, LEAF_KINDS, VARIADIC_KINDS
+    single: dict[int, tuple] = {getattr(Kind, k): () for k in LEAF_KINDS}
+    named = {}
+    for entry in CHILD_SETTERS:
+        kind, kids = entry.split(":")
+        named[kind] = tuple(getattr(_lib, f"Binaryen{kind}Get{c}") for c in kids.split(","))
+    variadic: dict[int, tuple] = {}
+    for entry in VARIADIC_KINDS:
+        kind, spec = entry.split(":")
+        count, at = spec.split(",")
+        variadic[getattr(Kind, kind)] = (getattr(_lib, f"Binaryen{kind}GetNum{count}"),
+                                         getattr(_lib, f"Binaryen{kind}Get{at}"), named.pop(kind, ()))
+    single.update((getattr(Kind, k), g) for k, g in named.items())
+    return single, variadic
 
 
-# Children in evaluation order, for every kind we understand. Variadic kinds
-# (block, call...) are listed in _VARIADIC with their count/at getters and
-# the single children evaluated *after* the list (call_indirect's target).
-_SINGLE: dict[int, tuple] = {
-    Kind.Nop: (), Kind.LocalGet: (), Kind.GlobalGet: (), Kind.Const: (),
-    Kind.Unreachable: (), Kind.MemorySize: (), Kind.AtomicFence: (), Kind.DataDrop: (),
-    Kind.Pop: (), Kind.RefNull: (), Kind.RefFunc: (), Kind.TableSize: (), Kind.Rethrow: (),
-    Kind.If: _single("BinaryenIfGetCondition", "BinaryenIfGetIfTrue", "BinaryenIfGetIfFalse"),
-    Kind.Loop: _single("BinaryenLoopGetBody"),
-    Kind.Break: _single("BinaryenBreakGetValue", "BinaryenBreakGetCondition"),
-    Kind.Switch: _single("BinaryenSwitchGetValue", "BinaryenSwitchGetCondition"),
-    Kind.LocalSet: _single("BinaryenLocalSetGetValue"),
-    Kind.GlobalSet: _single("BinaryenGlobalSetGetValue"),
-    Kind.Load: _single("BinaryenLoadGetPtr"),
-    Kind.Store: _single("BinaryenStoreGetPtr", "BinaryenStoreGetValue"),
-    Kind.AtomicRMW: _single("BinaryenAtomicRMWGetPtr", "BinaryenAtomicRMWGetValue"),
-    Kind.AtomicCmpxchg: _single("BinaryenAtomicCmpxchgGetPtr", "BinaryenAtomicCmpxchgGetExpected",
-                                "BinaryenAtomicCmpxchgGetReplacement"),
-    Kind.AtomicWait: _single("BinaryenAtomicWaitGetPtr", "BinaryenAtomicWaitGetExpected",
-                             "BinaryenAtomicWaitGetTimeout"),
-    Kind.AtomicNotify: _single("BinaryenAtomicNotifyGetPtr", "BinaryenAtomicNotifyGetNotifyCount"),
-    Kind.SIMDExtract: _single("BinaryenSIMDExtractGetVec"),
-    Kind.SIMDReplace: _single("BinaryenSIMDReplaceGetVec", "BinaryenSIMDReplaceGetValue"),
-    Kind.SIMDShuffle: _single("BinaryenSIMDShuffleGetLeft", "BinaryenSIMDShuffleGetRight"),
-    Kind.SIMDTernary: _single("BinaryenSIMDTernaryGetA", "BinaryenSIMDTernaryGetB",
-                              "BinaryenSIMDTernaryGetC"),
-    Kind.SIMDShift: _single("BinaryenSIMDShiftGetVec", "BinaryenSIMDShiftGetShift"),
-    Kind.SIMDLoad: _single("BinaryenSIMDLoadGetPtr"),
-    Kind.SIMDLoadStoreLane: _single("BinaryenSIMDLoadStoreLaneGetPtr", "BinaryenSIMDLoadStoreLaneGetVec"),
-    Kind.MemoryInit: _single("BinaryenMemoryInitGetDest", "BinaryenMemoryInitGetOffset",
-                             "BinaryenMemoryInitGetSize"),
-    Kind.MemoryCopy: _single("BinaryenMemoryCopyGetDest", "BinaryenMemoryCopyGetSource",
-                             "BinaryenMemoryCopyGetSize"),
-    Kind.MemoryFill: _single("BinaryenMemoryFillGetDest", "BinaryenMemoryFillGetValue",
-                             "BinaryenMemoryFillGetSize"),
-    Kind.Unary: _single("BinaryenUnaryGetValue"),
-    Kind.Binary: _single("BinaryenBinaryGetLeft", "BinaryenBinaryGetRight"),
-    Kind.Select: _single("BinaryenSelectGetIfTrue", "BinaryenSelectGetIfFalse", "BinaryenSelectGetCondition"),
-    Kind.Drop: _single("BinaryenDropGetValue"),
-    Kind.Return: _single("BinaryenReturnGetValue"),
-    Kind.MemoryGrow: _single("BinaryenMemoryGrowGetDelta"),
-    Kind.RefIsNull: _single("BinaryenRefIsNullGetValue"),
-    Kind.RefAs: _single("BinaryenRefAsGetValue"),
-    Kind.RefEq: _single("BinaryenRefEqGetLeft", "BinaryenRefEqGetRight"),
-    Kind.TableGet: _single("BinaryenTableGetGetIndex"),
-    Kind.TableSet: _single("BinaryenTableSetGetIndex", "BinaryenTableSetGetValue"),
-    Kind.TableGrow: _single("BinaryenTableGrowGetValue", "BinaryenTableGrowGetDelta"),
-    Kind.TupleExtract: _single("BinaryenTupleExtractGetTuple"),
-}
-
-
-_VARIADIC: dict[int, tuple] = {
-    Kind.Block: (_lib.BinaryenBlockGetNumChildren, _lib.BinaryenBlockGetChildAt, ()),
-    Kind.Call: (_lib.BinaryenCallGetNumOperands, _lib.BinaryenCallGetOperandAt, ()),
-    Kind.CallIndirect: (_lib.BinaryenCallIndirectGetNumOperands, _lib.BinaryenCallIndirectGetOperandAt,
-                        _single("BinaryenCallIndirectGetTarget")),
-    Kind.CallRef: (_lib.BinaryenCallRefGetNumOperands, _lib.BinaryenCallRefGetOperandAt,
-                   _single("BinaryenCallRefGetTarget")),
-    Kind.Throw: (_lib.BinaryenThrowGetNumOperands, _lib.BinaryenThrowGetOperandAt, ()),
-    Kind.TupleMake: (_lib.BinaryenTupleMakeGetNumOperands, _lib.BinaryenTupleMakeGetOperandAt, ()),
-}
+_SINGLE, _VARIADIC = _shape_tables()
 
 
 def _setter_table():
@@ -181,19 +138,24 @@ def set_children(e, new_kids) -> None:
     in place, then recompute its type. Keeping the node keeps its opcode,
     immediates and debug location exactly."""
     k = _lib.BinaryenExpressionGetId(e)
-    slots: list[Any] = []
     var = _VARIADIC.get(k)
+    i = 0
     if var is not None:
         count = var[0](e)
+        if count > len(new_kids):
+            raise UnsupportedExpression(f"cannot rewrite {KIND_NAMES.get(k, k)}")
         at = _INDEXED_SETTERS[k]
-        slots.extend((lambda e, c, i=i: at(e, i, c)) for i in range(count))
+        for i in range(count):
+            at(e, i, new_kids[i])
+        i = count
     for get, set_ in _SETTERS.get(k, ()):
         if get(e) != NULL:
-            slots.append(set_)
-    if len(slots) != len(new_kids):
+            if i >= len(new_kids):
+                raise UnsupportedExpression(f"cannot rewrite {KIND_NAMES.get(k, k)}")
+            set_(e, new_kids[i])
+            i += 1
+    if i != len(new_kids):
         raise UnsupportedExpression(f"cannot rewrite {KIND_NAMES.get(k, k)}")
-    for set_, c in zip(slots, new_kids, strict=True):
-        set_(e, c)
     _lib.BinaryenExpressionFinalize(e)
 
 
@@ -252,6 +214,7 @@ class Node:
     site: bool = False
     lo: int = 0
     hi: int = -1
+    rec: int = -1       # record number from the native walker (asyncpy.binaryen.native)
 
     def __init__(self, ref: Any, kind: int) -> None:
         self.ref = ref      # the BinaryenExpressionRef (see the note in asyncpy.transform)

@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 @dataclass
 class BodyFacts:
     """What the call-graph analysis needs from one function body."""
-    calls: list[str] = field(default_factory=list)          # direct, in order, may repeat
-    return_calls: list[str] = field(default_factory=list)   # return_call targets
+    calls: list[str] = field(default_factory=list)          # direct, in order of first call
+    return_calls: list[str] = field(default_factory=list)   # return_call targets, the same
     indirect: list[tuple[str, Signature, bool]] = field(default_factory=list)  # (table, sig, is_return)
     call_refs: list[tuple[Signature | None, bool]] = field(default_factory=list)
     ref_funcs: list[str] = field(default_factory=list)
@@ -53,7 +53,17 @@ class BodyFacts:
 def scan_body(body) -> BodyFacts:
     """One pass over an expression tree collecting call-graph facts. It
     runs on every node of the module, so everything it tests per node is a
-    local variable, and leaves (half the nodes) leave early."""
+    local variable, and leaves (half the nodes) leave early. The native
+    walker does the same in C when it is available (asyncpy.binaryen.native).
+    """
+    from asyncpy.binaryen import native
+    if native.available():
+        return native.scan(body)
+    return scan_body_python(body)
+
+
+def scan_body_python(body) -> BodyFacts:
+    """scan_body's Python walk: the fallback, and the tests' reference."""
     facts = BodyFacts()
     if body == NULL:
         return facts
@@ -117,6 +127,8 @@ def scan_body(body) -> BodyFacts:
             continue
         raise UnsupportedExpression(KIND_NAMES.get(k, f"expression kind {k}"))
     facts.node_count = n
+    facts.calls = list(dict.fromkeys(facts.calls))
+    facts.return_calls = list(dict.fromkeys(facts.return_calls))
     return facts
 
 

@@ -209,7 +209,8 @@ def transform_options(f):
         click.option("--rewind-copy-top", is_flag=True,
                      help="--rewind-copy for one function only: the one with the most pause sites inside "
                           "loops (an interpreter's bytecode loop). With the full analysis, the fast "
-                          "choice: QuickJS 1.64x -> 1.04x the uninstrumented run time, 6 percent more bytes."),
+                          "choice: QuickJS 1.64x -> 1.04x the uninstrumented run time, 6 percent more "
+                          "bytes."),
         click.option("--rewind-copy-list", multiple=True, metavar="NAMES",
                      help="--rewind-copy for these functions only (e.g. @profile.txt: the interpreter "
                           "loop gets a copy while every function that can pause stays instrumented)."),

@@ -82,7 +82,7 @@ from asyncpy.options import TransformOptions
 from asyncpy.transform.frames import Field, _bits, frame_fields, restore_frame, save_frame
 from asyncpy.transform.liveness import live_across_sites, local_mask
 from asyncpy.transform.report import FunctionStats
-from asyncpy.transform.sites import marked_site, number_sites
+from asyncpy.transform.sites import marked_site, number_sites, refusal
 
 if TYPE_CHECKING:
     from asyncpy.transform.frames import Layout
@@ -112,8 +112,13 @@ class _Instrumenter:
     """Rewrites one function. See the module docstring for the scheme."""
 
     def __init__(self, module: B.Module, b: B.Builder, layout: Layout, name: str, is_site,
-                 options: TransformOptions = TransformOptions()):
+                 options: TransformOptions = TransformOptions(), walker=None):
         self.m, self.b, self.layout, self.name = module, b, layout, name
+        # The native walker (asyncpy.binaryen.native) when it is available:
+        # it numbers, computes liveness and hands back only the spine.
+        self.walker = walker
+        self.spine = None
+        self.touched_memo: dict[int, tuple[int, int]] = {}
         self.per_statement = options.restore == "statement"
         self.trace_id: int | None = None
         self.ablate = options.ablate
@@ -367,10 +372,23 @@ class _Instrumenter:
         return [b.local_set(i, b.zero(self.local_types[i])) for i in _bits(mask)
                 if self.local_types[i] in B.VALUE_SIZE]
 
+    def touched(self, n: Node) -> tuple[int, int]:
+        """(locals read, locals written) in the subtree of `n`, which must
+        not have been rewritten yet. With the native walker the tree below
+        a cold node is not in Python at all: the walker computed these."""
+        m = self.touched_memo.get(id(n))
+        if m is None:
+            if self.spine is not None:
+                m = self.spine.touched(n)
+            else:       # a Python-walked body: all of it is in Python
+                m = (local_mask(n, K.LocalGet), local_mask(n, K.LocalSet))
+            self.touched_memo[id(n)] = m
+        return m
+
     def writes(self, n: Node) -> int:
         """Locals set in the subtree of `n` (memoised on the spine)."""
-        if n.hi < n.lo:
-            return local_mask(n, K.LocalSet)
+        if n.hi < n.lo or self.spine is not None:
+            return self.touched(n)[1]
         m = self.writes_memo.get(id(n))
         if m is None:
             m = (1 << n.index) if n.kind == K.LocalSet else 0
@@ -505,7 +523,7 @@ class _Instrumenter:
         if c.kind == K.Const:
             return True
         if c.kind == K.LocalGet:
-            return not any(local_mask(x, K.LocalSet) >> c.index & 1 for x in later)
+            return not any(self.touched(x)[1] >> c.index & 1 for x in later)
         if keep:
             return False
         effects = B.side_effects(self.m, c.ref)
@@ -514,8 +532,8 @@ class _Instrumenter:
         if effects & B.EFFECT_READS_GLOBAL:
             if any(B.side_effects(self.m, x.ref) & (B.EFFECT_WRITES_GLOBAL | B.EFFECT_CALLS) for x in later):
                 return False
-        reads = local_mask(c, K.LocalGet)
-        return not any(local_mask(x, K.LocalSet) & reads for x in later)
+        reads = self.touched(c)[0]
+        return not any(self.touched(x)[1] & reads for x in later)
 
     def unwind_check(self, index: int):
         b = self.b
@@ -569,7 +587,21 @@ class _Instrumenter:
         return b.block(None, [b.local_set(r, n.ref), check, b.local_get(r, t)], t)
 
     # -- the whole function
-    def run(self) -> FunctionStats | None:
+    def read(self) -> Node | None:
+        """Passes 1 and 2: the body's tree, its sites numbered and marked,
+        and the liveness at them; None when the body has no site."""
+        if self.walker is not None:
+            try:
+                sp = self.walker.spine(self.fref, len(self.local_types), self.name)
+            except B.native.TooDeep:
+                pass        # nests deeper than C's recursion may go: the Python walk
+            except B.native.Refused as e:
+                raise refusal(e.args[0], self.name) from None
+            else:
+                self.size, self.nsites, self.is_site = sp.size, sp.nsites, marked_site
+                self.site_live, self.live_in = sp.site_live, sp.live_in
+                self.spine = sp
+                return sp.root
         order: list[Node] = []
         root = B.read_tree(self.fref, order)
         self.number(order)
@@ -577,6 +609,12 @@ class _Instrumenter:
         if self.nsites == 0:
             return None
         self.live_across_sites(root, self.size)
+        return root
+
+    def run(self) -> FunctionStats | None:
+        root = self.read()
+        if root is None:
+            return None
         names = B.local_names(self.fref)
         body = self.emit(root)
         saved_all = 0

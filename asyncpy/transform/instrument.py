@@ -112,11 +112,12 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
     for f, c in copies.items():
         if f in trace_ids:
             trace_ids[c] = trace_ids[f]
+    walker = B.native.Walker(module, analysis.reasons, is_site) if B.native.available() else None
 
     def run(names, progress):
         out = []
         for name in names:
-            inst = _Instrumenter(module, b, layout, name, is_site, options)
+            inst = _Instrumenter(module, b, layout, name, is_site, options, walker)
             inst.trace_id = trace_ids.get(name)
             inst.rewind_copy = copies.get(name)
             out.append(inst.run())
@@ -138,7 +139,8 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
     for f, c in copies.items():
         # The copy restores what the function saved: same sites, same frame.
         a, r = by_name.get(f), by_name.get(c)
-        if a is None or r is None or (a.sites, a.saved_locals, a.frame_bytes) != (r.sites, r.saved_locals, r.frame_bytes):
+        if a is None or r is None or \
+                (a.sites, a.saved_locals, a.frame_bytes) != (r.sites, r.saved_locals, r.frame_bytes):
             raise AssertionError(f"rewind copy of {f} does not match it: {a} / {r}")
     if options.asserts:
         _add_asserts(module, b, analysis, done | analysis.top_most | analysis.bottom_most)

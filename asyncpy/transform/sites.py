@@ -75,14 +75,23 @@ def number_sites(order: list[Node], is_site: Callable[[Node], bool], func: str) 
                 lo = nsites
             hi = nsites
             if B.is_return_call(n.ref):
-                raise UnsupportedError(f"function {func}: a tail call (return_call) that may "
-                                       "pause; tail calls on a pause path are not supported")
+                raise refusal("tail-call", func)
         if hi >= lo:
             n.lo, n.hi = lo, hi
             if n.kind == K.Try:
-                raise UnsupportedError(f"function {func}: a pause can happen inside "
-                                       "try/catch; exceptions on a pause path are not supported")
+                raise refusal("try", func)
     return nsites
+
+
+def refusal(what: str, func: str) -> UnsupportedError:
+    """The error for a site where the scheme cannot go: `what` is
+    "tail-call" (a return_call that pauses) or "try" (a pause inside
+    try/catch). The native walker reports the same two cases."""
+    if what == "tail-call":
+        return UnsupportedError(f"function {func}: a tail call (return_call) that may "
+                                "pause; tail calls on a pause path are not supported")
+    return UnsupportedError(f"function {func}: a pause can happen inside "
+                            "try/catch; exceptions on a pause path are not supported")
 
 
 def marked_site(n: Node) -> bool:

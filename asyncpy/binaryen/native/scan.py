@@ -1,0 +1,70 @@
+"""The analysis's scan in C (walk.c, `asyncpy_scan`): the same BodyFacts
+as asyncpy.binaryen.scan.scan_body_python, which the tests compare it with."""
+
+from __future__ import annotations
+
+import struct
+
+from asyncpy.binaryen.ir import KIND_NAMES, Kind, UnsupportedExpression, call_ref_signature
+from asyncpy.binaryen.library import NULL, _ffi
+from asyncpy.binaryen.native.build import lib
+from asyncpy.binaryen.native.spine import E_UNSUPPORTED, OK
+from asyncpy.binaryen.types import Signature, signature
+
+_EVENT = struct.Struct("<QQQQii")      # walk.c's Event
+
+_names: dict[int, str] = {}
+
+
+def _string(p: int) -> str:
+    """A name Binaryen interned: the same pointer is the same name."""
+    s = _names.get(p)
+    if s is None:
+        s = _names[p] = _ffi.string(_ffi.cast("char *", p)).decode()
+    return s
+
+
+def scan(body):
+    """asyncpy.binaryen.scan.scan_body, in C: the same BodyFacts."""
+    from asyncpy.binaryen.scan import BodyFacts  # scan.py calls us: imported late
+    facts = BodyFacts()
+    if body == NULL:
+        return facts
+    s = _ffi.new("AsyncpyScan *")
+    walker = lib()
+    walker.asyncpy_scan(body, s)
+    try:
+        if s.status == E_UNSUPPORTED:
+            raise UnsupportedExpression(KIND_NAMES.get(s.detail, f"expression kind {s.detail}"))
+        if s.status != OK:
+            raise MemoryError("native scan: out of memory")
+        facts.node_count = s.node_count
+        facts.has_try = bool(s.has_try)
+        facts.v128 = bool(s.v128)
+        facts.kinds = set(_ffi.unpack(s.kind_list, s.nkinds))
+        facts.unary_ops = set(_ffi.unpack(s.op_list, s.nops))
+        # Direct calls are most events: deduplicated as pointers first.
+        if s.ncalls:
+            facts.calls = [_string(p) for p in dict.fromkeys(_ffi.unpack(s.calls, s.ncalls))]
+        if s.nreturn_calls:
+            targets = _ffi.unpack(s.return_calls, s.nreturn_calls)
+            facts.return_calls = [_string(p) for p in dict.fromkeys(targets)]
+        K = Kind
+        sigs: dict[tuple[int, int], Signature] = {}
+        events = _EVENT.iter_unpack(_ffi.buffer(s.events, s.nevents * _EVENT.size)) if s.nevents else ()
+        for ref, nm, params, results, kind, ret in events:
+            if kind == K.CallIndirect:
+                sig = sigs.get((params, results))
+                if sig is None:
+                    sig = sigs[(params, results)] = signature(params, results)
+                facts.indirect.append((_string(nm), sig, bool(ret)))
+            elif kind == K.CallRef:
+                expr = _ffi.cast("BinaryenExpressionRef", ref)
+                facts.call_refs.append((call_ref_signature(expr), bool(ret)))
+            elif kind == K.RefFunc:
+                facts.ref_funcs.append(_string(nm))
+            else:
+                facts.table_writes.append(_string(nm))
+        return facts
+    finally:
+        walker.asyncpy_scan_free(s)
