@@ -955,7 +955,8 @@ def recipes(draw) -> Recipe:
                   relocatable=draw(st.booleans()), export_globals=draw(st.booleans()),
                   separate=draw(st.sampled_from([False, False, True])),
                   lists=draw(st.sampled_from(["none", "remove", "add", "add-propagate", "only"])),
-                  pick=draw(st.integers(0, 2**16)), rewind_copy=draw(st.sampled_from(["none", "loops", "top"])))
+                  pick=draw(st.integers(0, 2**16)),
+                  rewind_copy=draw(st.sampled_from(["none", "loops", "top"])))
 
 
 def transformed(wasm: bytes, options: AnalysisOptions = OPTIONS,
