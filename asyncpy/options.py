@@ -143,10 +143,25 @@ class TransformOptions:
     # instrumentation left out; such output cannot pause correctly.
     # "noguards": rewind tests are constant false; "nosave"; "norestore".
     ablate: frozenset[str] = frozenset()
+    # "loops": every instrumented function with a pause site inside a loop
+    # gets a second, fully instrumented copy that only a rewind enters; the
+    # function itself keeps just the checks after its calls and the saves
+    # (no rewind dispatch, no restore): faster when nothing pauses, at the
+    # cost of those functions' size twice (docs/profile-guided.md). "top":
+    # only the one with the most pause sites inside loops.
+    rewind_copy: str = "none"
+    # Only these functions (list syntax, e.g. a profile) may get rewind
+    # copies; implies "loops" when rewind_copy is "none". The analysis stays as it is: every function
+    # that can pause is still instrumented.
+    rewind_copy_list: tuple[str, ...] = ()
     # `asyncpy profile`: every instrumented function calls the import
     # asyncpy_profile.unwind(id) as it saves its frame; id indexes
     # the analysis's `instrument` list.
     trace_unwind: bool = False
+
+    def __post_init__(self):
+        if self.rewind_copy not in ("none", "loops", "top"):
+            raise AsyncpyError(f"rewind_copy must be 'none', 'loops' or 'top', not {self.rewind_copy!r}")
 
 
 # -O levels as (optimize, shrink), with wasm-opt's meaning (-O is -Os).

@@ -274,7 +274,8 @@ def bench_program(name: str, index: int, total: int, work: Path, runs: int, paus
         return row
     # Ours with a profile: only the functions seen on the stack at the
     # pausing run's pauses, with --asserts (no Binaryen equivalent).
-    sides = [("profiled", "profiled")] + [(f"ablate:{a}", f"ablate-{a.replace('+', '-')}") for a in ablation]
+    sides = [("profiled", "profiled"), ("profiled-copy", "profiled-copy"), ("full-copy", "full-copy")] \
+        + [(f"ablate:{a}", f"ablate-{a.replace('+', '-')}") for a in ablation]
     if mask is not None:
         sides.insert(0, ("plain", "plain"))
     for side, label in sides:

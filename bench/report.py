@@ -118,9 +118,12 @@ calls it again), with every `env.pause` call paused; it includes the Python host
 program's, same run (*orig -O2* is the uninstrumented program after the same Binaryen -O2 alone: what the
 post-optimisation itself costs or gains in wasmtime); *with profile* is asyncpy with `--only-list` of the
 functions a tracing build saw on the stack at the pausing run's pauses, plus `--asserts` (it passes the same
-pausing run). **Transform + -O2** adds the -O2 time to each side's transform time. **Ablation**
-(`--ablation`) times asyncpy outputs with parts of the instrumentation left out; they cannot pause correctly
-and measure cost only."""
+pausing run); *+ --rewind-copy* is the same with `--rewind-copy` (functions with a pause site in a
+loop rewind in a copy of their own), and its -O2 size next to the profile's; *ours + --rewind-copy-top*
+is the full analysis (every function that can pause instrumented) with a rewind copy of the one function
+with the most pause sites in loops, its -O2 size next to the default build's. **Transform + -O2** adds
+the -O2 time to each side's transform time. **Ablation** (`--ablation`) times asyncpy outputs with parts of
+the instrumentation left out; they cannot pause correctly and measure cost only."""
 
 
 def markdown(results: dict) -> str:
@@ -190,11 +193,16 @@ def markdown(results: dict) -> str:
         tot = {k: None if _get(r, k, "seconds") is None or _get(r, k, "o2_seconds") is None
                else _get(r, k, "seconds") + _get(r, k, "o2_seconds") for k in ("ours", "theirs")}
         nprof = _get(r, "profiled", "profile_functions")
+        pc, fc = (_run(r, k, "median_seconds") for k in ("profiled-copy", "full-copy"))
         t.append([r["name"], ratio(_run(r, "original-o2", "median_seconds"), orig),
-                  ratio(o, orig), ratio(th, orig), ratio(pr, orig),
+                  ratio(o, orig), ratio(th, orig), ratio(pr, orig), ratio(pc, orig),
+                  pair(_get(r, "profiled", "o2_bytes"), _get(r, "profiled-copy", "o2_bytes"), kb),
+                  ratio(fc, orig), pair(_get(r, "ours", "o2_bytes"), _get(r, "full-copy", "o2_bytes"), kb),
                   f"{'–' if nprof is None else nprof} / {_get(r, 'ours', 'instrumented') or '–'}",
                   pair(tot["ours"], tot["theirs"], secs), ratio(tot["ours"], tot["theirs"])])
     out.append(table(["program", "orig -O2/orig", "ours/orig", "Binaryen/orig", "ours with profile/orig",
+                      "profile + --rewind-copy/orig", "-O2 KB profile / + --rewind-copy",
+                      "ours + --rewind-copy-top/orig", "-O2 KB ours / + --rewind-copy-top",
                       "profile functions / full", "transform + -O2 s ours / Binaryen", "ratio"], t))
     if results.get("ablation"):
         labels = [f"ablate-{a.replace('+', '-')}" for a in results["ablation"]]

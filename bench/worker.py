@@ -6,7 +6,9 @@ report the input's feature set), or `plain` (no transform, only the -O2 that
 follows, for the -O2 floor of the uninstrumented program), or `profiled` (a tracing build run once,
 pausing at every `env.pause` as bench/host.py does, then asyncpy with
 `--only-list` of the functions seen on the stack and `--asserts`; the timed
-figure is that second transform), or `ablate:PARTS` (cost measurement only:
+figure is that second transform), or `profiled-copy` (the same with
+--rewind-copy), or `full-copy` (the full analysis with --rewind-copy-top),
+or `ablate:PARTS` (cost measurement only:
 asyncpy with parts of the instrumentation left out, PARTS joined by `+`
 from TransformOptions.ablate, or `statement` for the per-statement restore).
 IN holds the module bytes as the loader
@@ -87,13 +89,15 @@ def _ours(data: bytes, path: str, side: str = "ours") -> dict:
 
     loaded = Loaded(path=path, data=data, original_size=len(data))
     extra: dict = {}
-    if side == "profiled":
+    if side == "full-copy":   # the full analysis, --rewind-copy-top
+        options = TransformOptions(analysis=AnalysisOptions(imports=IMPORTS), rewind_copy="top")
+    elif side in ("profiled", "profiled-copy"):
         names, pauses = _profile(data, path)
         extra = {"profile_functions": len(names), "profile_pauses": pauses}
         from asyncpy.profile import list_entry
-        options = TransformOptions(analysis=AnalysisOptions(imports=IMPORTS,
-                                                            only_list=tuple(list_entry(n) for n in names)),
-                                   asserts=True)
+        listed = tuple(list_entry(n) for n in names)
+        options = TransformOptions(analysis=AnalysisOptions(imports=IMPORTS, only_list=listed),
+                                   asserts=True, rewind_copy="loops" if side == "profiled-copy" else "none")
     elif side.startswith("ablate:"):
         parts = frozenset(side[len("ablate:"):].split("+"))
         options = TransformOptions(analysis=AnalysisOptions(imports=IMPORTS), ablate=parts - {"statement"},

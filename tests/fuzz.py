@@ -919,6 +919,7 @@ class Recipe:
     separate: bool = False
     lists: str = "none"           # "none", "remove", "add", "add-propagate", "only"
     pick: int = 0                 # seed for choosing list entries
+    rewind_copy: str = "none"      # TransformOptions.rewind_copy
 
     def options(self, wasm: bytes) -> TransformOptions:
         import dataclasses
@@ -944,7 +945,8 @@ class Recipe:
                 analysis = dataclasses.replace(OPTIONS, only_list=tuple(sorted(paused)) + some(defined))
         return TransformOptions(analysis=analysis, asserts=self.asserts, check_bounds=self.check_bounds,
                                 relocatable=self.relocatable, export_globals=self.export_globals,
-                                data_memory="separate" if self.separate else "default")
+                                data_memory="separate" if self.separate else "default",
+                                rewind_copy=self.rewind_copy)
 
 
 @st.composite
@@ -953,7 +955,8 @@ def recipes(draw) -> Recipe:
                   relocatable=draw(st.booleans()), export_globals=draw(st.booleans()),
                   separate=draw(st.sampled_from([False, False, True])),
                   lists=draw(st.sampled_from(["none", "remove", "add", "add-propagate", "only"])),
-                  pick=draw(st.integers(0, 2**16)))
+                  pick=draw(st.integers(0, 2**16)),
+                  rewind_copy=draw(st.sampled_from(["none", "loops", "top"])))
 
 
 def transformed(wasm: bytes, options: AnalysisOptions = OPTIONS,

@@ -129,3 +129,43 @@ def test_list_entries_survive_list_parsing(tmp_path):
     for n in names:
         assert matches_any(n, entries), n
     assert list_entry("foo(int, double)") == "foo(int* double)"
+
+
+LOOP_PROGRAM = """
+(module
+  (import "env" "sleep" (func $sleep (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (func $leaf (param i32) (result i32) (call $sleep (local.get 0)))
+  (func $sum (export "sum") (param $n i32) (result i32) (local $acc i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $acc (i32.add (local.get $acc) (call $leaf (local.get $n))))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $l)))
+    (local.get $acc))
+)
+"""
+
+
+@pytest.mark.parametrize("flags", [["--only-list", "@LIST", "--asserts", "--rewind-copy"],
+                                   ["--rewind-copy-list", "@LIST"], ["--rewind-copy-top"]])
+def test_cli_rewind_copy_from_a_profile(flags, tmp_path):
+    """The documented workflows: a profile, then --rewind-copy on the
+    profiled build or --rewind-copy-list on the full one. The loop function
+    gets its rewind copy and the program pauses correctly at every sleep."""
+    program = tmp_path / "loop.wasm"
+    program.write_bytes(wat2wasm(LOOP_PROGRAM))
+    listed = tmp_path / "p.txt"
+    r = run_cli("profile", str(program), "--host", str(host_file(tmp_path, ["sum"])), "-o", str(listed))
+    assert r.returncode == 0, r.stderr
+    assert "sum" in read_list(listed)
+    out = tmp_path / "out.wasm"
+    r = run_cli("transform", str(program), "--imports", "env.sleep",
+                *[f"@{listed}" if f == "@LIST" else f for f in flags], "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    wasm = out.read_bytes()
+    from asyncpy import binaryen as B
+    with B.Module.read(wasm) as m:
+        assert "sum$asyncpy_rewind" in {f.name for f in m.functions()}
+    assert call(wasm, "sum", 3) == 4 + 3 + 2

@@ -480,6 +480,50 @@ def test_regression_operand_before_pausing_sibling_local():
         (call $pf (local.get $x) (call $sleep (i32.const 1)))))""")
 
 
+@pytest.mark.parametrize("mode", ["loops", "top"])
+@pytest.mark.parametrize("name", WAT)
+def test_rewind_copy_pauses_too(name, mode):
+    """With rewind copies (--rewind-copy: functions with a pause site in a
+    loop unwind themselves but rewind in a fully instrumented copy; "top":
+    only the one with the most such sites), every pause point must behave
+    as with the default."""
+    case = wat_case(name)
+    wasm = ours(case.original, case.options, rewind_copy=mode)
+    bad = every_point(case, wasm, "asyncpy --rewind-copy")
+    assert not bad, "\n".join(bad[:10])
+
+
+def test_rewind_copy_only_for_loops():
+    """A copy is made for a function that pauses inside a loop, not for one
+    that pauses outside any; the function enters its copy only while
+    rewinding, and the copy is never exported."""
+    wasm = wat2wasm("""(module
+      (import "env" "sleep" (func $sleep (param i32)))
+      (memory 1)
+      (func $looping (export "looping") (param $n i32)
+        (loop $l (call $sleep (local.get $n))
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br_if $l (local.get $n))))
+      (func $straight (export "straight") (call $sleep (i32.const 1))))""")
+    out = ours(wasm, AnalysisOptions(imports=("env.sleep",)), rewind_copy="loops")
+    with B.Module.read(out) as m:
+        names = {f.name for f in m.functions()}
+        assert m.validate()
+    assert {n for n in names if "$asyncpy_rewind" in n} == {"looping$asyncpy_rewind"}, names
+    exports = {e.name for e in wasmtime.Module(wasmtime.Engine(), out).exports}
+    assert not any("$asyncpy_rewind" in e for e in exports)
+    # "top" copies the function with the most pause sites in loops.
+    out = ours(wasm, AnalysisOptions(imports=("env.sleep",)), rewind_copy="top")
+    with B.Module.read(out) as m:
+        assert {f.name for f in m.functions() if "$asyncpy_rewind" in f.name} == {"looping$asyncpy_rewind"}
+    # A list restricts the copies; the analysis (what is instrumented) stays.
+    for listed, want in ((("straight",), set()), (("loop*",), {"looping$asyncpy_rewind"})):
+        out = ours(wasm, AnalysisOptions(imports=("env.sleep",)), rewind_copy_list=listed)
+        with B.Module.read(out) as m:
+            names = {f.name for f in m.functions()}
+        assert {n for n in names if "$asyncpy_rewind" in n} == want, (listed, names)
+
+
 @pytest.mark.parametrize("name", WAT)
 def test_per_statement_restore_pauses_too(name):
     """The per-statement restore/save layout (kept for the benchmark's

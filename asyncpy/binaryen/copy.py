@@ -118,6 +118,19 @@ def copy_function(src: Module, name: str, dst: Module, new_name: str, functions:
         _lib.BinaryenFunctionSetLocalName(nf, i, n.encode())
 
 
+def duplicate_function(module: Module, name: str, new_name: str) -> None:
+    """Add to `module` a copy of its defined function `name`, as `new_name`
+    (same module: nothing to relink, so every expression kind is copied)."""
+    f = module.function_ref(name)
+    _params, vars_ = function_locals(f)
+    body = _lib.BinaryenExpressionCopy(_lib.BinaryenFunctionGetBody(f), module.ref)
+    arr = _ffi.new("BinaryenType[]", vars_)
+    nf = _lib.BinaryenAddFunction(module.ref, new_name.encode(), _lib.BinaryenFunctionGetParams(f),
+                                  _lib.BinaryenFunctionGetResults(f), arr, len(vars_), body)
+    for i, n in local_names(f).items():
+        _lib.BinaryenFunctionSetLocalName(nf, i, n.encode())
+
+
 def global_init(module: Module, name: str):
     return _lib.BinaryenGlobalGetInitExpr(_lib.BinaryenGetGlobal(module.ref, name.encode()))
 

@@ -40,6 +40,19 @@ function and guards every statement:
   that zero on the skip edge only). The site index is read from the frame
   by a helper while rewinding, so no local carries it through the body.
 
+* With TransformOptions.rewind_copy, a function that pauses inside a loop
+  is instrumented twice from the same body (asyncpy.transform.instrument):
+  a copy in full, which only a rewind enters, and the function itself with
+  the rewind tests constant false and a prologue that calls the copy while
+  rewinding. Measured cause (docs/DESIGN.md §9): in wasmtime, the joins that
+  rewind branches and the shared save add inside a hot loop cost register
+  allocation (regalloc2 merges a block parameter with all its inputs, and a
+  bundle too big for a register is spilled at every use); with the rewind
+  branches present, zeroing or reloading the values on those edges does not
+  help, fewer joins do. Without them (the function, not its copy), the
+  unwind exits in loops zero, in one block per distinct set, the saved
+  locals their site does not need (`dead_on_exit`), and that does help.
+
 Frame layout (docs/DESIGN.md §3): an i32 site index, then the saved locals in
 index order at their natural sizes. All sites of a function save the same
 set of locals, so a frame has a fixed size and the rewinding prologue can
@@ -130,6 +143,14 @@ class _Instrumenter:
         self.stmt_temps = 0
         self.statements: list[tuple[str, int]] = []   # (unwind label, saved locals mask)
         self.ptr: int | None = None   # frame pointer local, set and used only in save/restore code
+        # With a rewind copy (TransformOptions.rewind_copy), this function
+        # only unwinds: a rewind goes to the copy at entry, so the rewind
+        # tests are constant false here and the prologue does not restore.
+        self.rewind_copy: str | None = None
+        # Its unwind exits inside loops: [if node, site, statement's extra
+        # mask]; see unwind_check and dead_on_exit.
+        self.exits: list[list] = []
+        self.stmt_exits: list[list] = []
 
     # -- locals
     def new_local(self, t: int) -> int:
@@ -169,7 +190,7 @@ class _Instrumenter:
         """Nonzero iff rewinding. In function bodies the state is never
         "unwinding" (a site leaves at once when it sees that), so the state
         global itself is the test."""
-        if "noguards" in self.ablate:
+        if "noguards" in self.ablate or self.rewind_copy is not None:
             return self.b.i32(0)
         return self.b.global_get(STATE, B.I32)
 
@@ -229,12 +250,15 @@ class _Instrumenter:
         hoisted) code the normal path must run just before the statement."""
         label = self.label() if self.per_statement else UNWIND_LABEL
         self.stmt_label, self.stmt_extra, self.stmt_temps = label, 0, 0
+        self.stmt_exits = []
         self.depth += 1
         expr = self.emit_expression(n)
         self.depth -= 1
         needed = self.stmt_extra
         for k in range(n.lo, n.hi + 1):
             needed |= self.site_live.get(k, 0)
+        for e in self.stmt_exits:
+            e.append(self.stmt_extra)
         self.statements.append((label, needed))
         b = self.b
         # The zeros cost nothing in normal mode: the compiler materialises
@@ -513,7 +537,42 @@ class _Instrumenter:
 
     def unwind_check(self, index: int):
         b = self.b
+        if self.rewind_copy is not None and self.loop_depth:
+            # Its branch may have to zero what this site does not need
+            # (dead_on_exit): filled in when the saved set is known.
+            exit_ = b.if_(b.global_get(STATE, B.I32), b.br(self.stmt_label, value=b.i32(index)))
+            entry = [exit_, index]
+            self.exits.append(entry)
+            self.stmt_exits.append(entry)
+            return exit_
         return b.drop(b.br(self.stmt_label, cond=b.global_get(STATE, B.I32), value=b.i32(index)))
+
+    def dead_on_exit(self, cur, saved_all: int, unwind_at: int):
+        """For a function with a rewind copy: its unwind exits inside loops
+        leave through a block that first zeroes the saved locals the site
+        does not need (neither live after it nor read again by its rewind).
+        Otherwise the shared save would read, at every site, the value every
+        saved local has there, and the compiler would keep each one live
+        across every call of the loop; and the join at the save would merge
+        them all (measured: QuickJS 1.64x -> 1.14x). Sites with the same
+        dead set share one block, which keeps the size down; a dead value is
+        overwritten there before anything reads it, so that join costs
+        nothing. Returns `cur` wrapped in those blocks."""
+        b = self.b
+        groups: dict[int, str] = {}
+        for exit_, k, extra in self.exits:
+            dead = saved_all & ~(self.site_live.get(k, 0) | extra)
+            dead = sum(1 << i for i in _bits(dead) if self.local_types[i] in B.VALUE_SIZE)
+            if not dead:
+                continue
+            label = groups.get(dead)
+            if label is None:
+                label = groups[dead] = self.label()
+            B.set_children(exit_, [b.global_get(STATE, B.I32), b.br(label, value=b.i32(k))])
+        for dead, label in groups.items():
+            cur = b.block(None, [b.local_set(unwind_at, b.block(label, [cur], B.I32)), *self.zeros(dead),
+                                 b.br(UNWIND_LABEL, value=b.local_get(unwind_at, B.I32))], B.AUTO)
+        return cur
 
     def wrap_site(self, n: Node):
         """The call, then: if it started unwinding, leave with our index.
@@ -570,12 +629,16 @@ class _Instrumenter:
         unwind_at = self.new_local(B.I32)
         cur = b.return_(body if results != B.NONE else None) if results != B.NONE else \
             b.block(None, [body, b.return_()], B.NONE)
+        if self.exits:
+            cur = self.dead_on_exit(cur, saved_all, unwind_at)
         if not self.per_statement:
             fields = self.fields(saved_all)
             frame = fields[-1][3] + B.VALUE_SIZE[fields[-1][2]] if fields else 4
+            # On entry the state is normal or rewinding, never unwinding.
+            prologue = self.restore(fields, pop=frame) if self.rewind_copy is None else \
+                self.call_rewind_copy(results)
             new_body = b.block(None, [
-                # On entry the state is normal or rewinding, never unwinding.
-                b.if_(b.global_get(STATE, B.I32), self.restore(fields, pop=frame)),
+                b.if_(b.global_get(STATE, B.I32), prologue),
                 b.local_set(unwind_at, b.block(UNWIND_LABEL, [cur], B.I32)),
                 self.save(fields, frame, unwind_at),
             ] + ([b.zero(results)] if results != B.NONE else []), results)
@@ -605,6 +668,15 @@ class _Instrumenter:
         ] + ([b.zero(results)] if results != B.NONE else []), results)
         B.replace_function(self.m, self.name, self.vars, new_body, names)
         return FunctionStats(self.name, self.nsites, saved_all.bit_count(), frame)
+
+    def call_rewind_copy(self, results: int):
+        """The rewind goes on in the copy, which pops and restores the
+        frame this function saved (same sites, same layout) and then runs
+        the rest of this call."""
+        b = self.b
+        args = [b.local_get(i, t) for i, t in enumerate(self.params)]
+        call = b.call(self.rewind_copy, args, results)
+        return b.return_(call) if results != B.NONE else b.block(None, [call, b.return_()], B.NONE)
 
     # -- frames (asyncpy.transform.frames)
     def fields(self, mask: int) -> list[Field]:

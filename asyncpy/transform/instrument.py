@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from asyncpy import binaryen as B
 from asyncpy.abi import TRACE_FUNCTION
 from asyncpy.analysis import Analysis
+from asyncpy.options import ListMatcher
 from asyncpy.parallel import instrument_split
 from asyncpy.transform.additions import (
     _add_asserts,
@@ -45,6 +46,50 @@ def instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
         sys.setrecursionlimit(limit)
 
 
+def _add_rewind_copies(module: B.Module, analysis: Analysis, options: TransformOptions,
+                       is_site) -> dict[str, str]:
+    """For TransformOptions.rewind_copy="loops" (or rewind_copy_list: only
+    the functions it names): a copy, under a new name, of every function to
+    instrument that has a pause site inside a loop; with "top", of the one
+    among them with the most such sites (an interpreter's bytecode loop).
+    Returns {function: its copy}. The copy is instrumented in full and only
+    a rewind enters it; the function itself then needs no rewind code,
+    whose joins inside the loop cost register allocation (in wasmtime's
+    Cranelift) more than the checks and saves do."""
+    taken = {f.name for f in module.functions()}
+    out = {}
+    only = ListMatcher(options.rewind_copy_list)
+    chosen = [(name, _sites_in_loops(module.function_ref(name), is_site)) for name in analysis.instrument
+              if not only or only(name)]
+    chosen = [(name, k) for name, k in chosen if k]
+    if options.rewind_copy == "top" and chosen:
+        # Copying more is not free: each copied function's own code shrinks,
+        # -O2 then inlines it differently (measured: QuickJS 1.04x with the
+        # bytecode loop copied alone, 1.13-1.18x with two more).
+        chosen = [max(chosen, key=lambda c: c[1])]
+    for name, _ in chosen:
+        copy, n = f"{name}$asyncpy_rewind", 1
+        while copy in taken:
+            n += 1
+            copy = f"{name}$asyncpy_rewind{n}"
+        taken.add(copy)
+        B.duplicate_function(module, name, copy)
+        out[name] = copy
+    return out
+
+
+def _sites_in_loops(fref, is_site) -> int:
+    """How many pause sites of the function are inside a loop."""
+    count, stack = 0, [(B.read_tree(fref), False)]
+    while stack:
+        n, in_loop = stack.pop()
+        if in_loop and is_site(n):
+            count += 1
+        in_loop = in_loop or n.kind == B.Kind.Loop
+        stack.extend((c, in_loop) for c in n.kids)
+    return count
+
+
 def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
                 progress=None) -> TransformReport:
     t0 = time.perf_counter()
@@ -61,6 +106,12 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
     # every process of instrument_split.
     trace_ids = {n: i for i, n in enumerate(analysis.instrument)} if options.trace_unwind else {}
 
+    copies = _add_rewind_copies(module, analysis, options, is_site) \
+        if options.rewind_copy != "none" or options.rewind_copy_list else {}
+    copy_of = {c: f for f, c in copies.items()}
+    for f, c in copies.items():
+        if f in trace_ids:
+            trace_ids[c] = trace_ids[f]
     walker = B.native.Walker(module, analysis.reasons, is_site) if B.native.available() else None
 
     def run(names, progress):
@@ -68,18 +119,30 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
         for name in names:
             inst = _Instrumenter(module, b, layout, name, is_site, options, walker)
             inst.trace_id = trace_ids.get(name)
+            inst.rewind_copy = copies.get(name)
             out.append(inst.run())
-            if progress is not None:
+            if progress is not None and name not in copy_of:
                 progress.advance(1)
         return out
 
     # Functions are independent: with ASYNCPY_JOBS=2, big modules do them
     # on two cores (asyncpy.parallel).
-    for stats in instrument_split(module, analysis.instrument, run, progress):
+    names = list(analysis.instrument) + list(copies.values())
+    done = set()
+    by_name = {}
+    for stats in instrument_split(module, names, run, progress):
         if stats is not None:
-            report.instrumented.append(stats)
+            by_name[stats.name] = stats
+            done.add(stats.name)
+            if stats.name not in copy_of:
+                report.instrumented.append(stats)
+    for f, c in copies.items():
+        # The copy restores what the function saved: same sites, same frame.
+        a, r = by_name.get(f), by_name.get(c)
+        if a is None or r is None or \
+                (a.sites, a.saved_locals, a.frame_bytes) != (r.sites, r.saved_locals, r.frame_bytes):
+            raise AssertionError(f"rewind copy of {f} does not match it: {a} / {r}")
     if options.asserts:
-        done = {f.name for f in report.instrumented}
         _add_asserts(module, b, analysis, done | analysis.top_most | analysis.bottom_most)
     _add_control_functions(module, b, layout)
     _resolve_runtime_imports(module, b, analysis, layout)
