@@ -25,7 +25,7 @@ from asyncpy.transform.additions import (
 from asyncpy.transform.emit import TRACE_BASE, TRACE_MODULE, _Instrumenter
 from asyncpy.transform.frames import _add_frame_helpers
 from asyncpy.transform.report import TransformReport
-from asyncpy.transform.sites import _site_predicate
+from asyncpy.transform.sites import _site_predicate, marked_site
 
 if TYPE_CHECKING:
     from asyncpy.options import TransformOptions
@@ -47,7 +47,7 @@ def instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
 
 
 def _add_rewind_copies(module: B.Module, analysis: Analysis, options: TransformOptions,
-                       is_site) -> dict[str, str]:
+                       is_site, walker) -> dict[str, str]:
     """For TransformOptions.rewind_copy="loops" (or rewind_copy_list: only
     the functions it names): a copy, under a new name, of every function to
     instrument that has a pause site inside a loop; with "top", of the one
@@ -59,7 +59,7 @@ def _add_rewind_copies(module: B.Module, analysis: Analysis, options: TransformO
     taken = {f.name for f in module.functions()}
     out = {}
     only = ListMatcher(options.rewind_copy_list)
-    chosen = [(name, _sites_in_loops(module.function_ref(name), is_site)) for name in analysis.instrument
+    chosen = [(name, _sites_in_loops(module, name, is_site, walker)) for name in analysis.instrument
               if not only or only(name)]
     chosen = [(name, k) for name, k in chosen if k]
     if options.rewind_copy == "top" and chosen:
@@ -78,9 +78,26 @@ def _add_rewind_copies(module: B.Module, analysis: Analysis, options: TransformO
     return out
 
 
-def _sites_in_loops(fref, is_site) -> int:
-    """How many pause sites of the function are inside a loop."""
-    count, stack = 0, [(B.read_tree(fref), False)]
+def _sites_in_loops(module: B.Module, name: str, is_site, walker) -> int:
+    """How many pause sites of the function are inside a loop. With the
+    native walker only the spine comes to Python, and every site and every
+    loop around one is on it."""
+    fref = module.function_ref(name)
+    root = None
+    if walker is not None:
+        params, vars_ = B.function_locals(fref)
+        try:
+            root = walker.spine(fref, len(params) + len(vars_), name).root
+        except (B.native.TooDeep, B.native.Refused):
+            pass        # the Python walk below (a refusal is raised by the instrumentation)
+        else:
+            if root is None:
+                return 0
+    if root is None:
+        root = B.read_tree(fref)
+    else:
+        is_site = marked_site
+    count, stack = 0, [(root, False)]
     while stack:
         n, in_loop = stack.pop()
         if in_loop and is_site(n):
@@ -106,13 +123,15 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
     # every process of instrument_split.
     trace_ids = {n: i for i, n in enumerate(analysis.instrument)} if options.trace_unwind else {}
 
-    copies = _add_rewind_copies(module, analysis, options, is_site) \
+    # Copies are not call targets: the walker's pausing set is the same
+    # before and after they are added.
+    walker = B.native.Walker(module, analysis.reasons, is_site) if B.native.available() else None
+    copies = _add_rewind_copies(module, analysis, options, is_site, walker) \
         if options.rewind_copy != "none" or options.rewind_copy_list else {}
     copy_of = {c: f for f, c in copies.items()}
     for f, c in copies.items():
         if f in trace_ids:
             trace_ids[c] = trace_ids[f]
-    walker = B.native.Walker(module, analysis.reasons, is_site) if B.native.available() else None
 
     def run(names, progress):
         out = []
