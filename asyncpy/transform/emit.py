@@ -90,21 +90,6 @@ if TYPE_CHECKING:
 TRACE_MODULE, TRACE_BASE = "asyncpy_profile", "unwind"
 
 
-
-
-
-
-
-
-# ---------------------------------------------------------------------------
-# Layout of the data struct and frames
-
-
-
-
-
-
-
 # ---------------------------------------------------------------------------
 # One function
 
@@ -693,28 +678,3 @@ class _Instrumenter:
     def save(self, fields: list[Field], frame: int, unwind_at: int):
         return save_frame(self.b, self.layout, fields, frame, unwind_at, self.ptr_local,
                           self.local_types, self.trace_id, self.ablate)
-
-
-# ---------------------------------------------------------------------------
-# The module
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
