@@ -50,39 +50,6 @@ if TYPE_CHECKING:
     from asyncpy.binaryen.types import Signature
 
 
-
-# ---------------------------------------------------------------------------
-# Facts about a module: what the analysis reads
-
-
-
-
-
-
-
-
-
-# ---------------------------------------------------------------------------
-# Options
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ---------------------------------------------------------------------------
 # Result
 
@@ -166,8 +133,6 @@ class Analysis:
             head += (" (it calls asyncify.start_unwind/stop_rewind, so it is not instrumented; "
                      "its callers are)")
         return head + ":\n  " + "\n  ".join(parts)
-
-
 
 
 # ---------------------------------------------------------------------------

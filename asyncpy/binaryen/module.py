@@ -30,72 +30,7 @@ if TYPE_CHECKING:
     from asyncpy.binaryen.scan import BodyFacts
 
 
-
-
-
 _lib.BinaryenSetColorsEnabled(False)
-
-# ---------------------------------------------------------------------------
-# Value types
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# ---------------------------------------------------------------------------
-# Features
-
-
-
-
-
-
-
-
-
-# ---------------------------------------------------------------------------
-# Expression kinds
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# ---------------------------------------------------------------------------
-# Function facts, for the call-graph analysis
-
-
-
-
 
 # ---------------------------------------------------------------------------
 # Modules
@@ -398,25 +333,8 @@ class Module:
         return out
 
 
-
-
 # ---------------------------------------------------------------------------
 # Whole-function trees, for the transform
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def replace_function(module: Module, name: str, var_types: list[int], body, names: dict[int, str]) -> None:
@@ -486,10 +404,6 @@ def memory_is_64(module: Module, name: str | None = None) -> bool:
     return bool(_lib.BinaryenMemoryIs64(module.ref, NULL if name is None else name.encode()))
 
 
-
-
-
-
 def with_added_memory(module: Module, name: str, pages: int, export: str, init: bytes) -> Module:
     """A copy of `module` with one more memory `name` (defined, exported,
     initialised with `init` at address 0), placed after the existing ones so
@@ -522,44 +436,6 @@ def with_added_memory(module: Module, name: str, pages: int, export: str, init: 
 # (asyncpy.link). Binaryen 116 cannot merge modules; it can copy an
 # expression into another module's arena, after which the names it refers
 # to (callees, globals, tables, memories) are rewritten for its new home.
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# ---------------------------------------------------------------------------
-# Small questions about one expression, so that callers need no cffi
-
-
-
-
-
-
-
-
-
 
 
 # ---------------------------------------------------------------------------

@@ -80,7 +80,6 @@ from asyncpy.wasm.engine import compile, engine
 WASI_PAUSE_IMPORTS = (f"{WASI}.poll_oneoff", f"{WASI}.fd_read")
 
 
-
 class HostError(AsyncpyError):
     """The host cannot run the module or the call as asked."""
 
@@ -809,28 +808,7 @@ def _close(r) -> None:
 
 
 # --------------------------------------------------------------------------
-# transforming on the fly
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# --------------------------------------------------------------------------
 # `asyncpy run`
-
 
 
 def check_runnable(wasm: bytes, table: Mapping[tuple[str, str], Any], name: str) -> None:
@@ -865,7 +843,6 @@ def check_runnable(wasm: bytes, table: Mapping[tuple[str, str], Any], name: str)
             missing, f"define {'them' if len(missing) > 1 else 'it'} in a Python file as "
                      f"IMPORTS = {{{m!r}: {{{n!r}: fn}}}} (fn may be async) and pass --host FILE.py",
             what=name))
-
 
 
 __all__ = [

@@ -48,18 +48,6 @@ class Loaded:
     custom: tuple[tuple[str, bytes], ...] = ()
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 def dropped_custom_sections(data: bytes) -> tuple[tuple[str, bytes], ...]:
     """The custom sections `strip_custom_sections` leaves out, as (name,
     whole section bytes): a tool that rewrites the module can put back the
@@ -109,8 +97,6 @@ def ensure_memory(data: bytes) -> bytes:
     return data + section
 
 
-
-
 # ---------------------------------------------------------------------------
 # The name section
 #
@@ -128,41 +114,11 @@ def ensure_memory(data: bytes) -> bytes:
 # section that does not parse is dropped whole (engines ignore it too).
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ---------------------------------------------------------------------------
 # Import and export names
 #
 # Binaryen 116 keeps these as C strings: a NUL byte cuts the name short, so
 # the output would import or export something else (found by tests/fuzz.py).
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def to_binary(raw: bytes, path: str) -> bytes:
