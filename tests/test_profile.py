@@ -169,3 +169,17 @@ def test_cli_rewind_copy_from_a_profile(flags, tmp_path):
     with B.Module.read(wasm) as m:
         assert "sum$asyncpy_rewind" in {f.name for f in m.functions()}
     assert call(wasm, "sum", 3) == 4 + 3 + 2
+
+
+def test_cli_rewind_copy_modes_are_exclusive(tmp_path):
+    """--rewind-copy and --rewind-copy-top pick different functions: both is
+    one error line, before any output is written."""
+    program = tmp_path / "loop.wasm"
+    program.write_bytes(wat2wasm(LOOP_PROGRAM))
+    out = tmp_path / "out.wasm"
+    r = run_cli("transform", str(program), "--imports", "env.sleep", "--rewind-copy", "--rewind-copy-top",
+                "-o", str(out))
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        "asyncpy: error: --rewind-copy and --rewind-copy-top choose different functions to copy: give one"]
+    assert not out.exists()

@@ -231,7 +231,11 @@ def transform_options(f):
 
 def build_transform_options(kw):
     from asyncpy.cli.lists import split_list
+    from asyncpy.errors import AsyncpyError
     from asyncpy.options import TransformOptions
+
+    if kw.get("rewind_copy") and kw.get("rewind_copy_top"):
+        raise AsyncpyError("--rewind-copy and --rewind-copy-top choose different functions to copy: give one")
 
     return TransformOptions(analysis=build_analysis_options(kw), check_bounds=kw["check_bounds"],
                             relocatable=kw["relocatable"], export_globals=kw["export_globals"],

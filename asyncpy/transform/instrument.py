@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from asyncpy import binaryen as B
 from asyncpy.abi import TRACE_FUNCTION
 from asyncpy.analysis import Analysis
+from asyncpy.errors import AsyncpyError
 from asyncpy.options import ListMatcher
 from asyncpy.parallel import instrument_split
 from asyncpy.transform.additions import (
@@ -160,7 +161,8 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
         a, r = by_name.get(f), by_name.get(c)
         if a is None or r is None or \
                 (a.sites, a.saved_locals, a.frame_bytes) != (r.sites, r.saved_locals, r.frame_bytes):
-            raise AssertionError(f"rewind copy of {f} does not match it: {a} / {r}")
+            raise AsyncpyError(f"internal error: the rewind copy of {f} does not number its sites or lay "
+                               f"out its frame as {f} does ({a} / {r}); please report it with the input")
     if options.asserts:
         _add_asserts(module, b, analysis, done | analysis.top_most | analysis.bottom_most)
     _add_control_functions(module, b, layout)
