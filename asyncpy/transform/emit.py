@@ -284,14 +284,19 @@ class _Instrumenter:
         b = self.b
         hot = [i for i, c in enumerate(kids) if c.hi >= c.lo]
         labels = [self.label() for _ in hot]
-        targets = list(outer) + [(kids[i].lo, kids[i].hi, lab) for i, lab in zip(hot, labels, strict=True)]
+        ours = [(kids[i].lo, kids[i].hi, lab) for i, lab in zip(hot, labels, strict=True)]
         first = hot[0]
         delegate = first == 0 and kids[0].kind == K.Block
+        # `outer` is a list only this chain of first-child blocks holds:
+        # each level appends its targets, so a nest d deep costs O(d), not
+        # a copy of the outer targets at every level.
+        targets = outer if isinstance(outer, list) else list(outer)
         if delegate:
-            inner_targets = [t for t in targets if t[2] != labels[0]]
-            first_new = self.emit(kids[0], inner_targets)
+            targets.extend(ours[1:])        # the first child's own range is the inner block's
+            first_new = self.emit(kids[0], targets)
             seg = None
         else:
+            targets.extend(ours)
             seg = self.dispatch(targets, labels[0], has_prefix=first > 0) + [c.ref for c in kids[:first]]
             seg = seg or None
         t = n.type
