@@ -104,8 +104,9 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         if changed:
             facts = collect_facts(module)
         analysis = analyze(facts, options.analysis)
-        if binaryen.native.broken() is not None:
-            analysis.warnings.append(f"the native walker could not be built ({binaryen.native.broken()}); "
+        broken = binaryen.native.broken()
+        if broken is not None:
+            analysis.warnings.append(f"the native walker could not be built ({broken}); "
                                      "using the Python walk, several times slower on big modules")
         count = len(analysis.instrument)
         progress.start(count, f"instrumenting {plural(count, 'function')}")

@@ -80,7 +80,7 @@ from asyncpy.binaryen import Kind as K
 from asyncpy.binaryen import Node, Op
 from asyncpy.options import TransformOptions
 from asyncpy.transform.frames import Field, _bits, frame_fields, restore_frame, save_frame
-from asyncpy.transform.liveness import live_across_sites, local_mask
+from asyncpy.transform.liveness import live_across_sites, read_write_masks
 from asyncpy.transform.report import FunctionStats
 from asyncpy.transform.sites import marked_site, number_sites, refusal
 
@@ -371,7 +371,7 @@ class _Instrumenter:
             if self.spine is not None:
                 m = self.spine.touched(n)
             else:       # a Python-walked body: all of it is in Python
-                m = (local_mask(n, K.LocalGet), local_mask(n, K.LocalSet))
+                m = read_write_masks(n)
             self.touched_memo[id(n)] = m
         return m
 

@@ -24,6 +24,20 @@ def local_mask(n: Node, kind: int) -> int:
     return mask
 
 
+def read_write_masks(n: Node) -> tuple[int, int]:
+    """(local_mask(n, LocalGet), local_mask(n, LocalSet)) in one walk."""
+    reads, writes, stack = 0, 0, [n]
+    get, set_ = K.LocalGet, K.LocalSet
+    while stack:
+        x = stack.pop()
+        if x.kind == get:
+            reads |= 1 << x.index
+        elif x.kind == set_:
+            writes |= 1 << x.index
+        stack.extend(x.kids)
+    return reads, writes
+
+
 def live_across_sites(root: Node, size: int,
                       is_site: Callable[[Node], bool]) -> tuple[dict[int, int], dict[int, int]]:
     """Which locals may be read after each site returns, before being

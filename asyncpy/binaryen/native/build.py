@@ -15,6 +15,7 @@ their Python walks. ASYNCPY_NATIVE=0 forces that.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -31,7 +32,7 @@ from asyncpy.cache import cache_dir
 # The structs and entry points of walk.c, as cffi sees them (same layout).
 _ffi.cdef("""
 typedef struct {
-  uint64_t ref, name;
+  uint64_t name;
   int32_t kind, lo, hi, index, nkids, first, live_in, flags;
 } AsyncpyRecord;
 typedef struct {
@@ -135,6 +136,7 @@ def _children_source() -> str:
     return "\n".join(out) + "\n"
 
 
+@functools.cache
 def _sources() -> dict[str, str]:
     return {
         "shape.h": "#include <stddef.h>\n#include <stdint.h>\n#include <stdbool.h>\n" + CDEF,
@@ -164,8 +166,11 @@ _lib_native: Any = None
 _failure: str | None = None
 
 
-def _target(sources: dict[str, str]) -> Path:
-    """Where the library for these sources and this libbinaryen is cached."""
+@functools.cache
+def _target() -> Path:
+    """Where the library for these sources and this libbinaryen is cached
+    (computed once: needs_build and _load both ask)."""
+    sources = _sources()
     lib = Path(_library_path())
     h = hashlib.sha256()
     for name in sorted(sources):
@@ -177,7 +182,7 @@ def _target(sources: dict[str, str]) -> Path:
 
 def needs_build() -> bool:
     """True when the next use will compile the walker (a few seconds, once)."""
-    return _lib_native is None and _failure is None and not _disabled() and not _target(_sources()).exists()
+    return _lib_native is None and _failure is None and not _disabled() and not _target().exists()
 
 
 def _load():
@@ -188,7 +193,7 @@ def _load():
         _failure = "disabled by ASYNCPY_NATIVE=0"
         return None
     sources = _sources()
-    target = _target(sources)
+    target = _target()
     try:
         if not target.exists():
             _build(target, sources)

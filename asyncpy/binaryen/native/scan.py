@@ -8,21 +8,10 @@ import struct
 from asyncpy.binaryen.ir import KIND_NAMES, Kind, UnsupportedExpression, call_ref_signature
 from asyncpy.binaryen.library import NULL, _ffi
 from asyncpy.binaryen.native.build import lib
-from asyncpy.binaryen.native.spine import E_UNSUPPORTED, OK
+from asyncpy.binaryen.native.spine import E_UNSUPPORTED, OK, interned_name
 from asyncpy.binaryen.types import Signature, signature
 
 _EVENT = struct.Struct("<QQQQii")      # walk.c's Event
-
-_names: dict[int, str] = {}
-
-
-def _string(p: int) -> str:
-    """A name Binaryen interned: the same pointer is the same name."""
-    s = _names.get(p)
-    if s is None:
-        s = _names[p] = _ffi.string(_ffi.cast("char *", p)).decode()
-    return s
-
 
 def scan(body):
     """asyncpy.binaryen.scan.scan_body, in C: the same BodyFacts."""
@@ -45,10 +34,10 @@ def scan(body):
         facts.unary_ops = set(_ffi.unpack(s.op_list, s.nops))
         # Direct calls are most events: deduplicated as pointers first.
         if s.ncalls:
-            facts.calls = [_string(p) for p in dict.fromkeys(_ffi.unpack(s.calls, s.ncalls))]
+            facts.calls = [interned_name(p) for p in dict.fromkeys(_ffi.unpack(s.calls, s.ncalls))]
         if s.nreturn_calls:
             targets = _ffi.unpack(s.return_calls, s.nreturn_calls)
-            facts.return_calls = [_string(p) for p in dict.fromkeys(targets)]
+            facts.return_calls = [interned_name(p) for p in dict.fromkeys(targets)]
         K = Kind
         sigs: dict[tuple[int, int], Signature] = {}
         events = _EVENT.iter_unpack(_ffi.buffer(s.events, s.nevents * _EVENT.size)) if s.nevents else ()
@@ -57,14 +46,14 @@ def scan(body):
                 sig = sigs.get((params, results))
                 if sig is None:
                     sig = sigs[(params, results)] = signature(params, results)
-                facts.indirect.append((_string(nm), sig, bool(ret)))
+                facts.indirect.append((interned_name(nm), sig, bool(ret)))
             elif kind == K.CallRef:
                 expr = _ffi.cast("BinaryenExpressionRef", ref)
                 facts.call_refs.append((call_ref_signature(expr), bool(ret)))
             elif kind == K.RefFunc:
-                facts.ref_funcs.append(_string(nm))
+                facts.ref_funcs.append(interned_name(nm))
             else:
-                facts.table_writes.append(_string(nm))
+                facts.table_writes.append(interned_name(nm))
         return facts
     finally:
         walker.asyncpy_scan_free(s)

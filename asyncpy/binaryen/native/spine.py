@@ -14,7 +14,7 @@ from asyncpy.binaryen.ir import KIND_NAMES, Kind, Node, UnsupportedExpression
 from asyncpy.binaryen.library import NULL, _ffi, _lib
 from asyncpy.binaryen.native.build import lib
 
-_RECORD = struct.Struct("<QQ8i")       # walk.c's Record
+_RECORD = struct.Struct("<Q8i")        # walk.c's Record
 FLAG_SITE, FLAG_TEE = 1, 2
 OK, E_UNSUPPORTED, E_TAIL_CALL, E_TOO_DEEP, E_MEMORY, E_TRY = range(6)
 # The liveness recursion's depth limit: a few hundred bytes of C stack per
@@ -22,6 +22,17 @@ OK, E_UNSUPPORTED, E_TAIL_CALL, E_TOO_DEEP, E_MEMORY, E_TRY = range(6)
 # the corpus; Go's deepest dispatch nests are in the thousands) take the
 # Python walk.
 MAX_DEPTH = 20000
+
+# Binaryen interns names for the life of the process: one pointer is one
+# name, so each is decoded once, for every module and both walks.
+_names: dict[int, str] = {}
+
+
+def interned_name(p: int) -> str:
+    s = _names.get(p)
+    if s is None:
+        s = _names[p] = _ffi.string(_ffi.cast("char *", p)).decode()
+    return s
 
 
 @dataclass
@@ -85,14 +96,6 @@ class Walker:
                 return 1
 
         self._callback = _ffi.callback("int(BinaryenExpressionRef, int32_t)", indirect, onerror=None)
-        self._names: dict[int, str | None] = {0: None}
-
-    def _name(self, p: int) -> str | None:
-        s = self._names.get(p, "")
-        if s == "":
-            s = _ffi.string(_ffi.cast("char *", p)).decode()
-            self._names[p] = s
-        return s
 
     def spine(self, func_ref, nlocals: int, func_name: str) -> Spine:
         words = max(1, (nlocals + 63) // 64)
@@ -132,13 +135,12 @@ class Walker:
         nodes = list(map(Node, _ffi.unpack(w.refs, count), _ffi.unpack(w.kinds, count)))
         for q, n in enumerate(nodes):
             n.rec = q
-        name = self._name
-        pool = bytes(_ffi.buffer(w.live_in, max(1, _live_in_words(w)) * 8)) if w.live_in != NULL else b""
+        pool = bytes(_ffi.buffer(w.live_in, w.live_in_used * 8)) if w.live_in != NULL else b""
         live_in: dict[int, int] = {}
         block = Kind.Block
         unpack, size = _RECORD.unpack_from, _RECORD.size
         for q in _ffi.unpack(w.special, w.nspecial):
-            _ref, nm, kind, lo, hi, index, nkids, first, li, flags = unpack(raw, q * size)
+            nm, kind, lo, hi, index, nkids, first, li, flags = unpack(raw, q * size)
             n = nodes[q]
             n.index = index
             if hi >= lo:
@@ -148,7 +150,7 @@ class Walker:
                 if flags & FLAG_TEE:
                     n.tee = True
                 if nm and kind == block:
-                    n.name = name(nm)
+                    n.name = interned_name(nm)
                 if nkids:
                     n.kids = nodes[first:first + nkids]     # children come after their parent
             if li >= 0:
@@ -161,7 +163,3 @@ class Walker:
                 site_live[k + 1] = m
         masks = bytes(_ffi.buffer(w.masks, w.nrecords * 2 * nbytes))
         return Spine(nodes[0], w.size, w.nsites, site_live, live_in, masks, words)
-
-
-def _live_in_words(w) -> int:
-    return w.live_in_used

@@ -45,9 +45,10 @@ typedef struct {
   uint8_t site, tee, cond;
 } Node;
 
-/* One output record, read by Python with struct.iter_unpack("<QQ8i"). */
+/* One output record, read by Python with struct "<Q8i" (the expression
+   itself is in the refs array). */
 typedef struct {
-  uint64_t ref, name;
+  uint64_t name;
   int32_t kind, lo, hi, index, nkids, first, live_in, flags;
 } Record;
 
@@ -460,7 +461,6 @@ static int output(Walk *w) {
     }
     if (!grow((void **)&r, &cap, n, sizeof *r)) { free(src); free(r); return E_MEMORY; }
     o = &r[q];
-    o->ref = (uint64_t)(uintptr_t)x->ref;
     o->name = (uint64_t)(uintptr_t)x->name;
     o->kind = x->kind; o->lo = x->lo; o->hi = x->hi; o->index = x->index;
     o->nkids = nk; o->first = first; o->live_in = x->live_in;
