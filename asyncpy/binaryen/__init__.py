@@ -36,6 +36,7 @@ from asyncpy.binaryen.ir import (
     is_return_call,
     local_names,
     read_tree,
+    refill_block,
     set_children,
     side_effects,
 )
@@ -137,6 +138,7 @@ __all__ = [
     "memory_is_64",
     "module_globals",
     "read_tree",
+    "refill_block",
     "remove_export",
     "remove_function",
     "replace_function",

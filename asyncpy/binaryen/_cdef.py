@@ -256,11 +256,14 @@ BinaryenExpressionId BinaryenExpressionGetId(BinaryenExpressionRef expr);
 BinaryenType BinaryenExpressionGetType(BinaryenExpressionRef expr);
 BinaryenExpressionRef BinaryenExpressionCopy(BinaryenExpressionRef expr, BinaryenModuleRef module);
 void BinaryenExpressionFinalize(BinaryenExpressionRef expr);
+void BinaryenExpressionSetType(BinaryenExpressionRef expr, BinaryenType type);
 void BinaryenExpressionPrint(BinaryenExpressionRef expr);
 
 const char* BinaryenBlockGetName(BinaryenExpressionRef expr);
 BinaryenIndex BinaryenBlockGetNumChildren(BinaryenExpressionRef expr);
 BinaryenExpressionRef BinaryenBlockGetChildAt(BinaryenExpressionRef expr, BinaryenIndex index);
+BinaryenIndex BinaryenBlockAppendChild(BinaryenExpressionRef expr, BinaryenExpressionRef childExpr);
+BinaryenExpressionRef BinaryenBlockRemoveChildAt(BinaryenExpressionRef expr, BinaryenIndex index);
 BinaryenExpressionRef BinaryenIfGetCondition(BinaryenExpressionRef expr);
 BinaryenExpressionRef BinaryenIfGetIfTrue(BinaryenExpressionRef expr);
 BinaryenExpressionRef BinaryenIfGetIfFalse(BinaryenExpressionRef expr);

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr
-from asyncpy.binaryen.types import I32, Signature, expand_type, signature, signature_of_heap_type
+from asyncpy.binaryen.types import AUTO, I32, NONE, UNREACHABLE, Signature, expand_type, signature, signature_of_heap_type
 from asyncpy.errors import UnsupportedError
 
 if TYPE_CHECKING:
@@ -157,6 +157,39 @@ def set_children(e, new_kids) -> None:
     if i != len(new_kids):
         raise UnsupportedExpression(f"cannot rewrite {KIND_NAMES.get(k, k)}")
     _lib.BinaryenExpressionFinalize(e)
+
+
+def refill_block(block, old: Sequence, new: Sequence, type_: int) -> None:
+    """Give `block`, whose children are `old`, the children `new` and the
+    type `type_`, exactly as `Builder.block(name, new, type_)` would build
+    it, but in place: a rewritten spine keeps most of its blocks, and a new
+    node for each would cost memory (about 80 bytes each, hundreds of
+    thousands on a big Go program) and a call per child. Only the positions
+    that changed are written. `type_` is AUTO (computed) or the block's own
+    type."""
+    n_old, n_new = len(old), len(new)
+    changed = False
+    for i in range(min(n_old, n_new)):
+        if new[i] != old[i]:
+            _lib.BinaryenBlockSetChildAt(block, i, new[i])
+            changed = True
+    for i in range(n_old, n_new):
+        _lib.BinaryenBlockAppendChild(block, new[i])
+        changed = True
+    for i in range(n_old - 1, n_new - 1, -1):
+        _lib.BinaryenBlockRemoveChildAt(block, i)
+        changed = True
+    if type_ == AUTO:
+        _lib.BinaryenExpressionFinalize(block)
+    elif type_ == NONE and changed and any(
+            _lib.BinaryenExpressionGetType(c) == UNREACHABLE for c in new):
+        # What the builder's finalize(none) does: a block of type none with
+        # an unreachable child and no branch to it is unreachable. With the
+        # type given, finalize() computes exactly that (no branch carries a
+        # value to a block of type none), only after a walk for branches.
+        _lib.BinaryenExpressionFinalize(block)
+    else:
+        _lib.BinaryenExpressionSetType(block, type_)
 
 
 def _try_children(e):

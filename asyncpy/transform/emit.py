@@ -90,6 +90,15 @@ if TYPE_CHECKING:
 TRACE_MODULE, TRACE_BASE = "asyncpy_profile", "unwind"
 
 
+class Seq(list):
+    """Statements of type none, in order, that an enclosing block takes as
+    its own children: the code for one statement (`local.set $x (call)`,
+    then its unwind check) need not be a block of its own. `emit` wraps
+    a Seq in a block only where one expression is needed (an operand, an
+    arm, a loop body). The binary format would drop such a nameless block
+    anyway; not building it saves a node per site (memory, and a call)."""
+
+
 # ---------------------------------------------------------------------------
 # One function
 
@@ -107,7 +116,7 @@ class _Instrumenter:
         self.per_statement = options.restore == "statement"
         self.trace_id: int | None = None
         self.ablate = options.ablate
-        self.deferred_kills: list = []   # (block of nops, kill mask): see emit_entry
+        self.deferred_kills: list = []   # (empty block, kill mask): see emit_entry
         # Zeros only matter inside loops: elsewhere no earlier iteration's
         # value can flow anywhere, and the locals start at zero anyway.
         self.loop_depth = 0
@@ -195,6 +204,11 @@ class _Instrumenter:
         behaves as before. Rewinding to k in [lo, hi]: goes to site k.
         `outer` (blocks only) are rewind targets of enclosing blocks that this
         block's dispatch takes over; see emit_block."""
+        new = self.emit_any(n, outer)
+        return self.block_of(new) if type(new) is Seq else new
+
+    def emit_any(self, n: Node, outer=()):
+        """`emit`, except that the result may be a Seq, for a block's list."""
         if n.hi < n.lo:
             return n.ref
         k = n.kind
@@ -260,9 +274,17 @@ class _Instrumenter:
             pre.append(b.if_(b.unary(Op.eqz32, self.rewinding()), self.block_of(normal_zeros)))
             normal_zeros = []
         if pre:
-            t = B.expression_type(expr)
-            expr = b.block(None, [*pre, expr], B.AUTO if t == B.UNREACHABLE else t)
+            expr = self.prefixed(pre, expr)
         return expr, needed, normal_zeros
+
+    def prefixed(self, pre: list, expr):
+        """`pre`, then `expr`: a Seq when that is of type none."""
+        if type(expr) is Seq:
+            return Seq([*pre, *expr])
+        t = B.expression_type(expr)
+        if t == B.NONE:
+            return Seq([*pre, expr])
+        return self.b.block(None, [*pre, expr], B.AUTO if t == B.UNREACHABLE else t)
 
     def block_of(self, stmts):
         return stmts[0] if len(stmts) == 1 else self.b.block(None, stmts, B.NONE)
@@ -304,7 +326,7 @@ class _Instrumenter:
         for j, i in enumerate(hot):
             child = kids[i]
             if j == 0 and seg is None:
-                stmts = [first_new if delegate else self.emit(child)]
+                stmts = [first_new] if delegate else self.items(child)
             else:
                 assert seg is not None      # set for every hot child after the first
                 for c in kids[done:i]:
@@ -315,14 +337,26 @@ class _Instrumenter:
                     # The rewind edge alone runs `entry`; normal mode jumps over it.
                     join = self.label()
                     skip = b.block(labels[j], [*seg, *normal, b.br(join)], B.NONE)
-                    stmts = [b.block(join, [skip, *entry], B.NONE), new]
+                    stmts = [b.block(join, [skip, *entry], B.NONE)]
                 else:
-                    stmts = [b.block(labels[j], seg, B.NONE), new]
+                    stmts = [b.block(labels[j], seg, B.NONE)]
+                if type(new) is Seq:
+                    stmts.extend(new)
+                else:
+                    stmts.append(new)
             if j + 1 < len(hot):
                 seg = stmts + [c.ref for c in kids[i + 1:hot[j + 1]]]
             else:
                 stmts.extend(c.ref for c in kids[i + 1:])
-                return b.block(n.name, stmts, B.AUTO if t == B.UNREACHABLE else t)
+                # The block itself is kept: its name, and so every branch
+                # to it, stays as it was.
+                B.refill_block(n.ref, [c.ref for c in kids], stmts, B.AUTO if t == B.UNREACHABLE else t)
+                return n.ref
+
+    def items(self, n: Node) -> list:
+        """The rewritten `n` as statements of a block."""
+        new = self.emit_any(n)
+        return new if type(new) is Seq else [new]
 
     def emit_entry(self, child: Node, skipped_writes: int):
         """Emit the pausing child of a block that a rewind reaches by a
@@ -334,11 +368,11 @@ class _Instrumenter:
         that the branch is taken only while rewinding, would keep it live
         from the dispatch on, around the enclosing loop."""
         if self.depth:   # inside a statement, whose restore came first: leave its values alone
-            return [], self.emit(child), []
+            return [], self.emit_any(child), []
         kill = self.live_in.get(id(child), 0) & skipped_writes if self.loop_depth else 0
         entry, normal = [], []
         if child.kind in (K.Block, K.Loop, K.If):
-            new = self.emit(child)
+            new = self.emit_any(child)
         else:
             new, needed, normal = self.emit_statement(child, hoisted=True)
             kill &= ~needed
@@ -349,10 +383,11 @@ class _Instrumenter:
         else:
             # The prologue restores every saved local, and this child's
             # statements may need any of them: which are saved is known
-            # only at the end, so the zeros are filled in then (run()).
+            # only at the end, so the zeros are filled in then (run()), into
+            # an empty block (which the binary format drops if none are).
             kill = sum(1 << i for i in _bits(kill) if self.local_types[i] in B.VALUE_SIZE)
             if kill:
-                slots = self.b.block(None, [self.b.nop() for _ in _bits(kill)], B.NONE)
+                slots = self.b.block(None, [], B.NONE)
                 self.deferred_kills.append((slots, kill))
                 entry.append(slots)
         return entry, new, normal
@@ -447,7 +482,7 @@ class _Instrumenter:
             # `local.set $x (call)` / `drop (call)`: check after the statement,
             # no temporary needed (a value set while unwinding is dead).
             B.set_children(n.ref, [self.emit_expression(kids[0], wrap=False)])
-            return self.b.block(None, [n.ref, self.unwind_check(kids[0].hi)], B.NONE)
+            return Seq([n.ref, self.unwind_check(kids[0].hi)])
         site = self.is_site(n)
         hot = [i for i, c in enumerate(kids) if c.hi >= c.lo]
         last_hot = hot[-1] if hot else -1
@@ -499,10 +534,7 @@ class _Instrumenter:
         prelude.extend(self.normal_only(pending))
         B.set_children(n.ref, new_kids)
         expr = self.wrap_site(n) if site and wrap else n.ref
-        if not prelude:
-            return expr
-        t = B.expression_type(expr)
-        return self.b.block(None, [*prelude, expr], B.AUTO if t == B.UNREACHABLE else t)
+        return self.prefixed(prelude, expr) if prelude else expr
 
     def can_stay(self, c: Node, parent: Node, i: int, last: int, keep: bool) -> bool:
         """May cold operand `c` stay where it is, although the siblings after
@@ -571,8 +603,10 @@ class _Instrumenter:
         b = self.b
         t = n.type
         check = self.unwind_check(n.hi)
-        if t == B.NONE or t == B.UNREACHABLE:
-            return b.block(None, [n.ref, check], B.NONE if t == B.NONE else B.AUTO)
+        if t == B.NONE:
+            return Seq([n.ref, check])
+        if t == B.UNREACHABLE:
+            return b.block(None, [n.ref, check], B.AUTO)
         r = self.new_local(t)
         return b.block(None, [b.local_set(r, n.ref), check, b.local_get(r, t)], t)
 
@@ -611,9 +645,8 @@ class _Instrumenter:
         for _, mask in self.statements:
             saved_all |= mask
         for slots, kill in self.deferred_kills:
-            types, b0 = self.local_types, self.b
-            B.set_children(slots, [b0.nop() if saved_all >> i & 1 else b0.local_set(i, b0.zero(types[i]))
-                                   for i in _bits(kill)])
+            if kill & ~saved_all:
+                B.refill_block(slots, [], self.zeros(kill & ~saved_all), B.NONE)
         results = B.function_results(self.m, self.name)
         b = self.b
         unwind_at = self.new_local(B.I32)

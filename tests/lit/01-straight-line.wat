@@ -122,17 +122,15 @@
 ;;          (i64.const 1)
 ;;         )
 ;;        )
-;;        (block
-;;         (local.set $a
-;;          (call $sleep
-;;           (i32.const 1)
-;;          )
+;;        (local.set $a
+;;         (call $sleep
+;;          (i32.const 1)
 ;;         )
-;;         (drop
-;;          (br_if $__asyncify_unwind
-;;           (i32.const 1)
-;;           (global.get $__asyncify_state)
-;;          )
+;;        )
+;;        (drop
+;;         (br_if $__asyncify_unwind
+;;          (i32.const 1)
+;;          (global.get $__asyncify_state)
 ;;         )
 ;;        )
 ;;        (local.set $b
@@ -147,17 +145,15 @@
 ;;         )
 ;;        )
 ;;       )
-;;       (block
-;;        (drop
-;;         (call $sleep
-;;          (i32.const 2)
-;;         )
+;;       (drop
+;;        (call $sleep
+;;         (i32.const 2)
 ;;        )
-;;        (drop
-;;         (br_if $__asyncify_unwind
-;;          (i32.const 2)
-;;          (global.get $__asyncify_state)
-;;         )
+;;       )
+;;       (drop
+;;        (br_if $__asyncify_unwind
+;;         (i32.const 2)
+;;         (global.get $__asyncify_state)
 ;;        )
 ;;       )
 ;;       (local.get $a)

@@ -163,17 +163,15 @@
 ;;         (local.get $x)
 ;;        )
 ;;       )
-;;       (block
-;;        (local.set $r
-;;         (call $leaf
-;;          (local.get $x)
-;;         )
+;;       (local.set $r
+;;        (call $leaf
+;;         (local.get $x)
 ;;        )
-;;        (drop
-;;         (br_if $__asyncify_unwind
-;;          (i32.const 1)
-;;          (global.get $__asyncify_state)
-;;         )
+;;       )
+;;       (drop
+;;        (br_if $__asyncify_unwind
+;;         (i32.const 1)
+;;         (global.get $__asyncify_state)
 ;;        )
 ;;       )
 ;;       (call $logs

@@ -126,17 +126,15 @@
 ;;              )
 ;;             )
 ;;            )
-;;            (block
-;;             (local.set $acc
-;;              (call $sleep
-;;               (i32.const 1)
-;;              )
+;;            (local.set $acc
+;;             (call $sleep
+;;              (i32.const 1)
 ;;             )
-;;             (drop
-;;              (br_if $__asyncify_unwind
-;;               (i32.const 1)
-;;               (global.get $__asyncify_state)
-;;              )
+;;            )
+;;            (drop
+;;             (br_if $__asyncify_unwind
+;;              (i32.const 1)
+;;              (global.get $__asyncify_state)
 ;;             )
 ;;            )
 ;;            (call $log

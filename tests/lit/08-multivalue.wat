@@ -97,17 +97,15 @@
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32 i64)
-;;       (block
-;;        (local.set $1
-;;         (call $sleep2
-;;          (local.get $x)
-;;         )
+;;       (local.set $1
+;;        (call $sleep2
+;;         (local.get $x)
 ;;        )
-;;        (drop
-;;         (br_if $__asyncify_unwind
-;;          (i32.const 1)
-;;          (global.get $__asyncify_state)
-;;         )
+;;       )
+;;       (drop
+;;        (br_if $__asyncify_unwind
+;;         (i32.const 1)
+;;         (global.get $__asyncify_state)
 ;;        )
 ;;       )
 ;;       (tuple.make
@@ -182,17 +180,15 @@
 ;;          )
 ;;         )
 ;;        )
-;;        (block
-;;         (local.set $2
-;;          (call $pair
-;;           (i32.const 3)
-;;          )
+;;        (local.set $2
+;;         (call $pair
+;;          (i32.const 3)
 ;;         )
-;;         (drop
-;;          (br_if $__asyncify_unwind
-;;           (i32.const 1)
-;;           (global.get $__asyncify_state)
-;;          )
+;;        )
+;;        (drop
+;;         (br_if $__asyncify_unwind
+;;          (i32.const 1)
+;;          (global.get $__asyncify_state)
 ;;         )
 ;;        )
 ;;        (local.set $a

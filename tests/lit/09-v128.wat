@@ -111,17 +111,15 @@
 ;;          (v128.const i32x4 0x00000001 0x00000002 0x00000003 0x00000004)
 ;;         )
 ;;        )
-;;        (block
-;;         (local.set $n
-;;          (call $sleep
-;;           (i32.const 1)
-;;          )
+;;        (local.set $n
+;;         (call $sleep
+;;          (i32.const 1)
 ;;         )
-;;         (drop
-;;          (br_if $__asyncify_unwind
-;;           (i32.const 1)
-;;           (global.get $__asyncify_state)
-;;          )
+;;        )
+;;        (drop
+;;         (br_if $__asyncify_unwind
+;;          (i32.const 1)
+;;          (global.get $__asyncify_state)
 ;;         )
 ;;        )
 ;;        (local.set $v
@@ -133,17 +131,15 @@
 ;;         )
 ;;        )
 ;;       )
-;;       (block
-;;        (drop
-;;         (call $sleep
-;;          (i32.const 2)
-;;         )
+;;       (drop
+;;        (call $sleep
+;;         (i32.const 2)
 ;;        )
-;;        (drop
-;;         (br_if $__asyncify_unwind
-;;          (i32.const 2)
-;;          (global.get $__asyncify_state)
-;;         )
+;;       )
+;;       (drop
+;;        (br_if $__asyncify_unwind
+;;         (i32.const 2)
+;;         (global.get $__asyncify_state)
 ;;        )
 ;;       )
 ;;       (i64.add

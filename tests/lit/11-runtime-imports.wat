@@ -157,13 +157,11 @@
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
-;;       (block
-;;        (call $pause)
-;;        (drop
-;;         (br_if $__asyncify_unwind
-;;          (i32.const 1)
-;;          (global.get $__asyncify_state)
-;;         )
+;;       (call $pause)
+;;       (drop
+;;        (br_if $__asyncify_unwind
+;;         (i32.const 1)
+;;         (global.get $__asyncify_state)
 ;;        )
 ;;       )
 ;;       (i32.mul

@@ -93,17 +93,15 @@
 ;;    (block $__asyncify_unwind (result i32)
 ;;     (return
 ;;      (block (result i32)
-;;       (block
-;;        (local.set $r
-;;         (call $sleep
-;;          (i32.const 1)
-;;         )
+;;       (local.set $r
+;;        (call $sleep
+;;         (i32.const 1)
 ;;        )
-;;        (drop
-;;         (br_if $__asyncify_unwind
-;;          (i32.const 1)
-;;          (global.get $__asyncify_state)
-;;         )
+;;       )
+;;       (drop
+;;        (br_if $__asyncify_unwind
+;;         (i32.const 1)
+;;         (global.get $__asyncify_state)
 ;;        )
 ;;       )
 ;;       (call $quiet
