@@ -304,6 +304,16 @@ class _Instrumenter:
         """
         kids = n.kids
         b = self.b
+        head = kids[0]
+        if head.kind == K.Block and head.lo == n.lo and head.hi == n.hi:
+            # All our sites are in the first child, a block: it takes over our
+            # targets and dispatches for us, and nothing here changes. The
+            # common case by far in Go, whose functions are a nest of blocks
+            # as deep as they have resume points.
+            self.emit_block(head, outer if isinstance(outer, list) else list(outer))
+            if n.type == B.UNREACHABLE:
+                B.refill_block(n.ref, (), (), B.AUTO)
+            return n.ref
         hot = [i for i, c in enumerate(kids) if c.hi >= c.lo]
         labels = [self.label() for _ in hot]
         ours = [(kids[i].lo, kids[i].hi, lab) for i, lab in zip(hot, labels, strict=True)]

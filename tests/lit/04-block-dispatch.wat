@@ -111,14 +111,14 @@
 ;;     (return
 ;;      (block (result i32)
 ;;       (block $label$1
-;;        (block $__asyncify_site4
-;;         (block $__asyncify_site3
+;;        (block $__asyncify_site3
+;;         (block $__asyncify_site2
 ;;          (block $label$2
-;;           (block $__asyncify_site6
-;;            (block $__asyncify_site5
+;;           (block $__asyncify_site5
+;;            (block $__asyncify_site4
 ;;             (if
 ;;              (global.get $__asyncify_state)
-;;              (br_table $__asyncify_site5 $__asyncify_site6 $__asyncify_site3 $__asyncify_site4 $__asyncify_site6
+;;              (br_table $__asyncify_site4 $__asyncify_site5 $__asyncify_site2 $__asyncify_site3 $__asyncify_site5
 ;;               (i32.sub
 ;;                (call $__asyncify_rewind_index)
 ;;                (i32.const 1)
