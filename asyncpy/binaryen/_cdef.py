@@ -39,6 +39,7 @@ typedef struct BinaryenModuleAllocateAndWriteResult {
 } BinaryenModuleAllocateAndWriteResult;
 
 void free(void*);
+int malloc_trim(size_t pad);   /* glibc's; absent elsewhere (see library.release_freed_memory) */
 
 /* types */
 BinaryenType BinaryenTypeNone(void);

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from asyncpy.binaryen.ir import Kind, children, function_locals, local_names
-from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr, name_of, quiet
+from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr, name_of, quiet, release_freed_memory
 from asyncpy.binaryen.scan import scan_body
 from asyncpy.binaryen.types import FEATURES, Signature, expand_type, make_type, signature
 from asyncpy.errors import InputError
@@ -116,6 +116,7 @@ class Module:
         if self.ref is not None:
             _lib.BinaryenModuleDispose(self.ref)
             self.ref = None
+            release_freed_memory()
 
     def __enter__(self):
         return self
