@@ -70,12 +70,17 @@ def parse_list(value: str, *, brackets: bool = True, shown: str | None = None) -
 
 
 _ID_PUNCT = frozenset("!#$%&'*+-./:<=>?@^_`|~")
+# A name made only of those characters is stored as it is: the common case,
+# tested at C speed (the analysis asks for every function of every list).
+_PLAIN_ID = re.compile(r"[A-Za-z0-9!#$%&'*+\-./:<=>?@^_`|~]*")
 
 
 def escape_name(name: str) -> str:
     """A name the way Binaryen's binary reader stores it: every byte that is
     not a WAT id character becomes `\\xx` (WasmBinaryReader::escape), so a
     C++ name `baz()` is `baz\\28\\29` inside Binaryen."""
+    if _PLAIN_ID.fullmatch(name):
+        return name
     raw = name.encode("utf-8", "surrogateescape")
     if all(chr(b).isascii() and (chr(b).isalnum() or chr(b) in _ID_PUNCT) for b in raw):
         return name

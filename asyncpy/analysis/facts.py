@@ -98,5 +98,5 @@ def collect_facts(module) -> ModuleFacts:
         table_contents={k: frozenset(v) for k, v in contents.items()},
         open_tables=frozenset(open_tables),
         escaping=frozenset(in_segments | ref_funcs | exported_funcs),
-        features=frozenset(b.detect_features(module, bodies)),
+        features=frozenset(b.detect_features(module, bodies, infos)),
     )

@@ -132,12 +132,13 @@ def scan_body_python(body) -> BodyFacts:
     return facts
 
 
-def detect_features(module: Module, bodies: list[BodyFacts]) -> set[str]:
+def detect_features(module: Module, bodies: list[BodyFacts], infos=None) -> set[str]:
     """The features a module uses, from its code, types and sections, plus
     any it declares in a target_features section. Binaryen's writer encodes
     some constructs differently when a feature is on, and wasmtime rejects
     modules written with every feature enabled, so the output declares
-    exactly these (and mutable-globals, which `--export-globals` needs)."""
+    exactly these (and mutable-globals, which `--export-globals` needs).
+    `infos` is module.functions(), when the caller has read it already."""
     found = {name for name, bit in FEATURES.items() if module.features & bit}
     found.add("mutable-globals")
     kinds: set[int] = set()
@@ -187,7 +188,7 @@ def detect_features(module: Module, bodies: list[BodyFacts]) -> set[str]:
             found.add("threads")
     if flags and len(flags) > 1:
         found.add("multimemory")
-    for info in module.functions():
+    for info in module.functions() if infos is None else infos:
         for t in info.params + info.results:
             _note_type(t, found)
         if len(info.results) > 1:
