@@ -40,6 +40,13 @@ function and guards every statement:
   that zero on the skip edge only). The site index is read from the frame
   by a helper while rewinding, so no local carries it through the body.
 
+* Nodes are kept where they can be (docs/DESIGN.md §11): every new one
+  stays in the module's arena until it is written, and the emitter runs on
+  every site of a 46 MB program. A spine block is refilled in place
+  (`B.refill_block`), a statement's code is spliced into its block (`Seq`)
+  rather than wrapped, and a block that only passes the rewind on to its
+  first child is left alone.
+
 * With TransformOptions.rewind_copy, a function that pauses inside a loop
   is instrumented twice from the same body (asyncpy.transform.instrument):
   a copy in full, which only a rewind enters, and the function itself with
