@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from asyncpy.binaryen.library import NULL, _ffi, _lib, cstr
-from asyncpy.binaryen.types import AUTO, I32, NONE, UNREACHABLE, Signature, expand_type, signature, signature_of_heap_type
+from asyncpy.binaryen.types import (
+    AUTO,
+    I32,
+    NONE,
+    UNREACHABLE,
+    Signature,
+    expand_type,
+    signature,
+    signature_of_heap_type,
+)
 from asyncpy.errors import UnsupportedError
 
 if TYPE_CHECKING:

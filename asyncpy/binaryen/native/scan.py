@@ -13,6 +13,19 @@ from asyncpy.binaryen.types import Signature, signature
 
 _EVENT = struct.Struct("<QQQQii")      # walk.c's Event
 
+# Distinct sets of kinds or ops, by their bytes: few, and shared by all
+# functions and modules of the process.
+_sets: dict[bytes, frozenset[int]] = {}
+
+
+def _shared(arr, n: int) -> frozenset[int]:
+    key = bytes(_ffi.buffer(arr, n * 4))
+    found = _sets.get(key)
+    if found is None:
+        found = _sets[key] = frozenset(_ffi.unpack(arr, n))
+    return found
+
+
 def scan(body):
     """asyncpy.binaryen.scan.scan_body, in C: the same BodyFacts."""
     from asyncpy.binaryen.scan import BodyFacts  # scan.py calls us: imported late
@@ -30,8 +43,8 @@ def scan(body):
         facts.node_count = s.node_count
         facts.has_try = bool(s.has_try)
         facts.v128 = bool(s.v128)
-        facts.kinds = set(_ffi.unpack(s.kind_list, s.nkinds))
-        facts.unary_ops = set(_ffi.unpack(s.op_list, s.nops))
+        facts.kinds = _shared(s.kind_list, s.nkinds)
+        facts.unary_ops = _shared(s.op_list, s.nops)
         # Direct calls are most events: deduplicated as pointers first.
         if s.ncalls:
             facts.calls = [interned_name(p) for p in dict.fromkeys(_ffi.unpack(s.calls, s.ncalls))]
