@@ -20,6 +20,8 @@ from asyncpy.options import AnalysisOptions, LinkOptions, TransformOptions
 from asyncpy.progress import Progress, as_progress, plural
 from asyncpy.transform import TransformReport, instrument, separate_memory_init
 from asyncpy.wasm import Loaded, check, load, text_unsafe_name
+from asyncpy.wasm.binary import import_modules
+from asyncpy.wasm.hollow import hollow, restore
 
 if TYPE_CHECKING:
     from asyncpy.link.link import LinkReport
@@ -72,7 +74,19 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
                                    "names); use the default data memory")
     if binaryen.native.needs_build():
         say("building the native walker (first use only)")
-    module = read_module(loaded)
+    from asyncpy import link as _link
+    from asyncpy.link.link import IMPORT_MODULE
+    # Data bytes go around Binaryen when nothing here adds or moves data
+    # (asyncpy.wasm.hollow): not when optimising (memory packing), linking
+    # the runtime (its own segments) or moving data to a memory of its own.
+    plain = optimize is None and not text and runtime is None and options.data_memory != "separate" \
+        and IMPORT_MODULE not in import_modules(loaded.data)
+    split = hollow(loaded.data) if plain else None
+    if split is not None:
+        module, hollowed = binaryen.Module.read(split[0]), split[1]
+        del split
+    else:
+        module, hollowed = read_module(loaded), None
     link_report = None
     try:
         say("analysing")
@@ -82,7 +96,6 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         facts = collect_facts(module)
         module.features = binaryen.feature_mask(facts.features)
         changed = False
-        from asyncpy import link as _link
         linking = runtime is not None or _link.imports_runtime(module)
         if optimize is not None:
             say(f"optimising before (-O{optimize[0]}, shrink {optimize[1]})")
@@ -130,6 +143,8 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         wasm = module.text().encode() if text else module.write()
     finally:
         module.dispose()
+    if hollowed is not None:
+        wasm = restore(wasm, hollowed)
     if not text:
         check(wasm, "output")
     # Sizes compare binaries: a .wat input counts as the binary it becomes.

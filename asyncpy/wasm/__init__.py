@@ -1,7 +1,8 @@
 """Wasm bytes before and after Binaryen.
 
 binary (LEB, sections, imports, exports), sanitize (custom sections, names),
-load (safe input), engine (the one wasmtime engine), output (atomic writes).
+load (safe input), engine (the one wasmtime engine), output (atomic writes),
+hollow (data segments' bytes kept out of Binaryen).
 """
 
 from asyncpy.wasm.binary import custom_section, interface_names, memory_flags, sections, uleb

@@ -1,0 +1,108 @@
+"""Data segments' bytes go around Binaryen, not through it.
+
+The transform never reads or changes the bytes of a data segment, but
+Binaryen would hold every one in its IR, then write them into its growing
+output buffer and into the copy of that buffer it hands back: for CUE's
+17 MB of data, about 50 MB of the transform's peak memory. So a plain
+transform (pipeline.transform_loaded, when nothing adds or moves data)
+gives Binaryen the module with every segment's bytes emptied, and puts the
+input's data section back into Binaryen's output.
+
+    input:   ... code | data: 3 segments, 17 MB            | name ...
+    Binaryen ... code | data: 3 segments, 0 bytes each     | name ...
+    output:  ... code'| data: the input's section, as it was | name ...
+
+What makes that sound: a segment keeps its flags, memory and offset
+expression, so segments keep their indices, and `memory.init`, `data.drop`
+and the analysis see the same module; only the bytes are missing while
+Binaryen has it. Binaryen writes the segments it read, in order (`restore`
+checks their count), and the spliced output is validated in wasmtime like
+every output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asyncpy.errors import AsyncpyError, InputError
+from asyncpy.wasm.binary import _leb, _Reader, sections, uleb
+
+DATA_SECTION = 11
+
+# Opcodes of constant expressions: those with one LEB immediate (i32.const,
+# i64.const, global.get), and the extended-const arithmetic without one.
+_LEB_IMMEDIATE = frozenset((0x41, 0x42, 0x23))
+_NO_IMMEDIATE = frozenset((0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E))
+_END = 0x0B
+
+
+@dataclass(frozen=True)
+class Hollowed:
+    """What `restore` puts back (the hollowed module itself is not kept:
+    once Binaryen has read it, it is garbage)."""
+    section: memoryview     # the input's data section, header included
+    count: int              # its segments
+
+
+def hollow(data: bytes) -> tuple[bytes, Hollowed] | None:
+    """The input with empty data segments, and what to put back; None when
+    there is nothing to gain or a segment has a shape this reader does not
+    know (Binaryen then reads the module as it is)."""
+    found = next(((start, end, payload) for sid, start, end, payload in sections(data)
+                  if sid == DATA_SECTION), None)
+    if found is None:
+        return None
+    start, end, payload = found
+    try:
+        r = _Reader(data, payload, end)
+        count = r.u32()
+        heads = [uleb(count)]
+        for _ in range(count):
+            at = r.pos
+            flags = r.u32()
+            if flags == 2:
+                r.u32()                 # memory index
+            if flags in (0, 2):
+                if not _skip_const_expr(r):
+                    return None
+            elif flags != 1:            # 1: passive, no offset
+                return None
+            heads.append(data[at:r.pos])
+            heads.append(b"\0")         # no bytes
+            r.bytes(r.u32())
+        if r.pos != end:
+            return None
+    except InputError:
+        return None
+    body = b"".join(heads)
+    if len(body) >= end - payload:
+        return None
+    view = memoryview(data)
+    module = b"".join((view[:start], bytes((DATA_SECTION,)), uleb(len(body)), body, view[end:]))
+    return module, Hollowed(view[start:end], count)
+
+
+def restore(wasm: bytes, hollowed: Hollowed) -> bytes:
+    """Binaryen's output of a hollowed module, with the input's data
+    section back in place of the empty one."""
+    for sid, start, end, payload in sections(wasm):
+        if sid == DATA_SECTION:
+            count, _ = _leb(wasm, payload)
+            if count != hollowed.count:
+                raise AsyncpyError(f"internal error: Binaryen wrote {count} data segments for the "
+                                   f"{hollowed.count} it read (please report it with the input)")
+            view = memoryview(wasm)
+            return b"".join((view[:start], hollowed.section, view[end:]))
+    raise AsyncpyError("internal error: Binaryen wrote no data section for a module with one "
+                       "(please report it with the input)")
+
+
+def _skip_const_expr(r: _Reader) -> bool:
+    while True:
+        op = r.bytes(1)[0]
+        if op == _END:
+            return True
+        if op in _LEB_IMMEDIATE:
+            r.u64()                     # the same bytes as a signed LEB
+        elif op not in _NO_IMMEDIATE:
+            return False
