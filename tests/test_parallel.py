@@ -89,3 +89,20 @@ def test_a_failed_child_costs_time_not_correctness(tmp_path):
     wasm = (tmp_path / "two.wasm").read_bytes()
     case = Case(original, wasm, b"", None, H.run(original, **C_HOST), C_HOST)
     assert sampled_points(case, wasm, "after a failed child") == []
+
+
+def test_a_childs_binary_holds_only_its_own_bodies():
+    """What a child hands back (functions_binary) carries the bodies of its
+    functions only; the others are `unreachable`, and imports stay imports."""
+    from asyncpy import binaryen as B
+    from asyncpy.binaryen.module import functions_binary
+
+    wat = """(module (import "env" "f" (func $imp (result i32)))
+      (func $mine (result i32) (i32.add (call $imp) (i32.const 1)))
+      (func $theirs (result i32) (i32.mul (call $imp) (i32.const 2))))"""
+    with B.Module.parse_text(wat) as m:
+        data = functions_binary(m, ["mine"])
+    with B.Module.read(data) as back:
+        text = back.text()
+    assert "i32.add" in text and "i32.mul" not in text
+    assert '(import "env" "f"' in text

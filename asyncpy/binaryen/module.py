@@ -551,6 +551,13 @@ def fork_safe() -> bool:
     return not _pool_started
 
 
+def _is_import(f) -> bool:
+    """Binaryen 116 gives a defined function an empty import module and
+    base, not NULL."""
+    mod, base = _lib.BinaryenFunctionImportGetModule(f), _lib.BinaryenFunctionImportGetBase(f)
+    return (mod != NULL and mod[0] != b"\0") or (base != NULL and base[0] != b"\0")
+
+
 def functions_binary(module: Module, keep: list[str]) -> bytes:
     """The module as a binary (names kept) in which only the defined
     functions `keep` have their bodies; the others become `unreachable`, so
@@ -560,7 +567,7 @@ def functions_binary(module: Module, keep: list[str]) -> bytes:
     m = module.ref
     for i in range(_lib.BinaryenGetNumFunctions(m)):
         f = _lib.BinaryenGetFunctionByIndex(m, i)
-        if _lib.BinaryenFunctionImportGetModule(f) != NULL or _lib.BinaryenFunctionImportGetBase(f) != NULL:
+        if _is_import(f):
             continue
         if _ffi.string(_lib.BinaryenFunctionGetName(f)).decode() not in keep_set:
             _lib.BinaryenFunctionSetBody(f, _lib.BinaryenUnreachable(m))
