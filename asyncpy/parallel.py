@@ -39,7 +39,7 @@ stats = {"splits": 0, "child_failures": 0}
 def instrument_jobs() -> int:
     """Instrumenting on two cores is opt-in (ASYNCPY_JOBS=2): the parent
     reads the child's half back, so its peak memory grows by about half the
-    module (CUE: 1.18 GB -> 2.1 GB), and on a busy machine the wall time
+    module (CUE: 1.02 GB -> 1.6 GB), and on a busy machine the wall time
     barely moves (CUE, load 10 on 2 cores: 732 s -> 708 s). On an idle
     machine the parent's CPU time about halves."""
     env = os.environ.get("ASYNCPY_JOBS")

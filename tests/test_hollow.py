@@ -15,8 +15,8 @@ from asyncpy import pipeline
 from asyncpy.errors import AsyncpyError
 from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.wasm import load_bytes
-from asyncpy.wasm.binary import _Reader, sections
-from asyncpy.wasm.hollow import DATA_SECTION, Hollowed, _skip_const_expr, hollow, restore
+from asyncpy.wasm.binary import _Reader, read_const_expr, sections
+from asyncpy.wasm.hollow import DATA_SECTION, Hollowed, hollow, restore
 from tests.support import go_hello, wat2wasm
 
 WAT = """(module
@@ -25,6 +25,7 @@ WAT = """(module
   (memory (export "memory") 1)
   (data (i32.const 16) "hello, world")
   (data (global.get $base) "from a global")
+  (data (i32.add (global.get $base) (i32.const 28)) "extended const")
   (data $p "passive bytes")
   (func (export "main") (result i32)
     (call $pause)
@@ -46,7 +47,7 @@ def segments(wasm: bytes) -> list[tuple[bytes, str]]:
                 if flags == 2:
                     r.u32()
                 if flags in (0, 2):
-                    assert _skip_const_expr(r)
+                    assert read_const_expr(r) is not None
                 head = bytes(wasm[at:r.pos])
                 out.append((head, hashlib.sha256(r.bytes(r.u32())).hexdigest()))
             return out
@@ -70,7 +71,7 @@ def both(raw: bytes, monkeypatch) -> tuple[bytes, bytes]:
 
 def test_segments_and_all_else_are_as_through_binaryen(monkeypatch):
     around, through = both(wat2wasm(WAT), monkeypatch)
-    assert len(segments(around)) == 3
+    assert len(segments(around)) == 4
     assert segments(around) == segments(through)
     assert other_sections(around) == other_sections(through)
 
@@ -90,6 +91,7 @@ def test_the_output_runs_the_same(monkeypatch):
         results.append((inst.exports(store)["main"](store), bytes(mem.read(store, 0, 256))))
     assert results[0] == results[1]
     assert b"from a global" in results[0][1] and b"passive" in results[0][1]
+    assert b"extended const" in results[0][1]
 
 
 @pytest.mark.slow
@@ -100,13 +102,14 @@ def test_a_go_program(monkeypatch):
     assert other_sections(around) == other_sections(through)
 
 
-def test_offset_expressions_are_skipped_whole():
+def test_offset_expressions_are_read_whole():
     """i32.const / i64.const (signed LEBs), global.get, the extended-const
-    arithmetic; anything else is not read."""
+    arithmetic (reported); anything else is not read."""
     code = bytes([0x41, 0xE4, 0x00, 0x23, 0x03, 0x6A, 0x42, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0x7C, 0x0B, 0x99])
     r = _Reader(code)
-    assert _skip_const_expr(r) and code[r.pos] == 0x99
-    assert not _skip_const_expr(_Reader(bytes([0x41, 0x01, 0xD2, 0x00, 0x0B])))
+    assert read_const_expr(r) is True and code[r.pos] == 0x99
+    assert read_const_expr(_Reader(bytes([0x41, 0x05, 0x0B]))) is False
+    assert read_const_expr(_Reader(bytes([0x41, 0x01, 0xD2, 0x00, 0x0B]))) is None
 
 
 def test_unknown_offset_shapes_and_no_data_are_left_alone():

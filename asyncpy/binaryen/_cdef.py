@@ -251,6 +251,7 @@ const char* BinaryenElementSegmentGetTable(BinaryenElementSegmentRef elem);
 BinaryenIndex BinaryenElementSegmentGetLength(BinaryenElementSegmentRef elem);
 const char* BinaryenElementSegmentGetData(BinaryenElementSegmentRef elem, BinaryenIndex dataId);
 bool BinaryenElementSegmentIsPassive(BinaryenElementSegmentRef elem);
+BinaryenExpressionRef BinaryenElementSegmentGetOffset(BinaryenElementSegmentRef elem);
 
 /* expression inspection */
 BinaryenExpressionId BinaryenExpressionGetId(BinaryenExpressionRef expr);

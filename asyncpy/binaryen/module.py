@@ -88,6 +88,7 @@ class Module:
     """A Binaryen module we own; dispose() (or `with`) frees it."""
 
     memory_flags: list[int] | None = None   # per memory, from the binary (see loader.memory_flags)
+    data_extended_const = False             # a data offset uses extended-const (from the binary)
 
     def __init__(self, ref):
         if ref == NULL:
@@ -98,11 +99,13 @@ class Module:
     @classmethod
     def read(cls, data: bytes, features: int | None = None) -> Module:
         from asyncpy.wasm import memory_flags
+        from asyncpy.wasm.binary import data_offsets_extended
 
         buf = _ffi.from_buffer("char[]", data)
         with quiet():  # the reader warns on stderr about name subsections it skips
             m = cls(_lib.BinaryenModuleRead(buf, len(data)))
         m.memory_flags = memory_flags(data)
+        m.data_extended_const = data_offsets_extended(data)
         if features is not None:
             m.features = features
         return m

@@ -180,9 +180,22 @@ def detect_features(module: Module, bodies: list[BodyFacts], infos=None) -> set[
         found.add("reference-types")
     if _lib.BinaryenGetNumTables(module.ref) > 1:
         found.add("reference-types")
+    # Offsets and initialisers with arithmetic (extended-const): Binaryen's
+    # validator rejects them unless the feature is on.
+    binary = Kind.Binary
+    extended = module.data_extended_const
     for i in range(_lib.BinaryenGetNumElementSegments(module.ref)):
-        if _lib.BinaryenElementSegmentIsPassive(_lib.BinaryenGetElementSegmentByIndex(module.ref, i)):
+        seg = _lib.BinaryenGetElementSegmentByIndex(module.ref, i)
+        if _lib.BinaryenElementSegmentIsPassive(seg):
             found.update(("bulk-memory", "reference-types"))
+        else:
+            offset = _lib.BinaryenElementSegmentGetOffset(seg)
+            extended = extended or (offset != NULL and _lib.BinaryenExpressionGetId(offset) == binary)
+    for i in range(_lib.BinaryenGetNumGlobals(module.ref)):
+        init = _lib.BinaryenGlobalGetInitExpr(_lib.BinaryenGetGlobalByIndex(module.ref, i))
+        extended = extended or (init != NULL and _lib.BinaryenExpressionGetId(init) == binary)
+    if extended:
+        found.add("extended-const")
     flags = module.memory_flags
     if flags is None and _lib.BinaryenHasMemory(module.ref):
         flags = [(4 if _lib.BinaryenMemoryIs64(module.ref, NULL) else 0)

@@ -163,6 +163,57 @@ def memory_flags(data: bytes) -> list[int] | None:
     return flags
 
 
+# Constant expressions (offsets, global initialisers): opcodes with one LEB
+# immediate (i32.const, i64.const, global.get; a signed LEB has the same
+# bytes as an unsigned one), and the extended-const arithmetic.
+_CONST_LEB = frozenset((0x41, 0x42, 0x23))
+_CONST_ARITH = frozenset((0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E))
+
+
+def read_const_expr(r: _Reader) -> bool | None:
+    """Read a constant expression through its `end`: whether it uses the
+    extended-const arithmetic, or None at an opcode this reader does not
+    know (where `r` is left)."""
+    extended = False
+    while True:
+        op = r.bytes(1)[0]
+        if op == 0x0B:
+            return extended
+        if op in _CONST_LEB:
+            r.u64()
+        elif op in _CONST_ARITH:
+            extended = True
+        else:
+            return None
+
+
+def data_offsets_extended(data: bytes) -> bool:
+    """Whether an active data segment's offset uses the extended-const
+    arithmetic (Binaryen 116's C API cannot show a data offset that is not
+    a constant: it aborts)."""
+    try:
+        for sid, _, end, payload in sections(data):
+            if sid != 11:
+                continue
+            r = _Reader(data, payload, end)
+            for _ in range(r.u32()):
+                flags = r.u32()
+                if flags == 2:
+                    r.u32()
+                if flags in (0, 2):
+                    extended = read_const_expr(r)
+                    if extended is None:
+                        return False
+                    if extended:
+                        return True
+                elif flags != 1:
+                    return False
+                r.bytes(r.u32())
+    except (InputError, IndexError):
+        pass
+    return False
+
+
 def interface_names(data: bytes) -> tuple[list[tuple[str, str]], list[str]] | None:
     """(imports as (module, field), exports) of a binary, or None if the
     sections do not parse here (the validator has the last word)."""

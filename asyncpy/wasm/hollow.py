@@ -25,16 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asyncpy.errors import AsyncpyError, InputError
-from asyncpy.wasm.binary import _leb, _Reader, sections, uleb
+from asyncpy.wasm.binary import _leb, _Reader, read_const_expr, sections, uleb
 
 DATA_SECTION = 11
-
-# Opcodes of constant expressions: those with one LEB immediate (i32.const,
-# i64.const, global.get), and the extended-const arithmetic without one.
-_LEB_IMMEDIATE = frozenset((0x41, 0x42, 0x23))
-_NO_IMMEDIATE = frozenset((0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E))
-_END = 0x0B
-
 
 @dataclass(frozen=True)
 class Hollowed:
@@ -63,7 +56,7 @@ def hollow(data: bytes) -> tuple[bytes, Hollowed] | None:
             if flags == 2:
                 r.u32()                 # memory index
             if flags in (0, 2):
-                if not _skip_const_expr(r):
+                if read_const_expr(r) is None:
                     return None
             elif flags != 1:            # 1: passive, no offset
                 return None
@@ -95,14 +88,3 @@ def restore(wasm: bytes, hollowed: Hollowed) -> bytes:
             return b"".join((view[:start], hollowed.section, view[end:]))
     raise AsyncpyError("internal error: Binaryen wrote no data section for a module with one "
                        "(please report it with the input)")
-
-
-def _skip_const_expr(r: _Reader) -> bool:
-    while True:
-        op = r.bytes(1)[0]
-        if op == _END:
-            return True
-        if op in _LEB_IMMEDIATE:
-            r.u64()                     # the same bytes as a signed LEB
-        elif op not in _NO_IMMEDIATE:
-            return False
