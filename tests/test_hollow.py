@@ -15,7 +15,7 @@ from asyncpy import pipeline
 from asyncpy.errors import AsyncpyError
 from asyncpy.options import AnalysisOptions, TransformOptions
 from asyncpy.wasm import load_bytes
-from asyncpy.wasm.binary import _Reader, read_const_expr, sections
+from asyncpy.wasm.binary import _Reader, data_section, read_const_expr, sections
 from asyncpy.wasm.hollow import DATA_SECTION, Hollowed, hollow, restore
 from tests.support import go_hello, wat2wasm
 
@@ -38,20 +38,10 @@ OPTIONS = TransformOptions(analysis=AnalysisOptions(imports=("env.pause",)))
 
 def segments(wasm: bytes) -> list[tuple[bytes, str]]:
     """(flags, memory and offset as encoded; a hash of the bytes) per segment."""
-    for sid, _, end, payload in sections(wasm):
-        if sid == DATA_SECTION:
-            r, out = _Reader(wasm, payload, end), []
-            for _ in range(r.u32()):
-                at = r.pos
-                flags = r.u32()
-                if flags == 2:
-                    r.u32()
-                if flags in (0, 2):
-                    assert read_const_expr(r) is not None
-                head = bytes(wasm[at:r.pos])
-                out.append((head, hashlib.sha256(r.bytes(r.u32())).hexdigest()))
-            return out
-    return []
+    section = data_section(wasm)
+    assert section is not None
+    return [(bytes(wasm[seg.start:seg.head_end]), hashlib.sha256(wasm[seg.body:seg.end]).hexdigest())
+            for seg in section.segments]
 
 
 def other_sections(wasm: bytes) -> list[tuple[int, bytes]]:

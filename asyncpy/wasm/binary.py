@@ -8,6 +8,7 @@ host must call) and to put custom sections back after it wrote a module."""
 from __future__ import annotations
 
 import builtins
+from typing import NamedTuple
 
 import wasmtime
 
@@ -187,31 +188,59 @@ def read_const_expr(r: _Reader) -> bool | None:
             return None
 
 
+class DataSegment(NamedTuple):
+    start: int          # its first byte (the flags)
+    head_end: int       # after flags, memory and offset: the bytes' length follows
+    body: int           # its bytes
+    end: int
+    extended: bool      # the offset uses the extended-const arithmetic
+
+
+class DataSection(NamedTuple):
+    start: int          # the section's id byte
+    payload: int
+    end: int
+    segments: list[DataSegment]
+
+
+def data_section(data: bytes) -> DataSection | None:
+    """The data section and its segments; None without one, or at a
+    segment this reader does not know (an unknown flag or offset opcode)."""
+    try:
+        for sid, start, end, payload in sections(data):
+            if sid != 11:
+                continue
+            r = _Reader(data, payload, end)
+            segments = []
+            for _ in range(r.u32()):
+                at = r.pos
+                flags = r.u32()
+                if flags == 2:
+                    r.u32()                 # memory index
+                extended: bool | None = False
+                if flags in (0, 2):
+                    extended = read_const_expr(r)
+                elif flags != 1:            # 1: passive, no offset
+                    return None
+                if extended is None:
+                    return None
+                head_end = r.pos
+                size = r.u32()
+                body = r.pos
+                r.bytes(size)
+                segments.append(DataSegment(at, head_end, body, r.pos, extended))
+            return DataSection(start, payload, end, segments) if r.pos == end else None
+    except (InputError, IndexError):
+        return None
+    return None
+
+
 def data_offsets_extended(data: bytes) -> bool:
     """Whether an active data segment's offset uses the extended-const
     arithmetic (Binaryen 116's C API cannot show a data offset that is not
     a constant: it aborts)."""
-    try:
-        for sid, _, end, payload in sections(data):
-            if sid != 11:
-                continue
-            r = _Reader(data, payload, end)
-            for _ in range(r.u32()):
-                flags = r.u32()
-                if flags == 2:
-                    r.u32()
-                if flags in (0, 2):
-                    extended = read_const_expr(r)
-                    if extended is None:
-                        return False
-                    if extended:
-                        return True
-                elif flags != 1:
-                    return False
-                r.bytes(r.u32())
-    except (InputError, IndexError):
-        pass
-    return False
+    section = data_section(data)
+    return section is not None and any(seg.extended for seg in section.segments)
 
 
 def interface_names(data: bytes) -> tuple[list[tuple[str, str]], list[str]] | None:

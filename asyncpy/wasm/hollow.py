@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asyncpy.errors import AsyncpyError, InputError
-from asyncpy.wasm.binary import _leb, _Reader, read_const_expr, sections, uleb
+from asyncpy.errors import AsyncpyError
+from asyncpy.wasm.binary import _leb, data_section, sections, uleb
 
 DATA_SECTION = 11
 
@@ -41,38 +41,20 @@ def hollow(data: bytes) -> tuple[bytes, Hollowed] | None:
     """The input with empty data segments, and what to put back; None when
     there is nothing to gain or a segment has a shape this reader does not
     know (Binaryen then reads the module as it is)."""
-    found = next(((start, end, payload) for sid, start, end, payload in sections(data)
-                  if sid == DATA_SECTION), None)
-    if found is None:
-        return None
-    start, end, payload = found
-    try:
-        r = _Reader(data, payload, end)
-        count = r.u32()
-        heads = [uleb(count)]
-        for _ in range(count):
-            at = r.pos
-            flags = r.u32()
-            if flags == 2:
-                r.u32()                 # memory index
-            if flags in (0, 2):
-                if read_const_expr(r) is None:
-                    return None
-            elif flags != 1:            # 1: passive, no offset
-                return None
-            heads.append(data[at:r.pos])
-            heads.append(b"\0")         # no bytes
-            r.bytes(r.u32())
-        if r.pos != end:
-            return None
-    except InputError:
-        return None
-    body = b"".join(heads)
-    if len(body) >= end - payload:
+    section = data_section(data)
+    if section is None:
         return None
     view = memoryview(data)
-    module = b"".join((view[:start], bytes((DATA_SECTION,)), uleb(len(body)), body, view[end:]))
-    return module, Hollowed(view[start:end], count)
+    heads: list[bytes | memoryview] = [uleb(len(section.segments))]
+    for seg in section.segments:
+        heads.append(view[seg.start:seg.head_end])     # flags, memory, offset
+        heads.append(b"\0")                             # no bytes
+    body = b"".join(heads)
+    if len(body) >= section.end - section.payload:
+        return None
+    module = b"".join((view[:section.start], bytes((DATA_SECTION,)), uleb(len(body)), body,
+                       view[section.end:]))
+    return module, Hollowed(view[section.start:section.end], len(section.segments))
 
 
 def restore(wasm: bytes, hollowed: Hollowed) -> bytes:
