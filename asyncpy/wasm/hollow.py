@@ -29,6 +29,7 @@ from asyncpy.wasm.binary import _leb, data_section, sections, uleb
 
 DATA_SECTION = 11
 
+
 @dataclass(frozen=True)
 class Hollowed:
     """What `restore` puts back (the hollowed module itself is not kept:
