@@ -109,23 +109,23 @@ def copy_function(src: Module, name: str, dst: Module, new_name: str, functions:
                   globals_: dict[str, str], table: str | None) -> None:
     """Add to `dst` a copy of `src`'s defined function `name`, as `new_name`."""
     f = src.function_ref(name)
-    _params, vars_ = function_locals(f)
     body = copy_expression(_lib.BinaryenFunctionGetBody(f), dst, functions, globals_, table)
-    arr = _ffi.new("BinaryenType[]", vars_)
-    nf = _lib.BinaryenAddFunction(dst.ref, new_name.encode(), _lib.BinaryenFunctionGetParams(f),
-                                  _lib.BinaryenFunctionGetResults(f), arr, len(vars_), body)
-    for i, n in local_names(f).items():
-        _lib.BinaryenFunctionSetLocalName(nf, i, n.encode())
+    _add_like(f, dst, new_name, body)
 
 
 def duplicate_function(module: Module, name: str, new_name: str) -> None:
     """Add to `module` a copy of its defined function `name`, as `new_name`
     (same module: nothing to relink, so every expression kind is copied)."""
     f = module.function_ref(name)
+    _add_like(f, module, new_name, _lib.BinaryenExpressionCopy(_lib.BinaryenFunctionGetBody(f), module.ref))
+
+
+def _add_like(f, dst: Module, new_name: str, body) -> None:
+    """Add to `dst` a function `new_name` with `body` and the signature,
+    locals and local names of the function `f`."""
     _params, vars_ = function_locals(f)
-    body = _lib.BinaryenExpressionCopy(_lib.BinaryenFunctionGetBody(f), module.ref)
     arr = _ffi.new("BinaryenType[]", vars_)
-    nf = _lib.BinaryenAddFunction(module.ref, new_name.encode(), _lib.BinaryenFunctionGetParams(f),
+    nf = _lib.BinaryenAddFunction(dst.ref, new_name.encode(), _lib.BinaryenFunctionGetParams(f),
                                   _lib.BinaryenFunctionGetResults(f), arr, len(vars_), body)
     for i, n in local_names(f).items():
         _lib.BinaryenFunctionSetLocalName(nf, i, n.encode())
