@@ -106,6 +106,11 @@ class Seq(list):
     anyway; not building it saves a node per site (memory, and a call)."""
 
 
+def _listed(new) -> list:
+    """An emitted expression or Seq as statements of a block."""
+    return new if type(new) is Seq else [new]
+
+
 # ---------------------------------------------------------------------------
 # One function
 
@@ -357,10 +362,7 @@ class _Instrumenter:
                     stmts = [b.block(join, [skip, *entry], B.NONE)]
                 else:
                     stmts = [b.block(labels[j], seg, B.NONE)]
-                if type(new) is Seq:
-                    stmts.extend(new)
-                else:
-                    stmts.append(new)
+                stmts.extend(_listed(new))
             if j + 1 < len(hot):
                 seg = stmts + [c.ref for c in kids[i + 1:hot[j + 1]]]
             else:
@@ -372,8 +374,7 @@ class _Instrumenter:
 
     def items(self, n: Node) -> list:
         """The rewritten `n` as statements of a block."""
-        new = self.emit_any(n)
-        return new if type(new) is Seq else [new]
+        return _listed(self.emit_any(n))
 
     def emit_entry(self, child: Node, skipped_writes: int):
         """Emit the pausing child of a block that a rewind reaches by a

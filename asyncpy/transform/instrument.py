@@ -148,12 +148,10 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
     # Functions are independent: with ASYNCPY_JOBS=2, big modules do them
     # on two cores (asyncpy.parallel).
     names = list(analysis.instrument) + list(copies.values())
-    done = set()
     by_name = {}
     for stats in instrument_split(module, names, run, progress):
         if stats is not None:
             by_name[stats.name] = stats
-            done.add(stats.name)
             if stats.name not in copy_of:
                 report.instrumented.append(stats)
     for f, c in copies.items():
@@ -164,7 +162,7 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
             raise AsyncpyError(f"internal error: the rewind copy of {f} does not number its sites or lay "
                                f"out its frame as {f} does ({a} / {r}); please report it with the input")
     if options.asserts:
-        _add_asserts(module, b, analysis, done | analysis.top_most | analysis.bottom_most)
+        _add_asserts(module, b, analysis, set(by_name) | analysis.top_most | analysis.bottom_most)
     _add_control_functions(module, b, layout)
     _resolve_runtime_imports(module, b, analysis, layout)
     report.seconds = time.perf_counter() - t0
