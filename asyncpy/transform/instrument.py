@@ -25,7 +25,7 @@ from asyncpy.transform.additions import (
 )
 from asyncpy.transform.emit import TRACE_BASE, TRACE_MODULE, _Instrumenter
 from asyncpy.transform.frames import _add_frame_helpers
-from asyncpy.transform.report import TransformReport
+from asyncpy.transform.report import FunctionStats, TransformReport
 from asyncpy.transform.sites import _site_predicate, marked_site
 
 if TYPE_CHECKING:
@@ -33,16 +33,18 @@ if TYPE_CHECKING:
 
 
 def instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
-               progress=None) -> TransformReport:
-    """Instrument `module` in place for the functions `analysis` selects;
-    `progress.advance()` (asyncpy.progress) after each one."""
+               progress=None, only: set[str] | None = None) -> TransformReport:
+    """Instrument `module` in place for the functions `analysis` selects
+    (of those, only the ones in `only` if given: a chunk of a big module,
+    asyncpy.wasm.chunks); `progress.advance()` (asyncpy.progress) after
+    each one."""
     # The rewrite and the liveness pass recurse along the nesting of a body,
     # which runs thousands deep (a br_table dispatch); the limit is raised
     # for this call only.
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 1_000_000))
     try:
-        return _instrument(module, analysis, options, progress)
+        return _instrument(module, analysis, options, progress, only)
     finally:
         sys.setrecursionlimit(limit)
 
@@ -109,7 +111,7 @@ def _sites_in_loops(module: B.Module, name: str, is_site, walker) -> int:
 
 
 def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
-                progress=None) -> TransformReport:
+                progress=None, only: set[str] | None = None) -> TransformReport:
     t0 = time.perf_counter()
     _check_names_free(module, options)
     layout = _layout(module, options)
@@ -135,12 +137,24 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
             trace_ids[c] = trace_ids[f]
 
     def run(names, progress):
-        out = []
+        out: list[FunctionStats | None] = []
         for name in names:
+            if only is not None and name not in only:
+                # Another chunk's function (a stub here): it moves last as it
+                # does in its own chunk, so every chunk orders functions alike.
+                B.move_function_last(module, name)
+                out.append(None)
+                continue
             inst = _Instrumenter(module, b, layout, name, is_site, options, walker)
             inst.trace_id = trace_ids.get(name)
             inst.rewind_copy = copies.get(name)
-            out.append(inst.run())
+            stats = inst.run()
+            if stats is None:
+                # Nothing to change (no pause site after all); it still moves
+                # last, where replace_function puts the others, so that the
+                # order of functions is the same however the module is cut.
+                B.move_function_last(module, name)
+            out.append(stats)
             if progress is not None and name not in copy_of:
                 progress.advance(1)
         return out
