@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 from asyncpy import binaryen
 from asyncpy.abi import SEPARATE_MEMORY
 from asyncpy.analysis import Analysis, analyze, collect_facts
+from asyncpy.analysis.facts import merge_facts
 from asyncpy.errors import AsyncpyError, UnsupportedError
 from asyncpy.options import AnalysisOptions, LinkOptions, TransformOptions
 from asyncpy.progress import Progress, as_progress, plural
 from asyncpy.transform import TransformReport, instrument, separate_memory_init
-from asyncpy.wasm import Loaded, check, load, text_unsafe_name
+from asyncpy.wasm import Loaded, check, chunks, load, text_unsafe_name
 from asyncpy.wasm.binary import import_modules
-from asyncpy.wasm.hollow import hollow, restore
+from asyncpy.wasm.hollow import Hollowed, hollow, restore
 
 if TYPE_CHECKING:
     from asyncpy.link.link import LinkReport
@@ -82,6 +83,18 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
     plain = optimize is None and not text and runtime is None and options.data_memory != "separate" \
         and IMPORT_MODULE not in import_modules(loaded.data)
     split = hollow(loaded.data) if plain else None
+    if plain and _chunkable(options):
+        # A module with much code goes through Binaryen in chunks of its
+        # functions (asyncpy.wasm.chunks), so that memory stays bounded.
+        base, hollowed = split if split is not None else (loaded.data, None)
+        code = chunks.code_section(base)
+        runs = chunks.plan(code, chunks.chunk_bytes()) if code is not None else []
+        if code is not None and len(runs) > 1:
+            done = _transform_chunked(loaded, base, hollowed, code, runs, options, progress, t0)
+            if done is not None:
+                return done
+            say("the chunks would not merge (asyncpy.wasm.chunks); transforming the module in one piece")
+            chunks.stats["fallbacks"] += 1
     if split is not None:
         module, hollowed = binaryen.Module.read(split[0]), split[1]
         del split
@@ -117,10 +130,7 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         if changed:
             facts = collect_facts(module)
         analysis = analyze(facts, options.analysis)
-        broken = binaryen.native.broken()
-        if broken is not None:
-            analysis.warnings.append(f"the native walker could not be built ({broken}); "
-                                     "using the Python walk, several times slower on big modules")
+        _warn_native(analysis)
         count = len(analysis.instrument)
         progress.start(count, f"instrumenting {plural(count, 'function')}")
         try:
@@ -150,6 +160,85 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
     # Sizes compare binaries: a .wat input counts as the binary it becomes.
     return TransformResult(wasm=wasm, analysis=analysis, report=report, input_bytes=len(loaded.data),
                            seconds=time.perf_counter() - t0, features=facts.features, link=link_report)
+
+
+def _warn_native(analysis: Analysis) -> None:
+    broken = binaryen.native.broken()
+    if broken is not None:
+        analysis.warnings.append(f"the native walker could not be built ({broken}); "
+                                 "using the Python walk, several times slower on big modules")
+
+
+def _chunkable(options: TransformOptions) -> bool:
+    """Options whose work is per function: --asserts wraps calls in every
+    function and rewind copies add functions, so those need the module whole."""
+    return not options.asserts and options.rewind_copy == "none" and not options.rewind_copy_list
+
+
+def _transform_chunked(loaded: Loaded, base: bytes, hollowed: Hollowed | None, code: chunks.Code,
+                       runs: list[range], options: TransformOptions, progress: Progress,
+                       t0: float) -> TransformResult | None:
+    """transform_loaded for a plain transform, one chunk of functions at a
+    time in Binaryen (asyncpy.wasm.chunks); None when the chunks' outputs
+    cannot be merged. Binaryen holds one chunk at a time: the facts of
+    each, then, after the analysis of all, the instrumentation of each,
+    the last chunk read for its facts kept open for it."""
+    say = progress.step
+    n = len(runs)
+    module: binaryen.Module | None = None
+    first: binaryen.Module | None = None        # read first: the others are `like` it
+    try:
+        parts, owners = [], []
+        for c, run in enumerate(runs):
+            say(f"analysing part {c + 1} of {n}")
+            if module is not None:
+                module.dispose()
+            module = binaryen.Module.read(chunks.stubbed(base, code, run), like=first)
+            first = first or module
+            parts.append(collect_facts(module))
+            defined = [f.name for f in parts[-1].functions.values() if f.import_module is None]
+            owners.append([defined[i] for i in run])
+        facts = merge_facts(parts, owners)
+        del parts
+        if chunks.types_may_renumber(facts, owners):
+            return None
+        mask = binaryen.feature_mask(facts.features)
+        analysis = analyze(facts, options.analysis)
+        _warn_native(analysis)
+        count = len(analysis.instrument)
+        outputs: list[bytes] = [b""] * n
+        reports: list[TransformReport] = [TransformReport()] * n
+        progress.start(count, f"instrumenting {plural(count, 'function')} in {n} parts")
+        try:
+            for c in (n - 1, *range(n - 1)):
+                if module is None:
+                    module = binaryen.Module.read(chunks.stubbed(base, code, runs[c]), like=first)
+                module.features = mask
+                reports[c] = instrument(module, analysis, options, progress=progress, only=set(owners[c]))
+                if not module.validate():
+                    raise AsyncpyError("internal error: the instrumented module does not validate in "
+                                       "Binaryen (please report it with the input)")
+                outputs[c] = module.write()
+                module.dispose()
+                module = None
+        finally:
+            progress.finish()
+    finally:
+        if module is not None:
+            module.dispose()
+    say(f"merging {n} parts")
+    wasm = chunks.merge(outputs)
+    if wasm is None:
+        return None
+    del outputs
+    if hollowed is not None:
+        wasm = restore(wasm, hollowed)
+    check(wasm, "output")
+    rank = {name: i for i, name in enumerate(analysis.instrument)}
+    report = TransformReport(sorted((s for r in reports for s in r.instrumented), key=lambda s: rank[s.name]),
+                             sum(r.seconds for r in reports))
+    return TransformResult(wasm=wasm, analysis=analysis, report=report, input_bytes=len(loaded.data),
+                           seconds=time.perf_counter() - t0, features=facts.features)
 
 
 def transform_file(path: str | os.PathLike, options: TransformOptions = TransformOptions(),

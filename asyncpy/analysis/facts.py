@@ -100,3 +100,21 @@ def collect_facts(module) -> ModuleFacts:
         escaping=frozenset(in_segments | ref_funcs | exported_funcs),
         features=frozenset(b.detect_features(module, bodies, infos)),
     )
+
+
+def merge_facts(parts: list[ModuleFacts], owners: list[list[str]]) -> ModuleFacts:
+    """The facts of a module read in chunks (asyncpy.wasm.chunks): chunk c
+    has the bodies of the functions owners[c], and stubs (`unreachable`)
+    for the other defined functions. A function's facts come from its
+    owner; a stub contributes nothing to the module-level facts that
+    bodies add to (functions taken by ref.func, tables written, features),
+    so those are unions; the rest is the same in every chunk."""
+    owner = {name: c for c, names in enumerate(owners) for name in names}
+    functions = {name: parts[owner.get(name, 0)].functions[name] for name in parts[0].functions}
+    return ModuleFacts(
+        functions=functions,
+        table_contents=parts[0].table_contents,
+        open_tables=frozenset().union(*(p.open_tables for p in parts)),
+        escaping=frozenset().union(*(p.escaping for p in parts)),
+        features=frozenset().union(*(p.features for p in parts)),
+    )

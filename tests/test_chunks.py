@@ -1,0 +1,152 @@
+"""A module with much code goes through Binaryen in chunks of its functions
+(asyncpy.wasm.chunks). The output must be the module the whole-module
+transform writes, byte for byte: every chunk orders functions alike, and
+merging takes each body and each function's local names from its owner.
+Where the chunks' outputs cannot be merged, the transform falls back to
+the whole module, with the same output."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncpy import pipeline
+from asyncpy.options import AnalysisOptions, TransformOptions
+from asyncpy.wasm import chunks, load_bytes
+from asyncpy.wasm.binary import sections
+from tests.support import wat2wasm
+
+# Function $f pauses; $g calls it (instrumented); $quiet is on the add list
+# but has no pause site (the transform leaves it as it is, yet moves it
+# like the others); $leaf never pauses; $dead is only `unreachable`, like a
+# stub, with a named local. Every function has named locals.
+WAT = """(module
+  (import "env" "pause" (func $pause))
+  (memory (export "memory") 1)
+  (global $g0 (mut i32) (i32.const 0))
+  (table 2 funcref)
+  (elem (i32.const 0) $leaf $g)
+  (func $leaf (param $x i32) (result i32) (local $y i32)
+    (local.set $y (i32.mul (local.get $x) (i32.const 3)))
+    (local.get $y))
+  (func $f (param $n i32) (result i32) (local $acc i32)
+    (local.set $acc (call $leaf (local.get $n)))
+    (call $pause)
+    (i32.add (local.get $acc) (global.get $g0)))
+  (func $dead (param $p i64) (local $unused f64)
+    unreachable)
+  (func $quiet (param $q i32) (result i32) (local $r i32)
+    (local.set $r (i32.add (local.get $q) (i32.const 1)))
+    (local.get $r))
+  (func $g (export "main") (param $k i32) (result i32) (local $t i32)
+    (local.set $t (call $f (local.get $k)))
+    (call_indirect (param i32) (result i32) (local.get $t) (i32.const 0))))
+"""
+OPTIONS = TransformOptions(analysis=AnalysisOptions(imports=("env.pause",), add_list=("quiet",)))
+
+
+def transform(raw: bytes, options: TransformOptions, monkeypatch, limit: int | None) -> bytes:
+    """The transform's output, cut in chunks of `limit` bytes of code (None:
+    never cut)."""
+    with monkeypatch.context() as m:
+        m.setenv("ASYNCPY_CHUNK_BYTES", str(limit or 1 << 40))
+        return pipeline.transform_loaded(load_bytes(raw), options).wasm
+
+
+def merged_and_whole(raw, options, monkeypatch, limit):
+    fallbacks = chunks.stats["fallbacks"]
+    cut = transform(raw, options, monkeypatch, limit)
+    merged = chunks.stats["fallbacks"] == fallbacks
+    return cut, transform(raw, options, monkeypatch, None), merged
+
+
+def test_plan_cuts_contiguous_runs_that_cover_every_function(go_hello_wasm):
+    code = chunks.code_section(go_hello_wasm)
+    assert code is not None
+    for limit in (1, 4096, 300_000, 1 << 40):
+        runs = chunks.plan(code, limit)
+        assert [i for r in runs for i in r] == list(range(len(code.bodies)))
+        sizes = [sum(e - s for s, e in code.bodies[r.start:r.stop]) for r in runs]
+        biggest = max(e - s for s, e in code.bodies)
+        # No run is bigger than its share plus one body.
+        assert max(sizes) <= sum(sizes) / len(runs) + biggest
+    assert len(chunks.plan(code, 1 << 40)) == 1
+
+
+def test_every_function_its_own_chunk_gives_the_same_bytes(monkeypatch):
+    raw = wat2wasm(WAT)
+    code = chunks.code_section(load_bytes(raw).data)
+    assert code is not None and len(chunks.plan(code, 1)) == 5
+    cut, whole, merged = merged_and_whole(raw, OPTIONS, monkeypatch, 1)
+    assert merged, "the chunks' outputs should merge"
+    assert cut == whole
+
+
+def test_a_go_program_in_chunks_gives_the_same_bytes(go_hello_wasm, monkeypatch):
+    options = TransformOptions(analysis=AnalysisOptions(imports=("wasi_snapshot_preview1.poll_oneoff",)))
+    code = chunks.code_section(load_bytes(go_hello_wasm).data)
+    assert code is not None and len(chunks.plan(code, 300_000)) >= 4
+    cut, whole, merged = merged_and_whole(go_hello_wasm, options, monkeypatch, 300_000)
+    assert merged
+    assert cut == whole
+
+
+def test_a_c_program_in_chunks_gives_the_same_bytes(c_fnptr_wasm, monkeypatch):
+    # Merged or not (Binaryen may number the types differently per chunk),
+    # the output is the whole-module transform's.
+    options = TransformOptions(analysis=AnalysisOptions(imports=("env.*",)))
+    cut, whole, _ = merged_and_whole(c_fnptr_wasm, options, monkeypatch, 64)
+    assert cut == whole
+
+
+def test_when_the_outputs_do_not_merge_the_module_goes_whole(monkeypatch):
+    raw = wat2wasm(WAT)
+    whole = transform(raw, OPTIONS, monkeypatch, None)
+    calls = []
+    monkeypatch.setattr(chunks, "merge", lambda outputs: calls.append(len(outputs)))
+    fallbacks = chunks.stats["fallbacks"]
+    assert transform(raw, OPTIONS, monkeypatch, 1) == whole
+    assert calls == [5]
+    assert chunks.stats["fallbacks"] == fallbacks + 1
+
+
+@pytest.mark.parametrize("options", [
+    TransformOptions(analysis=OPTIONS.analysis, asserts=True),
+    TransformOptions(analysis=OPTIONS.analysis, rewind_copy="loops"),
+])
+def test_options_that_need_the_whole_module_are_not_cut(options, monkeypatch):
+    raw = wat2wasm(WAT)
+    monkeypatch.setattr(chunks, "merge", lambda outputs: pytest.fail("a chunked transform"))
+    transform(raw, options, monkeypatch, 1)
+
+
+def module_with(global_init: int, body: str) -> bytes:
+    return wat2wasm(f"""(module
+      (global $g i32 (i32.const {global_init}))
+      (func $a (result i32) {body})
+      (func $b (result i32) (i32.const 7)))""")
+
+
+STUB_BODY = "unreachable"
+
+
+def code_bodies(wasm: bytes) -> list[bytes]:
+    for sid, _, _, payload in sections(wasm):
+        if sid == chunks.CODE_SECTION:
+            return [bytes(wasm[s:e]) for s, e in chunks._bodies(wasm, payload)]
+    raise AssertionError("no code section")
+
+
+def test_merge_takes_each_body_from_where_it_is_not_a_stub():
+    real = module_with(1, "(i32.const 42)")
+    stubbed = module_with(1, STUB_BODY)
+    assert code_bodies(stubbed)[0] == chunks.STUB
+    merged = chunks.merge([stubbed, real])
+    assert merged == real
+    assert chunks.merge([real, stubbed]) == real
+
+
+def test_merge_refuses_outputs_that_differ_elsewhere_or_twice():
+    # A difference outside the code section: the global's initial value.
+    assert chunks.merge([module_with(1, STUB_BODY), module_with(2, "(i32.const 42)")]) is None
+    # Two chunks that both changed the same function.
+    assert chunks.merge([module_with(1, "(i32.const 42)"), module_with(1, "(i32.const 43)")]) is None
