@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from asyncpy import binaryen
 from asyncpy.abi import SEPARATE_MEMORY
 from asyncpy.analysis import Analysis, analyze, collect_facts
-from asyncpy.analysis.facts import merge_facts
+from asyncpy.analysis.facts import ModuleFacts, merge_facts
 from asyncpy.errors import AsyncpyError, UnsupportedError
 from asyncpy.options import AnalysisOptions, LinkOptions, TransformOptions
 from asyncpy.progress import Progress, as_progress, plural
@@ -34,6 +34,15 @@ def read_module(loaded: Loaded) -> binaryen.Module:
 
 def analyze_file(path: str | os.PathLike, options: AnalysisOptions = AnalysisOptions()) -> Analysis:
     loaded = load(path)
+    split = hollow(loaded.data)
+    base = split[0] if split is not None else loaded.data
+    code = chunks.code_section(base)
+    runs = chunks.plan(code, chunks.chunk_bytes()) if code is not None else []
+    if code is not None and len(runs) > 1:
+        # Facts are per function: a big module's come a chunk at a time.
+        facts, _, last = _chunk_facts(base, code, runs, lambda _: None)
+        last.dispose()
+        return analyze(facts, options)
     with read_module(loaded) as module:
         return analyze(collect_facts(module), options)
 
@@ -147,9 +156,7 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
             say("optimising after")
             module.optimize(*optimize)
         say("validating")
-        if not module.validate():
-            raise AsyncpyError("internal error: the instrumented module does not validate in Binaryen "
-                               "(please report it with the input)")
+        _validate(module)
         wasm = module.text().encode() if text else module.write()
     finally:
         module.dispose()
@@ -160,6 +167,12 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
     # Sizes compare binaries: a .wat input counts as the binary it becomes.
     return TransformResult(wasm=wasm, analysis=analysis, report=report, input_bytes=len(loaded.data),
                            seconds=time.perf_counter() - t0, features=facts.features, link=link_report)
+
+
+def _validate(module: binaryen.Module) -> None:
+    if not module.validate():
+        raise AsyncpyError("internal error: the instrumented module does not validate in Binaryen "
+                           "(please report it with the input)")
 
 
 def _warn_native(analysis: Analysis) -> None:
@@ -175,6 +188,33 @@ def _chunkable(options: TransformOptions) -> bool:
     return not options.asserts and options.rewind_copy == "none" and not options.rewind_copy_list
 
 
+def _chunk_facts(base: bytes, code: chunks.Code, runs: list[range],
+                 say: Callable[[str], Any]) -> tuple[ModuleFacts, list[list[str]], binaryen.Module]:
+    """The facts of a module read a chunk at a time (asyncpy.wasm.chunks),
+    the names of each chunk's functions, and the last chunk's module, still
+    open (the caller disposes of it)."""
+    module: binaryen.Module | None = None
+    first: binaryen.Module | None = None        # read first: the others are `like` it
+    parts, owners = [], []
+    try:
+        for c, run in enumerate(runs):
+            say(f"analysing part {c + 1} of {len(runs)}")
+            if module is not None:
+                module.dispose()
+                module = None
+            module = binaryen.Module.read(chunks.stubbed(base, code, run), like=first)
+            first = first or module
+            parts.append(collect_facts(module, run))
+            defined = [f.name for f in parts[-1].functions.values() if f.import_module is None]
+            owners.append([defined[i] for i in run])
+    except BaseException:
+        if module is not None:
+            module.dispose()
+        raise
+    assert module is not None
+    return merge_facts(parts, owners), owners, module
+
+
 def _transform_chunked(loaded: Loaded, base: bytes, hollowed: Hollowed | None, code: chunks.Code,
                        runs: list[range], options: TransformOptions, progress: Progress,
                        t0: float) -> TransformResult | None:
@@ -185,21 +225,9 @@ def _transform_chunked(loaded: Loaded, base: bytes, hollowed: Hollowed | None, c
     the last chunk read for its facts kept open for it."""
     say = progress.step
     n = len(runs)
-    module: binaryen.Module | None = None
-    first: binaryen.Module | None = None        # read first: the others are `like` it
+    facts, owners, last = _chunk_facts(base, code, runs, say)
+    module: binaryen.Module | None = last
     try:
-        parts, owners = [], []
-        for c, run in enumerate(runs):
-            say(f"analysing part {c + 1} of {n}")
-            if module is not None:
-                module.dispose()
-            module = binaryen.Module.read(chunks.stubbed(base, code, run), like=first)
-            first = first or module
-            parts.append(collect_facts(module))
-            defined = [f.name for f in parts[-1].functions.values() if f.import_module is None]
-            owners.append([defined[i] for i in run])
-        facts = merge_facts(parts, owners)
-        del parts
         if chunks.types_may_renumber(facts, owners):
             return None
         mask = binaryen.feature_mask(facts.features)
@@ -207,17 +235,15 @@ def _transform_chunked(loaded: Loaded, base: bytes, hollowed: Hollowed | None, c
         _warn_native(analysis)
         count = len(analysis.instrument)
         outputs: list[bytes] = [b""] * n
-        reports: list[TransformReport] = [TransformReport()] * n
+        reports: list[TransformReport] = []
         progress.start(count, f"instrumenting {plural(count, 'function')} in {n} parts")
         try:
             for c in (n - 1, *range(n - 1)):
                 if module is None:
-                    module = binaryen.Module.read(chunks.stubbed(base, code, runs[c]), like=first)
+                    module = binaryen.Module.read(chunks.stubbed(base, code, runs[c]), like=last)
                 module.features = mask
-                reports[c] = instrument(module, analysis, options, progress=progress, only=set(owners[c]))
-                if not module.validate():
-                    raise AsyncpyError("internal error: the instrumented module does not validate in "
-                                       "Binaryen (please report it with the input)")
+                reports.append(instrument(module, analysis, options, progress=progress, only=set(owners[c])))
+                _validate(module)
                 outputs[c] = module.write()
                 module.dispose()
                 module = None
@@ -236,7 +262,7 @@ def _transform_chunked(loaded: Loaded, base: bytes, hollowed: Hollowed | None, c
     check(wasm, "output")
     rank = {name: i for i, name in enumerate(analysis.instrument)}
     report = TransformReport(sorted((s for r in reports for s in r.instrumented), key=lambda s: rank[s.name]),
-                             sum(r.seconds for r in reports))
+                             sum(r.seconds for r in reports), chunks=n)
     return TransformResult(wasm=wasm, analysis=analysis, report=report, input_bytes=len(loaded.data),
                            seconds=time.perf_counter() - t0, features=facts.features)
 

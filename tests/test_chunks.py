@@ -150,3 +150,34 @@ def test_merge_refuses_outputs_that_differ_elsewhere_or_twice():
     assert chunks.merge([module_with(1, STUB_BODY), module_with(2, "(i32.const 42)")]) is None
     # Two chunks that both changed the same function.
     assert chunks.merge([module_with(1, "(i32.const 42)"), module_with(1, "(i32.const 43)")]) is None
+
+
+def test_the_cli_says_how_many_chunks(cli, tmp_path, monkeypatch):
+    import json
+
+    src = tmp_path / "m.wasm"
+    src.write_bytes(wat2wasm(WAT))
+    for limit, expected in ((1, 5), (1 << 40, 1)):
+        monkeypatch.setenv("ASYNCPY_CHUNK_BYTES", str(limit))
+        r = cli("transform", src, "--imports", "env.pause", "--add-list", "quiet",
+                "-o", tmp_path / "out.wasm", "--json")
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.output)["chunks"] == expected
+
+
+def test_analyze_in_chunks_reports_the_same(go_hello_wasm, tmp_path, monkeypatch):
+    from asyncpy.pipeline import analyze_file
+
+    src = tmp_path / "hello.wasm"
+    src.write_bytes(go_hello_wasm)
+    options = AnalysisOptions(imports=("wasi_snapshot_preview1.poll_oneoff",))
+    seen = []
+    read = chunks.stubbed
+    monkeypatch.setattr(chunks, "stubbed", lambda *a: seen.append(a[2]) or read(*a))
+    monkeypatch.setenv("ASYNCPY_CHUNK_BYTES", "300000")
+    cut = analyze_file(src, options)
+    assert len(seen) >= 4
+    monkeypatch.setenv("ASYNCPY_CHUNK_BYTES", str(1 << 40))
+    whole = analyze_file(src, options)
+    assert cut.instrument == whole.instrument and cut.reasons == whole.reasons
+    assert cut.instrument

@@ -50,8 +50,10 @@ class ModuleFacts:
     features: frozenset[str] = frozenset()          # wasm features the module uses
 
 
-def collect_facts(module) -> ModuleFacts:
-    """Read the facts from a `binaryen.Module`."""
+def collect_facts(module, only: range | None = None) -> ModuleFacts:
+    """Read the facts from a `binaryen.Module`; with `only`, the bodies of
+    those defined functions only (by index among the defined: a chunk,
+    asyncpy.wasm.chunks), the others taken for stubs, which call nothing."""
     from asyncpy import binaryen as b
 
     functions: dict[str, FunctionFacts] = {}
@@ -64,14 +66,20 @@ def collect_facts(module) -> ModuleFacts:
     # native walker is built (a fork would cost more than it saves), else
     # on two cores for big modules (asyncpy.parallel).
     defined = [info.name for info in infos if not info.imported]
+    if only is not None:
+        defined = defined[only.start:only.stop]
     scan = module.scan_functions
-    scanned = iter(scan(defined) if b.native.available() else map_split(scan, defined))
+    scanned = dict(zip(defined, scan(defined) if b.native.available() else map_split(scan, defined),
+                       strict=True))
     for info in infos:
         sig = info.signature
         if info.imported:
             functions[info.name] = FunctionFacts(info.name, sig, info.import_module, info.import_base)
             continue
-        body = next(scanned)
+        body = scanned.get(info.name)
+        if body is None:
+            functions[info.name] = FunctionFacts(info.name, sig)
+            continue
         bodies.append(body)
         sites = tuple(IndirectSite(t, s, r) for t, s, r in body.indirect) + \
             tuple(IndirectSite(None, s, r) for s, r in body.call_refs)

@@ -385,6 +385,7 @@ def transform(module, output, text, as_json, quiet, **kw):
             "output_bytes": result.output_bytes,
             "instrumented_count": len(rep.instrumented),
             "pause_sites": rep.sites,
+            "chunks": rep.chunks,
             "functions": {f.name: {"sites": f.sites, "saved_locals": f.saved_locals,
                                    "frame_bytes": f.frame_bytes} for f in rep.instrumented},
             "features": sorted(result.features),
@@ -397,7 +398,8 @@ def transform(module, output, text, as_json, quiet, **kw):
                    f"{plural(a.defined_count, 'function')} ({plural(rep.sites, 'pause site')}), "
                    f"{result.input_bytes} -> {result.output_bytes} bytes "
                    f"({(result.output_bytes - result.input_bytes) / max(result.input_bytes, 1):+.1%}), "
-                   f"{result.seconds:.2f}s", err=to_stdout)
+                   f"{result.seconds:.2f}s" + (f", in {rep.chunks} chunks" if rep.chunks > 1 else ""),
+                   err=to_stdout)
 
 
 @main.command(context_settings={"ignore_unknown_options": False})

@@ -18,6 +18,7 @@ class FunctionStats:
 class TransformReport:
     instrumented: list[FunctionStats] = field(default_factory=list)
     seconds: float = 0.0
+    chunks: int = 1     # how many chunks of functions Binaryen held in turn (asyncpy.wasm.chunks)
 
     @property
     def sites(self) -> int:
