@@ -19,6 +19,8 @@ from asyncpy.analysis.facts import ModuleFacts, merge_facts
 from asyncpy.errors import AsyncpyError, UnsupportedError
 from asyncpy.options import AnalysisOptions, LinkOptions, TransformOptions
 from asyncpy.progress import Progress, as_progress, plural
+from asyncpy.rebuild import CHUNK_BYTES as REBUILD_CHUNK_BYTES
+from asyncpy.rebuild import RebuildCache, digest
 from asyncpy.transform import TransformReport, instrument, separate_memory_init
 from asyncpy.wasm import Loaded, check, chunks, load, text_unsafe_name
 from asyncpy.wasm.binary import import_modules
@@ -40,9 +42,10 @@ def analyze_file(path: str | os.PathLike, options: AnalysisOptions = AnalysisOpt
     runs = chunks.plan(code, chunks.chunk_bytes()) if code is not None else []
     if code is not None and len(runs) > 1:
         # Facts are per function: a big module's come a chunk at a time.
-        facts, _, last = _chunk_facts(base, code, runs, lambda _: None)
-        last.dispose()
-        return analyze(facts, options)
+        state = _chunk_facts(base, code, runs, lambda _: None)
+        state.dispose()
+        assert state.facts is not None
+        return analyze(state.facts, options)
     with read_module(loaded) as module:
         return analyze(collect_facts(module), options)
 
@@ -65,12 +68,14 @@ class TransformResult:
 def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOptions(), *,
                      optimize: tuple[int, int] | None = None, text: bool = False,
                      progress: Progress | Callable[[str], Any] | None = None,
-                     runtime: LinkOptions | None = None) -> TransformResult:
+                     runtime: LinkOptions | None = None,
+                     cache: RebuildCache | None = None) -> TransformResult:
     """Instrument a loaded module. With `optimize`, Binaryen's pipeline at
     that level runs before and after, the way builds pair asyncify with
     wasm-opt. The result has passed Binaryen's and wasmtime's validators.
     `progress` hears of each step, and of each function instrumented
-    (asyncpy.progress)."""
+    (asyncpy.progress). With `cache`, a big module's chunks are kept for
+    the next build (asyncpy.rebuild)."""
     progress = as_progress(progress)
     say = progress.step
     t0 = time.perf_counter()
@@ -97,9 +102,10 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
         # functions (asyncpy.wasm.chunks), so that memory stays bounded.
         base, hollowed = split if split is not None else (loaded.data, None)
         code = chunks.code_section(base)
-        runs = chunks.plan(code, chunks.chunk_bytes()) if code is not None else []
+        limit = chunks.chunk_bytes(REBUILD_CHUNK_BYTES if cache is not None else chunks.CHUNK_BYTES)
+        runs = chunks.plan(code, limit) if code is not None else []
         if code is not None and len(runs) > 1:
-            done = _transform_chunked(loaded, base, hollowed, code, runs, options, progress, t0)
+            done = _transform_chunked(loaded, base, hollowed, code, runs, options, progress, t0, cache)
             if done is not None:
                 return done
             say("the chunks would not merge (asyncpy.wasm.chunks); transforming the module in one piece")
@@ -188,70 +194,118 @@ def _chunkable(options: TransformOptions) -> bool:
     return not options.asserts and options.rewind_copy == "none" and not options.rewind_copy_list
 
 
-def _chunk_facts(base: bytes, code: chunks.Code, runs: list[range],
-                 say: Callable[[str], Any]) -> tuple[ModuleFacts, list[list[str]], binaryen.Module]:
+def _chunk_facts(base: bytes, code: chunks.Code, runs: list[range], say: Callable[[str], Any],
+                 cache: RebuildCache | None = None) -> _Chunked:
     """The facts of a module read a chunk at a time (asyncpy.wasm.chunks),
-    the names of each chunk's functions, and the last chunk's module, still
-    open (the caller disposes of it)."""
-    module: binaryen.Module | None = None
-    first: binaryen.Module | None = None        # read first: the others are `like` it
-    parts, owners = [], []
+    the names of each chunk's functions, and the last chunk read, still
+    open (the caller disposes of it). Facts in `cache` are not read again."""
+    done = _Chunked(runs)
+    parts = []
     try:
         for c, run in enumerate(runs):
+            data = chunks.stubbed(base, code, run)
+            key = cache.key(data) if cache is not None else ""
+            done.keys.append(key)
+            kept = cache.load("facts", key) if cache is not None else None
+            if kept is not None:
+                parts.append(kept[0])
+                done.owners.append(kept[1])
+                continue
             say(f"analysing part {c + 1} of {len(runs)}")
-            if module is not None:
-                module.dispose()
-                module = None
-            module = binaryen.Module.read(chunks.stubbed(base, code, run), like=first)
-            first = first or module
-            parts.append(collect_facts(module, run))
-            defined = [f.name for f in parts[-1].functions.values() if f.import_module is None]
-            owners.append([defined[i] for i in run])
+            done.read(c, data)
+            assert done.module is not None
+            facts = collect_facts(done.module, run)
+            defined = [f.name for f in facts.functions.values() if f.import_module is None]
+            parts.append(facts)
+            done.owners.append([defined[i] for i in run])
+            if cache is not None:
+                cache.store("facts", key, (facts, done.owners[-1]))
     except BaseException:
-        if module is not None:
-            module.dispose()
+        done.dispose()
         raise
-    assert module is not None
-    return merge_facts(parts, owners), owners, module
+    done.facts = merge_facts(parts, done.owners)
+    return done
+
+
+class _Chunked:
+    """A module going through Binaryen a chunk at a time: the chunk open
+    now (at most one), and what is known of every chunk."""
+
+    def __init__(self, runs: list[range]):
+        self.runs = runs
+        self.keys: list[str] = []               # rebuild-cache keys of the chunks' bytes
+        self.owners: list[list[str]] = []       # each chunk's functions
+        self.facts: ModuleFacts | None = None   # merged
+        self.module: binaryen.Module | None = None
+        self.open = -1                          # which chunk self.module is
+        self._like: binaryen.Module | None = None   # a chunk read before (its byte facts hold for all)
+
+    def read(self, c: int, data: bytes) -> binaryen.Module:
+        self.dispose()
+        self.module = binaryen.Module.read(data, like=self._like)
+        self._like = self._like or self.module
+        self.open = c
+        return self.module
+
+    def dispose(self) -> None:
+        if self.module is not None:
+            self.module.dispose()
+        self.module, self.open = None, -1
 
 
 def _transform_chunked(loaded: Loaded, base: bytes, hollowed: Hollowed | None, code: chunks.Code,
                        runs: list[range], options: TransformOptions, progress: Progress,
-                       t0: float) -> TransformResult | None:
+                       t0: float, cache: RebuildCache | None = None) -> TransformResult | None:
     """transform_loaded for a plain transform, one chunk of functions at a
     time in Binaryen (asyncpy.wasm.chunks); None when the chunks' outputs
     cannot be merged. Binaryen holds one chunk at a time: the facts of
     each, then, after the analysis of all, the instrumentation of each,
-    the last chunk read for its facts kept open for it."""
+    the last chunk read for its facts kept open for it. With `cache`
+    (asyncpy.rebuild), a chunk's facts and output found there are used
+    as they are, and new ones are kept."""
     say = progress.step
     n = len(runs)
-    facts, owners, last = _chunk_facts(base, code, runs, say)
-    module: binaryen.Module | None = last
+    state = _chunk_facts(base, code, runs, say, cache)
+    facts = state.facts
+    assert facts is not None
     try:
-        if chunks.types_may_renumber(facts, owners):
+        if chunks.types_may_renumber(facts, state.owners):
             return None
         mask = binaryen.feature_mask(facts.features)
         analysis = analyze(facts, options.analysis)
         _warn_native(analysis)
         count = len(analysis.instrument)
+        salt = digest(facts, analysis) + repr(options) + str(mask) if cache is not None else ""
+        selected = set(analysis.instrument)
+        reused = 0
         outputs: list[bytes] = [b""] * n
         reports: list[TransformReport] = []
         progress.start(count, f"instrumenting {plural(count, 'function')} in {n} parts")
         try:
-            for c in (n - 1, *range(n - 1)):
-                if module is None:
-                    module = binaryen.Module.read(chunks.stubbed(base, code, runs[c]), like=last)
+            # The chunk still open goes first.
+            for c in sorted(range(n), key=lambda c: c != state.open):
+                key = cache.key(state.keys[c], salt) if cache is not None else ""
+                kept = cache.load("output", key) if cache is not None else None
+                if kept is not None:
+                    outputs[c], report = kept
+                    reports.append(report)
+                    reused += 1
+                    progress.advance(sum(1 for f in state.owners[c] if f in selected))
+                    continue
+                module = state.module if state.module is not None and state.open == c else \
+                    state.read(c, chunks.stubbed(base, code, runs[c]))
                 module.features = mask
-                reports.append(instrument(module, analysis, options, progress=progress, only=set(owners[c])))
+                reports.append(instrument(module, analysis, options, progress=progress,
+                                          only=set(state.owners[c])))
                 _validate(module)
                 outputs[c] = module.write()
-                module.dispose()
-                module = None
+                state.dispose()
+                if cache is not None:
+                    cache.store("output", key, (outputs[c], reports[-1]))
         finally:
             progress.finish()
     finally:
-        if module is not None:
-            module.dispose()
+        state.dispose()
     say(f"merging {n} parts")
     wasm = chunks.merge(outputs)
     if wasm is None:
@@ -262,7 +316,7 @@ def _transform_chunked(loaded: Loaded, base: bytes, hollowed: Hollowed | None, c
     check(wasm, "output")
     rank = {name: i for i, name in enumerate(analysis.instrument)}
     report = TransformReport(sorted((s for r in reports for s in r.instrumented), key=lambda s: rank[s.name]),
-                             sum(r.seconds for r in reports), chunks=n)
+                             sum(r.seconds for r in reports), chunks=n, chunks_reused=reused)
     return TransformResult(wasm=wasm, analysis=analysis, report=report, input_bytes=len(loaded.data),
                            seconds=time.perf_counter() - t0, features=facts.features)
 

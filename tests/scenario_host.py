@@ -55,12 +55,12 @@ def build_c(src: Path, reactor: bool) -> Path:
 def build(scenario: dict) -> bytes:
     """The scenario's program, built and transformed with its arguments
     (cached by input, arguments and asyncpy's own sources)."""
-    from asyncpy.host.cache import _source_digest
+    from asyncpy.cache import source_digest
 
     src = PROGRAMS / scenario["program"]
     inp = build_c(src, scenario.get("reactor", False)) if src.suffix == ".c" else src
     args = list(scenario.get("transform", []))
-    key = _digest(inp.read_bytes(), json.dumps(args).encode(), _source_digest().encode())
+    key = _digest(inp.read_bytes(), json.dumps(args).encode(), source_digest().encode())
     out = cache_dir("scenarios") / f"{scenario['name']}-{key}.wasm"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)

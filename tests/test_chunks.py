@@ -181,3 +181,97 @@ def test_analyze_in_chunks_reports_the_same(go_hello_wasm, tmp_path, monkeypatch
     whole = analyze_file(src, options)
     assert cut.instrument == whole.instrument and cut.reasons == whole.reasons
     assert cut.instrument
+
+
+# The rebuild cache (asyncpy.rebuild): a second build reuses every chunk; a
+# build after one function changed redoes only that function's chunk; and
+# the output is always the transform's without a cache.
+
+EDITED = WAT.replace("(i32.const 3)", "(i32.const 4)")      # a constant in $leaf, the first chunk
+
+
+def cached_transform(raw: bytes, cache, monkeypatch, options=OPTIONS) -> tuple[bytes, int, int]:
+    """Output, chunks reused, modules read into Binaryen."""
+    from asyncpy import binaryen
+
+    reads = []
+    real = binaryen.Module.read.__func__
+    with monkeypatch.context() as m:
+        m.setenv("ASYNCPY_CHUNK_BYTES", "1")
+        counted = classmethod(lambda cls, *a, **k: reads.append(1) or real(cls, *a, **k))
+        m.setattr(binaryen.Module, "read", counted)
+        result = pipeline.transform_loaded(load_bytes(raw), options, cache=cache)
+    return result.wasm, result.report.chunks_reused, len(reads)
+
+
+def test_a_rebuild_reuses_the_chunks_it_can(tmp_path, monkeypatch):
+    from asyncpy.rebuild import RebuildCache
+
+    cache = RebuildCache(tmp_path / "chunks")
+    raw = wat2wasm(WAT)
+    first, reused, reads = cached_transform(raw, cache, monkeypatch)
+    assert (reused, reads) == (0, 9)        # facts of 5 chunks, then 4 read again to instrument
+    assert first == transform(raw, OPTIONS, monkeypatch, None)
+
+    again, reused, reads = cached_transform(raw, cache, monkeypatch)
+    assert (again, reused, reads) == (first, 5, 0)
+
+    # One body changed: only its chunk is read (once: facts, then instrumented).
+    edited, reused, reads = cached_transform(wat2wasm(EDITED), cache, monkeypatch)
+    assert (reused, reads) == (4, 1)
+    assert edited == transform(wat2wasm(EDITED), OPTIONS, monkeypatch, None) != first
+
+    # Other options: another analysis, so no output is reused.
+    other = TransformOptions(analysis=AnalysisOptions(imports=("env.pause",)))
+    out, reused, _ = cached_transform(raw, cache, monkeypatch, other)
+    assert reused == 0
+    assert out == transform(raw, other, monkeypatch, None)
+
+
+def test_a_damaged_cache_is_a_miss(tmp_path, monkeypatch):
+    from asyncpy.rebuild import RebuildCache
+
+    cache = RebuildCache(tmp_path / "chunks")
+    raw = wat2wasm(WAT)
+    first, _, _ = cached_transform(raw, cache, monkeypatch)
+    for p in (tmp_path / "chunks").iterdir():
+        p.write_bytes(b"not a pickle")
+    again, reused, _ = cached_transform(raw, cache, monkeypatch)
+    assert (again, reused) == (first, 0)
+
+
+def test_the_probe_reads_a_big_module_in_valid_pieces(go_hello_wasm, monkeypatch):
+    import wasmtime
+
+    monkeypatch.setenv("ASYNCPY_CHUNK_BYTES", "300000")
+    data = load_bytes(go_hello_wasm).data
+    pieces = list(chunks.pieces(data))
+    assert len(pieces) >= 4
+    code = chunks.code_section(data)
+    assert code is not None
+    seen = set()
+    for piece in pieces:
+        wasmtime.Module.validate(wasmtime.Engine(), piece)
+        bodies = code_bodies(piece)
+        assert len(bodies) == len(code.bodies)
+        seen |= {i for i, b in enumerate(bodies) if b == bytes(data[code.bodies[i][0]:code.bodies[i][1]])}
+    assert seen == set(range(len(code.bodies)))     # every body is read in some piece
+    monkeypatch.setenv("ASYNCPY_CHUNK_BYTES", str(1 << 40))
+    assert list(chunks.pieces(data)) == [data]
+
+
+def test_the_cli_rebuilds_incrementally(cli, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("ASYNCPY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ASYNCPY_CHUNK_BYTES", "1")
+    src = tmp_path / "m.wasm"
+    reused = []
+    for text in (WAT, EDITED):
+        src.write_bytes(wat2wasm(text))
+        r = cli("transform", src, "--imports", "env.pause", "--add-list", "quiet", "--incremental",
+                "-o", tmp_path / "out.wasm", "--json")
+        assert r.exit_code == 0, r.output
+        reused.append(json.loads(r.output)["chunks_reused"])
+    assert reused == [0, 4]
+    assert any((tmp_path / "cache" / "chunks").iterdir())

@@ -316,10 +316,14 @@ def build_link_options(kw):
 @optimize_options
 @runtime_options
 @click.option("--text", is_flag=True, help="Write the text format instead of a binary.")
+@click.option("--incremental", is_flag=True,
+              help="Keep a big module's chunks (facts and output, under $ASYNCPY_CACHE/chunks) so that the "
+                   "next build redoes only the chunks a change touched. Only without -O and --text; "
+                   "the output is the same either way.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (schema asyncpy.transform/1).")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress and no summary line. (Progress shows only when stderr is a terminal.)")
-def transform(module, output, text, as_json, quiet, **kw):
+def transform(module, output, text, incremental, as_json, quiet, **kw):
     """Instrument MODULE so its call stack can be unwound and rewound.
 
     \b
@@ -343,6 +347,7 @@ def transform(module, output, text, as_json, quiet, **kw):
       asyncpy transform reactor.wasm --reactor --ignore-imports -o reactor.async.wasm
       asyncpy transform app.wat --text -o - | less
       cat app.wasm | asyncpy transform - --imports env.sleep > app.async.wasm
+      asyncpy transform big.wasm --imports wasi_snapshot_preview1.poll_oneoff --incremental
     """
     from asyncpy.link.link import LinkReport
     from asyncpy.pipeline import transform_loaded
@@ -364,7 +369,12 @@ def transform(module, output, text, as_json, quiet, **kw):
     progress = Terminal("asyncpy", enabled=False if quiet else None)
     progress.step(f"reading {'standard input' if str(module) == '-' else module}")
     loaded = load(module)
-    result = transform_loaded(loaded, options, optimize=level, text=text, progress=progress, runtime=runtime)
+    cache = None
+    if incremental:
+        from asyncpy.rebuild import RebuildCache
+        cache = RebuildCache()
+    result = transform_loaded(loaded, options, optimize=level, text=text, progress=progress, runtime=runtime,
+                              cache=cache)
     if str(module) == "-":
         module = STDIN_NAME
     # TransformResult.link is typed `object` (a LinkReport when the runtime was linked).
@@ -386,6 +396,7 @@ def transform(module, output, text, as_json, quiet, **kw):
             "instrumented_count": len(rep.instrumented),
             "pause_sites": rep.sites,
             "chunks": rep.chunks,
+            "chunks_reused": rep.chunks_reused,
             "functions": {f.name: {"sites": f.sites, "saved_locals": f.saved_locals,
                                    "frame_bytes": f.frame_bytes} for f in rep.instrumented},
             "features": sorted(result.features),
@@ -398,7 +409,8 @@ def transform(module, output, text, as_json, quiet, **kw):
                    f"{plural(a.defined_count, 'function')} ({plural(rep.sites, 'pause site')}), "
                    f"{result.input_bytes} -> {result.output_bytes} bytes "
                    f"({(result.output_bytes - result.input_bytes) / max(result.input_bytes, 1):+.1%}), "
-                   f"{result.seconds:.2f}s" + (f", in {rep.chunks} chunks" if rep.chunks > 1 else ""),
+                   f"{result.seconds:.2f}s" + (f", in {rep.chunks} chunks" if rep.chunks > 1 else "") +
+                   (f" ({rep.chunks_reused} reused)" if rep.chunks_reused else ""),
                    err=to_stdout)
 
 

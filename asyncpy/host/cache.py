@@ -6,23 +6,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from pathlib import Path
 
-from asyncpy.cache import cache_dir
+from asyncpy.cache import cache_dir, source_digest
 from asyncpy.errors import AsyncpyError
 from asyncpy.host.instance import WASI_PAUSE_IMPORTS
 from asyncpy.wasm.binary import import_modules, is_instrumented
-
-
-def _source_digest() -> str:
-    """Hash of asyncpy's own sources, so that a changed transform invalidates the cache."""
-    h = hashlib.sha256()
-    pkg = Path(__file__).resolve().parent.parent
-    for p in sorted(pkg.rglob('*.py')) + sorted(pkg.rglob('*.wat')):   # not the host, not the CLI
-        rel = p.relative_to(pkg)
-        if rel.parts[0] not in ('host', 'cli'):
-            h.update(str(rel).encode() + bytes(1) + p.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS, *,
@@ -44,7 +32,7 @@ def ensure_instrumented(wasm: bytes, imports: Iterable[str] = WASI_PAUSE_IMPORTS
     imports = sorted(set(imports))
     key = hashlib.sha256(b"\0".join([wasm, "\n".join(imports).encode(), data_memory.encode(),
                                      str(data_pages).encode(), __version__.encode(),
-                                     _source_digest().encode()])).hexdigest()[:32]
+                                     source_digest().encode()])).hexdigest()[:32]
     path = cache_dir() / f"{key}.wasm"
     if cache and path.exists():
         return path.read_bytes()

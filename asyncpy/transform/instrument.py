@@ -149,7 +149,7 @@ def _instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
             if only is not None and name not in only:
                 # Another chunk's function (a stub here): it moves last as it
                 # does in its own chunk, so every chunk orders functions alike.
-                B.move_function_last(module, name)
+                B.move_function_last(module, name, stub=True)
                 out.append(None)
                 continue
             inst = _Instrumenter(module, b, layout, name, is_site, options, walker)

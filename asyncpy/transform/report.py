@@ -19,6 +19,7 @@ class TransformReport:
     instrumented: list[FunctionStats] = field(default_factory=list)
     seconds: float = 0.0
     chunks: int = 1     # how many chunks of functions Binaryen held in turn (asyncpy.wasm.chunks)
+    chunks_reused: int = 0  # of those, how many came from the rebuild cache (asyncpy.rebuild)
 
     @property
     def sites(self) -> int:

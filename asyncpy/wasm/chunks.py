@@ -55,12 +55,12 @@ CHUNK_BYTES = 16 << 20
 STUB = b"\x03\x00\x00\x0b"
 
 
-def chunk_bytes() -> int:
-    """CHUNK_BYTES, or $ASYNCPY_CHUNK_BYTES (tests cut small modules)."""
+def chunk_bytes(default: int = CHUNK_BYTES) -> int:
+    """`default`, or $ASYNCPY_CHUNK_BYTES (tests cut small modules)."""
     try:
         return max(1, int(os.environ["ASYNCPY_CHUNK_BYTES"]))
     except (KeyError, ValueError):
-        return CHUNK_BYTES
+        return default
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,26 @@ def stubbed(data: bytes, code: Code, keep: range) -> bytes:
                      view[code.bodies[keep.start][0]:code.bodies[keep.stop - 1][1]] if len(keep) else b"",
                      STUB * (n - keep.stop)))
     return b"".join((view[:code.start], bytes((CODE_SECTION,)), uleb(len(body)), body, view[code.end:]))
+
+
+def pieces(data: bytes):
+    """A big module as Binaryen reads it in a plain transform, one chunk at
+    a time: data segments emptied (asyncpy.wasm.hollow), bodies cut as
+    `plan` cuts them; a module that is not cut, whole, as it is. The loader's
+    probe (load._probe_binaryen_read) reads these, so that proving Binaryen
+    survives the module never holds more of it than a chunk: segment bytes
+    are opaque to Binaryen's reader, and every body is read in one chunk."""
+    from asyncpy.wasm.hollow import hollow
+
+    split = hollow(data)
+    base = split[0] if split is not None else data
+    code = code_section(base)
+    runs = plan(code, chunk_bytes()) if code is not None else []
+    if code is None or len(runs) < 2:
+        yield data
+        return
+    for run in runs:
+        yield stubbed(base, code, run)
 
 
 def merge(outputs: list[bytes]) -> bytes | None:

@@ -173,7 +173,8 @@ def check(data: bytes, path: str) -> None:
 
 
 def _probe_binaryen_read(data: bytes) -> bool:
-    """Read the module in a child process; True if Binaryen survived it."""
+    """Read the module in a child process; True if Binaryen survived it. A
+    big module is read a chunk at a time (asyncpy.wasm.chunks.pieces)."""
     pid = os.fork()
     if pid == 0:  # child: read, then leave without running Python's exit handlers
         code = 1
@@ -182,8 +183,9 @@ def _probe_binaryen_read(data: bytes) -> bool:
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
             from asyncpy import binaryen
-            m = binaryen.Module.read(data)
-            m.dispose()
+            from asyncpy.wasm.chunks import pieces
+            for piece in pieces(data):      # a big module a chunk at a time
+                binaryen.Module.read(piece).dispose()
             code = 0
         finally:
             os._exit(code)
