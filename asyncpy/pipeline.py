@@ -204,7 +204,9 @@ def _chunk_facts(base: bytes, code: chunks.Code, runs: list[range], say: Callabl
     try:
         for c, run in enumerate(runs):
             data = chunks.stubbed(base, code, run)
-            key = cache.key(data) if cache is not None else ""
+            # The run too: which bodies are the chunk's own is not always in its
+            # bytes (a body that is only `unreachable` looks like a stub).
+            key = cache.key(data, f"{run.start}:{run.stop}") if cache is not None else ""
             done.keys.append(key)
             kept = cache.load("facts", key) if cache is not None else None
             if kept is not None:

@@ -275,3 +275,24 @@ def test_the_cli_rebuilds_incrementally(cli, tmp_path, monkeypatch):
         reused.append(json.loads(r.output)["chunks_reused"])
     assert reused == [0, 4]
     assert any((tmp_path / "cache" / "chunks").iterdir())
+
+
+def test_the_rebuild_benchmark_edits_one_body_and_reuses_the_rest(go_hello_wasm, tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from bench import rebuild
+
+    original, edited, name = rebuild.two_builds(go_hello_wasm)
+    assert name
+    a, b = code_bodies(original), code_bodies(edited)
+    assert len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    src = tmp_path / "hello.wasm"
+    src.write_bytes(go_hello_wasm)
+    out = tmp_path / "rebuild.json"
+    monkeypatch.setenv("ASYNCPY_CHUNK_BYTES", "300000")
+    monkeypatch.setattr(sys, "argv", ["rebuild", str(src), "--json", str(out)])
+    rebuild.main()          # exits with an error if the rebuild's bytes differ from the plain transform's
+    rows = json.loads(out.read_text())["rows"]
+    again = rows["incremental rebuild after the edit"]
+    assert again["chunks"] >= 4 and again["chunks_reused"] == again["chunks"] - 1

@@ -509,6 +509,7 @@ void BinaryenRemoveGlobal(BinaryenModuleRef module, const char* name);
 """
 CDEF += """
 int32_t BinaryenConstGetValueI32(BinaryenExpressionRef expr);
+void BinaryenConstSetValueI32(BinaryenExpressionRef expr, int32_t value);
 """
 CDEF += """
 BinaryenExportRef BinaryenAddTableExport(BinaryenModuleRef module, const char* internalName, const char* externalName);

@@ -267,6 +267,21 @@ class Node:
         return _lib.BinaryenExpressionGetType(self.ref)
 
 
+def bump_i32_const(func_ref) -> bool:
+    """Add one to the first i32.const of a function's body (depth first):
+    the smallest edit of a program, for the rebuild benchmark. False when
+    the body has none."""
+    stack = [_lib.BinaryenFunctionGetBody(func_ref)]
+    const, i32 = _lib.BinaryenConstId(), _lib.BinaryenTypeInt32()
+    while stack:
+        e = stack.pop()
+        if _lib.BinaryenExpressionGetId(e) == const and _lib.BinaryenExpressionGetType(e) == i32:
+            _lib.BinaryenConstSetValueI32(e, _lib.BinaryenConstGetValueI32(e) + 1)
+            return True
+        stack.extend(reversed(children(e)))
+    return False
+
+
 def read_tree(func_ref, order: list | None = None) -> Node:
     """Read a function body into `Node`s (iteratively: bodies nest deeply).
     With `order`, every node is also appended to it, parents before their
