@@ -296,3 +296,16 @@ def test_the_rebuild_benchmark_edits_one_body_and_reuses_the_rest(go_hello_wasm,
     rows = json.loads(out.read_text())["rows"]
     again = rows["incremental rebuild after the edit"]
     assert again["chunks"] >= 4 and again["chunks_reused"] == again["chunks"] - 1
+
+
+def test_incremental_refuses_what_it_cannot_keep_and_says_when_it_kept_nothing(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("ASYNCPY_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "m.wasm"
+    src.write_bytes(wat2wasm(WAT))
+    out = tmp_path / "out.wasm"
+    r = cli("transform", src, "--imports", "env.pause", "--incremental", "-O2", "-o", out)
+    assert r.exit_code == 1 and not out.exists()
+    assert "--incremental" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = cli("transform", src, "--imports", "env.pause", "--incremental", "-o", out)
+    assert r.exit_code == 0 and out.exists()
+    assert "--incremental kept nothing" in r.stderr

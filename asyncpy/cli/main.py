@@ -357,6 +357,11 @@ def transform(module, output, text, incremental, as_json, quiet, **kw):
     runtime = build_link_options(kw)
     options = build_transform_options(kw)
     level = _opt_level(kw)
+    if incremental and (level is not None or text or options.asserts or options.rewind_copy != "none"
+                        or options.rewind_copy_list or options.data_memory == "separate" or runtime):
+        raise AsyncpyError("--incremental keeps the chunks of a plain transform: it cannot be used "
+                           "with -O, --text, --asserts, --rewind-copy*, --data-memory separate or the "
+                           "task runtime")
     if output is None:
         suffix = ".async.wat" if text else ".async.wasm"
         output = Path("-") if str(module) == "-" else module.with_suffix(suffix)
@@ -383,6 +388,9 @@ def transform(module, output, text, incremental, as_json, quiet, **kw):
             click.echo(f"asyncpy: note: {note}", err=True)
     for w in result.analysis.warnings:
         click.echo(f"asyncpy: warning: {w}", err=True)
+    if incremental and result.report.chunks == 1 and not quiet:
+        click.echo("asyncpy: note: --incremental kept nothing: the module went through Binaryen whole "
+                   "(under 4 MiB of code, or its chunks would not merge)", err=True)
     progress.step(f"writing {'standard output' if to_stdout else output}")
     write_output(output, result.wasm, input=None if module == STDIN_NAME else module)
     rep = result.report

@@ -42,18 +42,22 @@ def instrument(module: B.Module, analysis: Analysis, options: TransformOptions,
     # The rewrite and the liveness pass recurse along the nesting of a body,
     # which runs thousands deep (a br_table dispatch); the limit is raised
     # for this call only.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 1_000_000))
     # The objects alive now (the facts and the analysis: CUE, about a
     # million) live through the whole rewrite, which allocates fast enough
     # to set off some 40 full collections of Python's cycle collector, each
-    # walking all of them: 3 s of CUE's 50. Frozen, the collector skips them.
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 1_000_000))
-    gc.freeze()
+    # walking all of them: 3 s of CUE's 50. Frozen, the collector skips them
+    # (not if a caller froze objects of its own: unfreezing would free them).
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
         return _instrument(module, analysis, options, progress, only)
     finally:
         sys.setrecursionlimit(limit)
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
 
 
 def _add_rewind_copies(module: B.Module, analysis: Analysis, options: TransformOptions,
