@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from asyncpy import binaryen
+from asyncpy import binaryen, parallel
 from asyncpy.abi import SEPARATE_MEMORY
 from asyncpy.analysis import Analysis, analyze, collect_facts
 from asyncpy.analysis.facts import ModuleFacts, merge_facts
@@ -198,34 +198,58 @@ def _chunk_facts(base: bytes, code: chunks.Code, runs: list[range], say: Callabl
                  cache: RebuildCache | None = None) -> _Chunked:
     """The facts of a module read a chunk at a time (asyncpy.wasm.chunks),
     the names of each chunk's functions, and the last chunk read, still
-    open (the caller disposes of it). Facts in `cache` are not read again."""
+    open (the caller disposes of it). Facts in `cache` are not read again.
+    On two cores a forked child reads every other chunk (asyncpy.parallel):
+    it holds one chunk while this process holds another, which is less
+    than the instrumenting that follows holds here."""
     done = _Chunked(runs)
-    parts = []
-    try:
-        for c, run in enumerate(runs):
-            data = chunks.stubbed(base, code, run)
-            # The run too: which bodies are the chunk's own is not always in its
-            # bytes (a body that is only `unreachable` looks like a stub).
-            key = cache.key(data, f"{run.start}:{run.stop}") if cache is not None else ""
-            done.keys.append(key)
-            kept = cache.load("facts", key) if cache is not None else None
-            if kept is not None:
-                parts.append(kept[0])
-                done.owners.append(kept[1])
-                continue
-            say(f"analysing part {c + 1} of {len(runs)}")
-            done.read(c, data)
-            assert done.module is not None
-            facts = collect_facts(done.module, run)
+    found: dict[int, tuple[ModuleFacts, list[str]]] = {}
+    for c, run in enumerate(runs):
+        # The run too: which bodies are the chunk's own is not always in its
+        # bytes (a body that is only `unreachable` looks like a stub).
+        key = "" if cache is None else cache.key(chunks.stubbed(base, code, run), f"{run.start}:{run.stop}")
+        done.keys.append(key)
+        kept = cache.load("facts", key) if cache is not None else None
+        if kept is not None:
+            found[c] = kept
+
+    def read(state: _Chunked, part: list[int], tell=say) -> list[tuple[ModuleFacts, list[str]]]:
+        out = []
+        for c in part:
+            tell(f"analysing part {c + 1} of {len(runs)}")
+            module = state.read(c, chunks.stubbed(base, code, runs[c]))
+            facts = collect_facts(module, runs[c])
             defined = [f.name for f in facts.functions.values() if f.import_module is None]
-            parts.append(facts)
-            done.owners.append([defined[i] for i in run])
-            if cache is not None:
-                cache.store("facts", key, (facts, done.owners[-1]))
+            out.append((facts, [defined[i] for i in runs[c]]))
+        return out
+
+    def child(part: list[int]) -> list:
+        state = _Chunked(runs)
+        try:
+            return read(state, part, lambda _: None)     # one process talks to the terminal
+        finally:
+            state.dispose()
+
+    todo = [c for c in range(len(runs)) if c not in found]
+    try:
+        if len(todo) >= 2 and parallel.jobs() >= 2 and hasattr(os, "fork") and binaryen.fork_safe():
+            mine, here, theirs, there = parallel.fork_half(todo, child, lambda part: read(done, part))
+            if there is None or len(there) != len(theirs):
+                parallel.stats["child_failures"] += 1
+                there = read(done, [todo[i] for i in theirs])   # the child failed: its chunks here
+            for i, got in zip(mine + theirs, here + there, strict=True):
+                found[todo[i]] = got
+        else:
+            for c, got in zip(todo, read(done, todo), strict=True):
+                found[c] = got
     except BaseException:
         done.dispose()
         raise
-    done.facts = merge_facts(parts, done.owners)
+    for c in todo:
+        if cache is not None:
+            cache.store("facts", done.keys[c], found[c])
+    done.owners = [found[c][1] for c in range(len(runs))]
+    done.facts = merge_facts([found[c][0] for c in range(len(runs))], done.owners)
     return done
 
 

@@ -309,3 +309,35 @@ def test_incremental_refuses_what_it_cannot_keep_and_says_when_it_kept_nothing(c
     r = cli("transform", src, "--imports", "env.pause", "--incremental", "-o", out)
     assert r.exit_code == 0 and out.exists()
     assert "--incremental kept nothing" in r.stderr
+
+
+def test_on_two_cores_a_child_reads_every_other_chunk_for_the_facts(go_hello_wasm, tmp_path):
+    # In a fresh process: this one may have started Binaryen's thread pool,
+    # after which it does not fork.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "hello.wasm"
+    src.write_bytes(go_hello_wasm)
+    script = (
+        "import sys, json\n"
+        "from asyncpy import parallel, pipeline\n"
+        "from asyncpy.options import AnalysisOptions, TransformOptions\n"
+        "from asyncpy.wasm import load\n"
+        "o = TransformOptions(analysis=AnalysisOptions(imports=('wasi_snapshot_preview1.poll_oneoff',)))\n"
+        "r = pipeline.transform_loaded(load(sys.argv[1]), o)\n"
+        "open(sys.argv[2], 'wb').write(r.wasm)\n"
+        "print(json.dumps([parallel.stats['splits'], parallel.stats['child_failures'], r.report.chunks]))\n")
+    outs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}.wasm"
+        env = dict(os.environ, ASYNCPY_CHUNK_BYTES="300000", ASYNCPY_JOBS=jobs)
+        p = subprocess.run([sys.executable, "-c", script, str(src), str(out)], env=env, capture_output=True,
+                           text=True, check=True)
+        splits, failures, n = json.loads(p.stdout.strip().splitlines()[-1])
+        assert n >= 4 and failures == 0
+        assert (splits >= 1) == (jobs == "2")
+        outs[jobs] = out.read_bytes()
+    assert outs["1"] == outs["2"]
