@@ -190,8 +190,13 @@ def _warn_native(analysis: Analysis) -> None:
 
 def _chunkable(options: TransformOptions) -> bool:
     """Options whose work is per function: --asserts wraps calls in every
-    function and rewind copies add functions, so those need the module whole."""
-    return not options.asserts and options.rewind_copy == "none" and not options.rewind_copy_list
+    function and rewind copies add functions, so those need the module whole.
+    ASYNCPY_JOBS=2 chose speed over memory (asyncpy.parallel.instrument_jobs):
+    its split of the instrumentation pays off on the whole module (CUE
+    29 s), not inside chunks (78 s: each chunk's child writes and the
+    parent reads back a module as big as the chunk)."""
+    return not options.asserts and options.rewind_copy == "none" and not options.rewind_copy_list \
+        and parallel.instrument_jobs() < 2
 
 
 def _chunk_facts(base: bytes, code: chunks.Code, runs: list[range], say: Callable[[str], Any],

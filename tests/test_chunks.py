@@ -312,7 +312,7 @@ def test_incremental_refuses_what_it_cannot_keep_and_says_when_it_kept_nothing(c
 
 
 def test_on_two_cores_a_child_reads_every_other_chunk_for_the_facts(go_hello_wasm, tmp_path):
-    # In a fresh process: this one may have started Binaryen's thread pool,
+    # In fresh processes: this one may have started Binaryen's thread pool,
     # after which it does not fork.
     import json
     import os
@@ -330,14 +330,21 @@ def test_on_two_cores_a_child_reads_every_other_chunk_for_the_facts(go_hello_was
         "r = pipeline.transform_loaded(load(sys.argv[1]), o)\n"
         "open(sys.argv[2], 'wb').write(r.wasm)\n"
         "print(json.dumps([parallel.stats['splits'], parallel.stats['child_failures'], r.report.chunks]))\n")
-    outs = {}
-    for jobs in ("1", "2"):
+    outs, seen = {}, {}
+    for jobs in ("default", "1", "2"):
         out = tmp_path / f"out{jobs}.wasm"
-        env = dict(os.environ, ASYNCPY_CHUNK_BYTES="300000", ASYNCPY_JOBS=jobs)
+        env = {k: v for k, v in os.environ.items() if k != "ASYNCPY_JOBS"}
+        env["ASYNCPY_CHUNK_BYTES"] = "300000"
+        if jobs != "default":
+            env["ASYNCPY_JOBS"] = jobs
         p = subprocess.run([sys.executable, "-c", script, str(src), str(out)], env=env, capture_output=True,
                            text=True, check=True)
-        splits, failures, n = json.loads(p.stdout.strip().splitlines()[-1])
-        assert n >= 4 and failures == 0
-        assert (splits >= 1) == (jobs == "2")
+        seen[jobs] = json.loads(p.stdout.strip().splitlines()[-1])
         outs[jobs] = out.read_bytes()
-    assert outs["1"] == outs["2"]
+    assert seen["1"][:2] == [0, 0] and seen["1"][2] >= 4
+    assert seen["default"][1:] == [0, seen["1"][2]]
+    # By default the facts are read on two processes where there are two cores.
+    assert (seen["default"][0] >= 1) == (len(os.sched_getaffinity(0)) >= 2)
+    # ASYNCPY_JOBS=2 (speed over memory) instruments the whole module on two cores.
+    assert seen["2"][2] == 1
+    assert outs["default"] == outs["1"] == outs["2"]
