@@ -24,7 +24,7 @@ from asyncpy.rebuild import RebuildCache, digest
 from asyncpy.transform import TransformReport, instrument, separate_memory_init
 from asyncpy.wasm import Loaded, check, chunks, load, text_unsafe_name
 from asyncpy.wasm.binary import import_modules
-from asyncpy.wasm.hollow import Hollowed, hollow, restore
+from asyncpy.wasm.hollow import hollow, restore
 
 if TYPE_CHECKING:
     from asyncpy.link.link import LinkReport
@@ -36,13 +36,10 @@ def read_module(loaded: Loaded) -> binaryen.Module:
 
 def analyze_file(path: str | os.PathLike, options: AnalysisOptions = AnalysisOptions()) -> Analysis:
     loaded = load(path)
-    split = hollow(loaded.data)
-    base = split[0] if split is not None else loaded.data
-    code = chunks.code_section(base)
-    runs = chunks.plan(code, chunks.chunk_bytes()) if code is not None else []
-    if code is not None and len(runs) > 1:
+    cut = chunks.cut(loaded.data, chunks.chunk_bytes())
+    if cut is not None:
         # Facts are per function: a big module's come a chunk at a time.
-        state = _chunk_facts(base, code, runs, lambda _: None)
+        state = _chunk_facts(cut, lambda _: None)
         state.dispose()
         assert state.facts is not None
         return analyze(state.facts, options)
@@ -100,12 +97,10 @@ def transform_loaded(loaded: Loaded, options: TransformOptions = TransformOption
     if plain and _chunkable(options):
         # A module with much code goes through Binaryen in chunks of its
         # functions (asyncpy.wasm.chunks), so that memory stays bounded.
-        base, hollowed = split if split is not None else (loaded.data, None)
-        code = chunks.code_section(base)
         limit = chunks.chunk_bytes(REBUILD_CHUNK_BYTES if cache is not None else chunks.CHUNK_BYTES)
-        runs = chunks.plan(code, limit) if code is not None else []
-        if code is not None and len(runs) > 1:
-            done = _transform_chunked(loaded, base, hollowed, code, runs, options, progress, t0, cache)
+        cut = chunks.cut(loaded.data, limit, split)
+        if cut is not None:
+            done = _transform_chunked(loaded, cut, options, progress, t0, cache)
             if done is not None:
                 return done
             say("the chunks would not merge (asyncpy.wasm.chunks); transforming the module in one piece")
@@ -199,15 +194,15 @@ def _chunkable(options: TransformOptions) -> bool:
         and parallel.instrument_jobs() < 2
 
 
-def _chunk_facts(base: bytes, code: chunks.Code, runs: list[range], say: Callable[[str], Any],
-                 cache: RebuildCache | None = None) -> _Chunked:
+def _chunk_facts(cut: chunks.Cut, say: Callable[[str], Any], cache: RebuildCache | None = None) -> _Chunked:
     """The facts of a module read a chunk at a time (asyncpy.wasm.chunks),
     the names of each chunk's functions, and the last chunk read, still
     open (the caller disposes of it). Facts in `cache` are not read again.
     On two cores a forked child reads every other chunk (asyncpy.parallel):
     it holds one chunk while this process holds another, which is less
     than the instrumenting that follows holds here."""
-    done = _Chunked(runs)
+    base, code, runs = cut.base, cut.code, cut.runs
+    done = _Chunked()
     found: dict[int, tuple[ModuleFacts, list[str]]] = {}
     for c, run in enumerate(runs):
         # The run too: which bodies are the chunk's own is not always in its
@@ -229,7 +224,7 @@ def _chunk_facts(base: bytes, code: chunks.Code, runs: list[range], say: Callabl
         return out
 
     def child(part: list[int]) -> list:
-        state = _Chunked(runs)
+        state = _Chunked()
         try:
             return read(state, part, lambda _: None)     # one process talks to the terminal
         finally:
@@ -250,8 +245,8 @@ def _chunk_facts(base: bytes, code: chunks.Code, runs: list[range], say: Callabl
     except BaseException:
         done.dispose()
         raise
-    for c in todo:
-        if cache is not None:
+    if cache is not None:
+        for c in todo:
             cache.store("facts", done.keys[c], found[c])
     done.owners = [found[c][1] for c in range(len(runs))]
     done.facts = merge_facts([found[c][0] for c in range(len(runs))], done.owners)
@@ -262,8 +257,7 @@ class _Chunked:
     """A module going through Binaryen a chunk at a time: the chunk open
     now (at most one), and what is known of every chunk."""
 
-    def __init__(self, runs: list[range]):
-        self.runs = runs
+    def __init__(self):
         self.keys: list[str] = []               # rebuild-cache keys of the chunks' bytes
         self.owners: list[list[str]] = []       # each chunk's functions
         self.facts: ModuleFacts | None = None   # merged
@@ -284,8 +278,7 @@ class _Chunked:
         self.module, self.open = None, -1
 
 
-def _transform_chunked(loaded: Loaded, base: bytes, hollowed: Hollowed | None, code: chunks.Code,
-                       runs: list[range], options: TransformOptions, progress: Progress,
+def _transform_chunked(loaded: Loaded, cut: chunks.Cut, options: TransformOptions, progress: Progress,
                        t0: float, cache: RebuildCache | None = None) -> TransformResult | None:
     """transform_loaded for a plain transform, one chunk of functions at a
     time in Binaryen (asyncpy.wasm.chunks); None when the chunks' outputs
@@ -295,8 +288,9 @@ def _transform_chunked(loaded: Loaded, base: bytes, hollowed: Hollowed | None, c
     (asyncpy.rebuild), a chunk's facts and output found there are used
     as they are, and new ones are kept."""
     say = progress.step
+    base, code, runs = cut.base, cut.code, cut.runs
     n = len(runs)
-    state = _chunk_facts(base, code, runs, say, cache)
+    state = _chunk_facts(cut, say, cache)
     facts = state.facts
     assert facts is not None
     try:
@@ -342,8 +336,8 @@ def _transform_chunked(loaded: Loaded, base: bytes, hollowed: Hollowed | None, c
     if wasm is None:
         return None
     del outputs
-    if hollowed is not None:
-        wasm = restore(wasm, hollowed)
+    if cut.hollowed is not None:
+        wasm = restore(wasm, cut.hollowed)
     check(wasm, "output")
     rank = {name: i for i, name in enumerate(analysis.instrument)}
     report = TransformReport(sorted((s for r in reports for s in r.instrumented), key=lambda s: rank[s.name]),

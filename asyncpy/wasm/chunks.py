@@ -43,6 +43,7 @@ import os
 from dataclasses import dataclass
 
 from asyncpy.wasm.binary import _custom_name, _leb, _Reader, sections, uleb
+from asyncpy.wasm.hollow import Hollowed, hollow
 
 CODE_SECTION = 10
 LOCAL_NAMES = 2
@@ -98,6 +99,37 @@ def plan(code: Code, limit: int) -> list[range]:
     return [r for r in runs if len(r)]
 
 
+@dataclass(frozen=True)
+class Cut:
+    """How a plain transform cuts a module: what Binaryen reads (the input
+    with its data segments emptied, where that gains: asyncpy.wasm.hollow),
+    what puts them back, its code section, and the runs of functions."""
+    base: bytes
+    hollowed: Hollowed | None
+    code: Code
+    runs: list[range]
+
+
+_NOT_YET = object()
+
+
+def cut(data: bytes, limit: int, split=_NOT_YET) -> Cut | None:
+    """`data` cut in runs of about `limit` bytes of code; None when it has
+    too little code to cut. `split`: hollow(data), when the caller has it
+    already (else it is computed here, only for a module that is cut)."""
+    code = code_section(data)
+    if code is None or len(plan(code, limit)) < 2:
+        return None
+    if split is _NOT_YET:
+        split = hollow(data)
+    if split is None:
+        return Cut(data, None, code, plan(code, limit))
+    base, hollowed = split
+    code = code_section(base)     # the same bodies, at their places in `base`
+    assert code is not None
+    return Cut(base, hollowed, code, plan(code, limit))
+
+
 def types_may_renumber(facts, owners: list[list[str]]) -> bool:
     """Whether Binaryen may number the types differently in two chunks,
     predicted from the analysis's facts (`merge` is the judge; this only
@@ -140,22 +172,16 @@ def stubbed(data: bytes, code: Code, keep: range) -> bytes:
 
 def pieces(data: bytes):
     """A big module as Binaryen reads it in a plain transform, one chunk at
-    a time: data segments emptied (asyncpy.wasm.hollow), bodies cut as
-    `plan` cuts them; a module that is not cut, whole, as it is. The loader's
+    a time (`cut`); a module that is not cut, whole, as it is. The loader's
     probe (load._probe_binaryen_read) reads these, so that proving Binaryen
     survives the module never holds more of it than a chunk: segment bytes
     are opaque to Binaryen's reader, and every body is read in one chunk."""
-    from asyncpy.wasm.hollow import hollow
-
-    split = hollow(data)
-    base = split[0] if split is not None else data
-    code = code_section(base)
-    runs = plan(code, chunk_bytes()) if code is not None else []
-    if code is None or len(runs) < 2:
+    c = cut(data, chunk_bytes())
+    if c is None:
         yield data
         return
-    for run in runs:
-        yield stubbed(base, code, run)
+    for run in c.runs:
+        yield stubbed(c.base, c.code, run)
 
 
 def merge(outputs: list[bytes]) -> bytes | None:
