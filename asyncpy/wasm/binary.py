@@ -14,6 +14,10 @@ import wasmtime
 
 from asyncpy.errors import InputError
 
+# Section ids this package reads or rewrites.
+CODE_SECTION = 10
+DATA_SECTION = 11
+
 
 def _leb(data: bytes, pos: int) -> tuple[int, int]:
     result = shift = 0
@@ -60,6 +64,10 @@ def uleb(n: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
+
+
+def section(sid: int, payload: bytes) -> bytes:
+    return bytes((sid,)) + uleb(len(payload)) + payload
 
 
 def custom_section(name: bytes, body: bytes) -> bytes:
@@ -208,7 +216,7 @@ def data_section(data: bytes) -> DataSection | None:
     segment this reader does not know (an unknown flag or offset opcode)."""
     try:
         for sid, start, end, payload in sections(data):
-            if sid != 11:
+            if sid != DATA_SECTION:
                 continue
             r = _Reader(data, payload, end)
             segments = []
@@ -239,8 +247,8 @@ def data_offsets_extended(data: bytes) -> bool:
     """Whether an active data segment's offset uses the extended-const
     arithmetic (Binaryen 116's C API cannot show a data offset that is not
     a constant: it aborts)."""
-    section = data_section(data)
-    return section is not None and any(seg.extended for seg in section.segments)
+    found = data_section(data)
+    return found is not None and any(seg.extended for seg in found.segments)
 
 
 def interface_names(data: bytes) -> tuple[list[tuple[str, str]], list[str]] | None:

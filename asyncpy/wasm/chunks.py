@@ -42,10 +42,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from asyncpy.wasm.binary import _custom_name, _leb, _Reader, sections, uleb
+from asyncpy.wasm.binary import (
+    CODE_SECTION,
+    _custom_name,
+    _leb,
+    _Reader,
+    custom_section,
+    function_counts,
+    section,
+    sections,
+    uleb,
+)
 from asyncpy.wasm.hollow import Hollowed, hollow
 
-CODE_SECTION = 10
 LOCAL_NAMES = 2
 
 # Binaryen's IR takes about 25 bytes per byte of code: a 16 MiB chunk is
@@ -198,19 +207,19 @@ def merge(outputs: list[bytes]) -> bytes | None:
     parts: list[bytes | memoryview] = [memoryview(first)[:8]]
     for j, (sid, _, end, payload) in enumerate(layouts[0]):
         own = [memoryview(o)[x[j][1]:x[j][2]] for o, x in zip(outputs, layouts, strict=True)]
-        section: bytes | memoryview | None
+        merged: bytes | memoryview | None
         if sid == CODE_SECTION:
-            section = _merge_code(outputs, [x[j] for x in layouts], owner)
-            owner[:0] = [0] * _imported_functions(first)
+            merged = _merge_code(outputs, [x[j] for x in layouts], owner)
+            owner[:0] = [0] * function_counts(first)[1]
         elif all(o == own[0] for o in own[1:]):
-            section = own[0]
+            merged = own[0]
         elif sid == 0 and _custom_name(first, payload, end)[0] == b"name":
-            section = _merge_names(outputs, [x[j] for x in layouts], owner)
+            merged = _merge_names(outputs, [x[j] for x in layouts], owner)
         else:
-            section = None
-        if section is None:
+            merged = None
+        if merged is None:
             return None
-        parts.append(section)
+        parts.append(merged)
     return b"".join(parts)
 
 
@@ -235,7 +244,7 @@ def _merge_code(outputs, places, owner: list[int]) -> bytes | None:
                 return None             # two chunks changed the same function
         owner.append(chosen)
         pieces.append(body)
-    return _section(CODE_SECTION, b"".join(pieces))
+    return section(CODE_SECTION, b"".join(pieces))
 
 
 def _bodies(data: bytes, payload: int) -> list[tuple[int, int]]:
@@ -271,14 +280,12 @@ def _merge_names(outputs, places, owner: list[int]) -> bytes | None:
                 entry = entries[c].get(index)
                 if entry is not None:
                     chosen.append(entry)
-            payload = b"".join([uleb(len(chosen)), *chosen])
-            out.append(bytes((sid,)) + uleb(len(payload)) + payload)
+            out.append(section(sid, b"".join([uleb(len(chosen)), *chosen])))
         elif any(o != own[0] for o in own[1:]):
             return None
         else:
-            out.append(bytes((sid,)) + uleb(len(own[0])) + own[0])
-    body = b"".join([uleb(4), b"name", *out])
-    return b"\0" + uleb(len(body)) + body
+            out.append(section(sid, bytes(own[0])))
+    return custom_section(b"name", b"".join(out))
 
 
 def _subsections(data: bytes, pos: int, end: int) -> list[tuple[int, memoryview]]:
@@ -307,15 +314,6 @@ def _local_entries(sub: memoryview) -> dict[int, memoryview]:
         out[index] = sub[start:r.pos]
     return out
 
-
-def _imported_functions(data: bytes) -> int:
-    from asyncpy.wasm.binary import function_counts
-
-    return function_counts(data)[1]
-
-
-def _section(sid: int, payload: bytes) -> bytes:
-    return bytes((sid,)) + uleb(len(payload)) + payload
 
 
 # How often merge found the outputs different (for tests and reports).

@@ -25,9 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asyncpy.errors import AsyncpyError
-from asyncpy.wasm.binary import _leb, data_section, sections, uleb
-
-DATA_SECTION = 11
+from asyncpy.wasm.binary import DATA_SECTION, _leb, data_section, sections, uleb
 
 
 @dataclass(frozen=True)
