@@ -32,6 +32,8 @@ import pickle
 from pathlib import Path
 
 from asyncpy.cache import cache_dir, source_digest
+from asyncpy.errors import AsyncpyError
+from asyncpy.wasm.output import write_output
 
 MAX_BYTES = 2 << 30
 
@@ -51,8 +53,6 @@ class RebuildCache:
     def __init__(self, root: Path | None = None):
         self.root = root or cache_dir("chunks")
         self.salt = f"{source_digest()}\0{_binaryen_version()}".encode()
-        self.hits = {"facts": 0, "output": 0}
-        self.misses = {"facts": 0, "output": 0}
 
     def key(self, *parts: bytes | str) -> str:
         h = hashlib.sha256(self.salt)
@@ -65,42 +65,23 @@ class RebuildCache:
     def _path(self, kind: str, key: str) -> Path:
         return self.root / f"{kind}-{key}"
 
-    def get(self, kind: str, key: str) -> bytes | None:
+    def load(self, kind: str, key: str):
+        """The object kept under `key`, or None (a miss: absent or damaged)."""
         path = self._path(kind, key)
         try:
             data = path.read_bytes()
             os.utime(path)          # recently used
-        except OSError:
-            self.misses[kind] += 1
-            return None
-        self.hits[kind] += 1
-        return data
-
-    def put(self, kind: str, key: str, data: bytes) -> None:
-        path = self._path(kind, key)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-            self._trim()
-        except OSError:
-            tmp.unlink(missing_ok=True)
-
-    def load(self, kind: str, key: str):
-        """The object kept under `key`, or None (a miss: absent or damaged)."""
-        data = self.get(kind, key)
-        if data is None:
-            return None
-        try:
             return pickle.loads(data)
         except Exception:
-            self.hits[kind] -= 1
-            self.misses[kind] += 1
             return None
 
     def store(self, kind: str, key: str, obj) -> None:
-        self.put(kind, key, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_output(self._path(kind, key), pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+            self._trim()
+        except (OSError, AsyncpyError):
+            pass        # a cache that cannot be written costs the next build its work, no more
 
     def _trim(self) -> None:
         entries = []
