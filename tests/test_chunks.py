@@ -198,6 +198,7 @@ def cached_transform(raw: bytes, cache, monkeypatch, options=OPTIONS) -> tuple[b
     real = binaryen.Module.read.__func__
     with monkeypatch.context() as m:
         m.setenv("ASYNCPY_CHUNK_BYTES", "1")
+        m.setenv("ASYNCPY_JOBS", "1")       # every read in this process, where they are counted
         counted = classmethod(lambda cls, *a, **k: reads.append(1) or real(cls, *a, **k))
         m.setattr(binaryen.Module, "read", counted)
         result = pipeline.transform_loaded(load_bytes(raw), options, cache=cache)
